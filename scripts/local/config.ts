@@ -1,0 +1,146 @@
+/**
+ * Where each local environment lives: ports, folders, URLs and keys.
+ *
+ * This is the one contract shared by the stack (`stack.ts`), the gateway, the CLI and the
+ * tests. Two knobs move a whole stack so that tests never touch the one `npm start` runs:
+ * `STAGECOACH_HOME` (state folder, default `<repo>/.stagecoach`) and `STAGECOACH_PORT_OFFSET`
+ * (added to every port, default 0).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The three environments, in promotion order. */
+export const ENVIRONMENTS = ["development", "staging", "production"] as const;
+
+/** The name (and kind) of a local environment. */
+export type EnvName = typeof ENVIRONMENTS[number];
+
+/** Repository root, resolved from this file. */
+export const REPO_ROOT: string = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
+
+/** Base ports, as the Supabase CLI's local defaults: API 5xx21, DB 5xx22. */
+const BASE_PORTS: Record<EnvName, { api: number; db: number }> = {
+  development: { api: 54321, db: 54322 },
+  staging: { api: 54331, db: 54332 },
+  production: { api: 54341, db: 54342 },
+};
+
+/** Where a stack keeps its state and how far its ports are shifted. */
+export interface StackOptions {
+  /** Folder holding every cluster, log, key and pid file of this stack. */
+  home: string;
+  /** Added to every port of the stack (tests use their own ports). */
+  portOffset: number;
+}
+
+/** One local environment: a Postgres cluster plus a functions gateway. */
+export interface LocalEnv {
+  name: EnvName;
+  /** Environment kind; locally the same as the name. */
+  kind: EnvName;
+  apiPort: number;
+  dbPort: number;
+  /** `<home>/<name>`: everything of this environment. */
+  dir: string;
+  /** Postgres data directory. */
+  pgdata: string;
+  /** Postgres unix socket directory (also pid files of the helper processes). */
+  runDir: string;
+  /** Log files: postgres.log, gateway.log, net_worker.log. */
+  logDir: string;
+  /** `postgresql://postgres:postgres@127.0.0.1:<dbPort>/postgres` */
+  dbUrl: string;
+  /** `http://127.0.0.1:<apiPort>` */
+  apiUrl: string;
+  /** `<apiUrl>/functions/v1` */
+  functionsUrl: string;
+  /** JSON file with the environment's JWT secret and API keys ({@link EnvKeys}). */
+  keysFile: string;
+  /** dotenv file of function secrets the gateway passes to every function. */
+  functionsEnvFile: string;
+}
+
+/** The JWT secret and the two API keys of one environment, minted at first start. */
+export interface EnvKeys {
+  jwt_secret: string;
+  anon_key: string;
+  service_role_key: string;
+}
+
+/**
+ * Reads the stack options from `STAGECOACH_HOME` and `STAGECOACH_PORT_OFFSET`.
+ *
+ * @example
+ * ```ts
+ * const opts = stackOptionsFromEnv(); // { home: "<repo>/.stagecoach", portOffset: 0 }
+ * ```
+ */
+export function stackOptionsFromEnv(): StackOptions {
+  const home = Deno.env.get("STAGECOACH_HOME") || join(REPO_ROOT, ".stagecoach");
+  const offset = Number(Deno.env.get("STAGECOACH_PORT_OFFSET") ?? "0");
+  if (!Number.isInteger(offset) || offset < 0 || offset > 5000) {
+    throw new Error(`Cannot read STAGECOACH_PORT_OFFSET: "${offset}" is not an integer in 0..5000`);
+  }
+  return { home, portOffset: offset };
+}
+
+/** Parses an environment name, throwing a clear error for anything else. */
+export function parseEnvName(name: string): EnvName {
+  if ((ENVIRONMENTS as readonly string[]).includes(name)) return name as EnvName;
+  throw new Error(`Cannot find environment "${name}": expected one of ${ENVIRONMENTS.join(", ")}`);
+}
+
+/**
+ * Describes one local environment of a stack.
+ *
+ * @example
+ * ```ts
+ * const dev = localEnv("development");
+ * dev.dbUrl; // "postgresql://postgres:postgres@127.0.0.1:54322/postgres"
+ * ```
+ */
+export function localEnv(name: EnvName, opts: StackOptions = stackOptionsFromEnv()): LocalEnv {
+  const base = BASE_PORTS[name];
+  const apiPort = base.api + opts.portOffset;
+  const dbPort = base.db + opts.portOffset;
+  const dir = join(opts.home, name);
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  return {
+    name,
+    kind: name,
+    apiPort,
+    dbPort,
+    dir,
+    pgdata: join(dir, "pgdata"),
+    runDir: join(dir, "run"),
+    logDir: join(dir, "logs"),
+    dbUrl: `postgresql://postgres:postgres@127.0.0.1:${dbPort}/postgres`,
+    apiUrl,
+    functionsUrl: `${apiUrl}/functions/v1`,
+    keysFile: join(dir, "keys.json"),
+    functionsEnvFile: join(dir, "functions.env"),
+  };
+}
+
+/** Every environment of a stack, in promotion order. */
+export function localEnvs(opts: StackOptions = stackOptionsFromEnv()): LocalEnv[] {
+  return ENVIRONMENTS.map((name) => localEnv(name, opts));
+}
+
+/**
+ * Reads the keys minted for an environment at its first start.
+ *
+ * @throws {Error} when the stack was never started in this home folder.
+ */
+export async function readKeys(env: LocalEnv): Promise<EnvKeys> {
+  try {
+    return JSON.parse(await Deno.readTextFile(env.keysFile)) as EnvKeys;
+  } catch (cause) {
+    throw new Error(
+      `Cannot read the keys of ${env.name}: ${env.keysFile} is missing (run \`npm start\`)`,
+      { cause },
+    );
+  }
+}
