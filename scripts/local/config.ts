@@ -18,7 +18,10 @@ export const ENVIRONMENTS = ["development", "staging", "production"] as const;
 export type EnvName = typeof ENVIRONMENTS[number];
 
 /** Repository root, resolved from this file. */
-export const REPO_ROOT: string = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
+export const REPO_ROOT: string = fileURLToPath(new URL("../../", import.meta.url)).replace(
+  /\/$/,
+  "",
+);
 
 /** Base ports, as the Supabase CLI's local defaults: API 5xx21, DB 5xx22. */
 const BASE_PORTS: Record<EnvName, { api: number; db: number }> = {
