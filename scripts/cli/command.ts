@@ -1,0 +1,94 @@
+/**
+ * The small frame every CLI command shares: option parsing with `--help`, usage errors that
+ * exit with code 2, and a database connection for a local environment.
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import postgres, { type Sql } from "postgres";
+import { type EnvName, type LocalEnv, localEnv, parseEnvName } from "../local/config.ts";
+
+/** A wrong invocation: the CLI prints the message and the command's usage, and exits 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** One CLI command. `run` returns the process exit code. */
+export interface Command {
+  /** Words that select it, e.g. `user create`. */
+  name: string;
+  /** One line for the command list. */
+  summary: string;
+  /** The full `--help` text. */
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+/** The values of parsed options: booleans for flags, strings for the rest. */
+export type OptionValues<T extends ParseArgsOptionsConfig> = {
+  [K in keyof T]?: T[K]["type"] extends "boolean" ? boolean : string;
+};
+
+/**
+ * Parses a command's options strictly; `--help` is always accepted.
+ *
+ * @returns the values, or null when `--help` was asked for (the usage has been printed)
+ * @throws {UsageError} for unknown options, missing values or stray arguments
+ */
+export function parseOptions<T extends ParseArgsOptionsConfig>(
+  command: Command,
+  args: string[],
+  options: T,
+): OptionValues<T> | null {
+  let parsed: { values: Record<string, unknown> };
+  try {
+    parsed = parseArgs({
+      args,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (parsed.values.help) {
+    console.log(command.usage);
+    return null;
+  }
+  return parsed.values as OptionValues<T>;
+}
+
+/** Reads a required string option. @throws {UsageError} when it is absent */
+export function required(value: string | undefined, flag: string): string {
+  if (value === undefined || value === "") throw new UsageError(`Missing required option ${flag}`);
+  return value;
+}
+
+/** Parses `--env`. @throws {UsageError} for an unknown environment */
+export function envOption(value: string | undefined): LocalEnv {
+  let name: EnvName;
+  try {
+    name = parseEnvName(required(value, "--env"));
+  } catch (err) {
+    throw err instanceof UsageError ? err : new UsageError((err as Error).message);
+  }
+  return localEnv(name);
+}
+
+/** Opens a connection to an environment's database, runs `fn`, and closes it. */
+export async function withDatabase<T>(env: LocalEnv, fn: (sql: Sql) => Promise<T>): Promise<T> {
+  const sql = postgres(env.dbUrl, { max: 2, connect_timeout: 5, onnotice: () => {} });
+  try {
+    await sql`select 1`.catch((cause) => {
+      throw new Error(
+        `Cannot connect to ${env.name} at ${env.dbUrl}: ${cause.message} (is the stack up? npm start)`,
+      );
+    });
+    return await fn(sql);
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+}

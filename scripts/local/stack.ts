@@ -1,0 +1,231 @@
+/**
+ * The local stack: three Supabase-like environments without Docker.
+ *
+ * `deno task start` (npm start) creates or reuses, for each environment, a Postgres 15
+ * cluster with the Supabase platform shim and every migration (applied with the real
+ * `supabase db push`), a functions gateway and the pg_net stand-in's delivery worker, then
+ * prints the status. A second start on a running stack only applies new migrations.
+ * `deno task stop` stops everything; state stays in the home folder for the next start.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+import {
+  type EnvKeys,
+  type LocalEnv,
+  localEnvs,
+  REPO_ROOT,
+  type StackOptions,
+  stackOptionsFromEnv,
+} from "./config.ts";
+import { mintApiKeys } from "./jwt.ts";
+import { clusterRunning, initCluster, psqlFiles, startCluster, stopCluster } from "./postgres.ts";
+import { livePid, run, spawnDetached, stopDetached, waitFor } from "./process.ts";
+import { collectStatus, printStatus } from "./status.ts";
+
+const SHIM_DIR = join(REPO_ROOT, "scripts/local/shim");
+
+/** Prints one progress line of the stack. */
+export type Logger = (line: string) => void;
+
+function supabaseBin(): string {
+  return join(REPO_ROOT, "node_modules/.bin/supabase");
+}
+
+/** The URL the Supabase CLI gets: it treats our clusters as remote and would insist on TLS. */
+function cliDbUrl(env: LocalEnv): string {
+  return `${env.dbUrl}?sslmode=disable`;
+}
+
+/** Reads the environment's keys, minting a JWT secret and API keys on first start. */
+async function ensureKeys(env: LocalEnv): Promise<EnvKeys> {
+  try {
+    return JSON.parse(await Deno.readTextFile(env.keysFile)) as EnvKeys;
+  } catch {
+    const secret = Array.from(crypto.getRandomValues(new Uint8Array(32)))
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    const keys: EnvKeys = { jwt_secret: secret, ...(await mintApiKeys(secret)) };
+    await Deno.writeTextFile(env.keysFile, JSON.stringify(keys, null, 2) + "\n", { mode: 0o600 });
+    return keys;
+  }
+}
+
+/** Function secrets every function of this environment receives (dotenv). */
+async function writeFunctionsEnv(env: LocalEnv): Promise<void> {
+  const lines = [
+    "# Written by scripts/local/stack.ts at every start; edit supabase/functions/.env instead.",
+    `STAGECOACH_ENV=${env.name}`,
+    "",
+  ];
+  await Deno.writeTextFile(env.functionsEnvFile, lines.join("\n"), { mode: 0o600 });
+}
+
+async function shimFiles(): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(SHIM_DIR)) {
+    if (entry.isFile && entry.name.endsWith(".sql")) files.push(join(SHIM_DIR, entry.name));
+  }
+  return files.sort();
+}
+
+/** Applies pending migrations with the real Supabase CLI; seeds development only. */
+async function pushMigrations(env: LocalEnv, log: Logger): Promise<void> {
+  const args = ["db", "push", "--db-url", cliDbUrl(env), "--yes"];
+  if (env.name === "development") args.push("--include-seed");
+  const { stdout, stderr } = await run(supabaseBin(), args, { cwd: REPO_ROOT });
+  const applied = (stdout + stderr).split("\n").filter((l) => /^Applying migration /.test(l));
+  log(
+    `${env.name}: ${
+      applied.length ? `applied ${applied.length} migration(s)` : "migrations up to date"
+    }`,
+  );
+}
+
+/**
+ * Tells the database where it lives: its `ops.environments` row and the two Vault secrets
+ * the `ops-worker` cron job reads (`project_url`, `service_role_key`).
+ */
+async function registerEnvironment(env: LocalEnv, keys: EnvKeys): Promise<void> {
+  const sql = postgres(env.dbUrl, { max: 1, onnotice: () => {} });
+  try {
+    await sql.begin(async (tx) => {
+      for (
+        const [name, value] of [["project_url", env.apiUrl], [
+          "service_role_key",
+          keys.service_role_key,
+        ]]
+      ) {
+        const [row] = await tx`select id from vault.secrets where name = ${name}`;
+        if (row) await tx`select vault.update_secret(${row.id}, ${value})`;
+        else {
+          await tx`select vault.create_secret(${value}, ${name}, 'Set by the Stagecoach local stack')`;
+        }
+      }
+      const [{ exists }] = await tx`select to_regclass('ops.environments') is not null as exists`;
+      if (exists) {
+        await tx`
+          insert into ops.environments (name, kind, functions_url)
+          values (${env.name}, ${env.kind}, ${env.functionsUrl})
+          on conflict (name) do update set functions_url = excluded.functions_url`;
+      }
+    });
+  } finally {
+    await sql.end();
+  }
+}
+
+function processEnv(opts: StackOptions): Record<string, string> {
+  return {
+    ...Deno.env.toObject(),
+    STAGECOACH_HOME: opts.home,
+    STAGECOACH_PORT_OFFSET: String(opts.portOffset),
+  };
+}
+
+async function gatewayHealthy(env: LocalEnv): Promise<boolean> {
+  const res = await fetch(`${env.apiUrl}/health`, { signal: AbortSignal.timeout(1000) });
+  await res.body?.cancel();
+  return res.ok;
+}
+
+/** Starts the functions gateway and the pg_net worker of an environment unless they run. */
+async function startProcesses(env: LocalEnv, opts: StackOptions, log: Logger): Promise<void> {
+  const deno = Deno.execPath();
+  const daemons = [
+    { name: "gateway", script: "scripts/local/gateway.ts" },
+    { name: "net_worker", script: "scripts/local/net_worker.ts" },
+  ];
+  for (const d of daemons) {
+    const pidFile = join(env.runDir, `${d.name}.pid`);
+    if (await livePid(pidFile) !== null) continue;
+    await spawnDetached(deno, ["run", "-A", "--no-prompt", d.script, "--env", env.name], {
+      logFile: join(env.logDir, `${d.name}.log`),
+      pidFile,
+      cwd: REPO_ROOT,
+      env: processEnv(opts),
+    });
+    log(`${env.name}: started ${d.name}`);
+  }
+  await waitFor(`the ${env.name} gateway on ${env.apiUrl}`, () => gatewayHealthy(env), {
+    timeoutMs: 60_000,
+  });
+}
+
+/** Cluster, keys, function secrets and platform shim of one environment. */
+async function prepareEnv(env: LocalEnv, log: Logger): Promise<EnvKeys> {
+  if (await initCluster(env)) log(`${env.name}: created cluster in ${env.pgdata}`);
+  if (!(await clusterRunning(env))) {
+    await startCluster(env);
+    log(`${env.name}: postgres listening on 127.0.0.1:${env.dbPort}`);
+  }
+  const keys = await ensureKeys(env);
+  await writeFunctionsEnv(env);
+  // The shim is idempotent; applying it at every start keeps older stacks current.
+  await psqlFiles(env, await shimFiles());
+  return keys;
+}
+
+/**
+ * Starts (or reuses) every environment of a stack.
+ *
+ * @example
+ * ```ts
+ * await startStack(stackOptionsFromEnv(), console.log);
+ * ```
+ */
+export async function startStack(opts: StackOptions, log: Logger): Promise<void> {
+  await Deno.mkdir(opts.home, { recursive: true });
+  const envs = localEnvs(opts);
+  const keys = await Promise.all(envs.map((env) => prepareEnv(env, log)));
+  // The Supabase CLI keeps state in supabase/.temp: one push at a time.
+  for (const env of envs) await pushMigrations(env, log);
+  await Promise.all(envs.map(async (env, i) => {
+    await registerEnvironment(env, keys[i]);
+    await startProcesses(env, opts, log);
+  }));
+}
+
+/** Stops every process and cluster of a stack; the state folder stays. */
+export async function stopStack(opts: StackOptions, log: Logger): Promise<void> {
+  await Promise.all(
+    localEnvs(opts).map(async (env) => {
+      for (const name of ["gateway", "net_worker"]) {
+        await stopDetached(join(env.runDir, `${name}.pid`));
+      }
+      if (await clusterRunning(env)) {
+        await stopCluster(env);
+        log(`${env.name}: stopped`);
+      }
+    }),
+  );
+}
+
+if (import.meta.main) {
+  const { positionals, values } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: { help: { type: "boolean", short: "h" }, json: { type: "boolean" } },
+  });
+  const command = positionals[0];
+  if (values.help || !["start", "stop"].includes(command ?? "")) {
+    console.log("usage: deno task start | deno task stop   (scripts/local/stack.ts start|stop)");
+    Deno.exit(values.help ? 0 : 2);
+  }
+  const opts = stackOptionsFromEnv();
+  const log: Logger = (line) => console.log(`stack: ${line}`);
+  try {
+    if (command === "start") {
+      const t0 = performance.now();
+      await startStack(opts, log);
+      log(`ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      printStatus(await collectStatus(opts), { json: values.json ?? false });
+    } else {
+      await stopStack(opts, log);
+    }
+  } catch (err) {
+    console.error(`stack: ${(err as Error).message}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The Stagecoach CLI: `deno task stagecoach <command> [options]`.
+ *
+ * This file only dispatches; each command lives in `scripts/cli/`. Exit codes: 0 success,
+ * 1 failure, 2 usage error.
+ *
+ * @module
+ */
+import { type Command, UsageError } from "./cli/command.ts";
+import { statusCommand } from "./cli/status.ts";
+import { tokenCommand, userCreateCommand } from "./cli/user.ts";
+
+const COMMANDS: Command[] = [statusCommand, userCreateCommand, tokenCommand];
+
+function overview(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    "usage: deno task stagecoach <command> [options]   (every command takes --help)",
+    "",
+    "commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+  ].join("\n");
+}
+
+/** Finds the command whose words start `args`; the longest name wins. */
+function resolve(args: string[]): { command: Command; rest: string[] } | null {
+  const matches = COMMANDS
+    .map((command) => ({ command, words: command.name.split(" ") }))
+    .filter(({ words }) => words.every((w, i) => args[i] === w))
+    .sort((a, b) => b.words.length - a.words.length);
+  if (!matches.length) return null;
+  return { command: matches[0].command, rest: args.slice(matches[0].words.length) };
+}
+
+/** Runs the CLI with `args` and returns its exit code. */
+export async function main(args: string[]): Promise<number> {
+  if (!args.length || args[0] === "--help" || args[0] === "-h" || args[0] === "help") {
+    console.log(overview());
+    return args.length ? 0 : 2;
+  }
+  const found = resolve(args);
+  if (!found) {
+    console.error(`stagecoach: unknown command "${args.join(" ")}"\n\n${overview()}`);
+    return 2;
+  }
+  try {
+    return await found.command.run(found.rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`stagecoach ${found.command.name}: ${err.message}\n\n${found.command.usage}`);
+      return 2;
+    }
+    console.error(`stagecoach ${found.command.name}: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,127 @@
+/**
+ * `npm test`: every check, against a throwaway local stack of its own.
+ *
+ * 1. `deno fmt --check`, `deno lint`, `deno check` (no stack needed);
+ * 2. a fresh stack in a temporary folder on ports shifted by 1000 (55321…55342), so it
+ *    neither needs nor disturbs the one `npm start` runs;
+ * 3. pgTAP (`supabase/tests/database`) through `pg_prove`, against development;
+ * 4. Deno tests (unit tests beside the code, integration tests in `tests/`);
+ * 5. the stack is stopped and its folder removed, whatever happened.
+ *
+ * Every step runs even when an earlier one failed; the exit code says whether all passed.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import postgres from "postgres";
+import { localEnv, REPO_ROOT, type StackOptions } from "./local/config.ts";
+import { startStack, stopStack } from "./local/stack.ts";
+
+const deno = Deno.execPath();
+const results: { step: string; ok: boolean; seconds: number }[] = [];
+
+async function step(name: string, fn: () => Promise<boolean>): Promise<boolean> {
+  console.log(`\n=== ${name}`);
+  const t0 = performance.now();
+  let ok = false;
+  try {
+    ok = await fn();
+  } catch (err) {
+    console.error(`${name}: ${(err as Error).message}`);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  results.push({ step: name, ok, seconds });
+  console.log(`=== ${name}: ${ok ? "ok" : "FAILED"} (${seconds.toFixed(1)} s)`);
+  return ok;
+}
+
+/** Runs a command with inherited output; true when it exits 0. */
+async function sh(cmd: string, args: string[], env: Record<string, string> = {}): Promise<boolean> {
+  const { code } = await new Deno.Command(cmd, {
+    args,
+    cwd: REPO_ROOT,
+    env,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  return code === 0;
+}
+
+async function sqlFiles(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const e of Deno.readDir(join(REPO_ROOT, dir))) {
+    if (e.isFile && e.name.endsWith(".test.sql")) files.push(join(dir, e.name));
+  }
+  return files.sort();
+}
+
+async function main(): Promise<number> {
+  await step("deno fmt --check", () => sh(deno, ["fmt", "--check"]));
+  await step("deno lint", () => sh(deno, ["lint"]));
+  await step("deno check", () => sh(deno, ["task", "-q", "check"]));
+
+  const offset = Number(Deno.env.get("STAGECOACH_TEST_PORT_OFFSET") ?? "1000");
+  const opts: StackOptions = {
+    home: await Deno.makeTempDir({ prefix: "stagecoach-test-" }),
+    portOffset: offset,
+  };
+  const stackEnv = { STAGECOACH_HOME: opts.home, STAGECOACH_PORT_OFFSET: String(offset) };
+  const log = (line: string) => console.log(`stack: ${line}`);
+  try {
+    const up = await step(
+      `throwaway stack in ${opts.home} (ports +${offset})`,
+      async () => {
+        await startStack(opts, log);
+        return true;
+      },
+    );
+    if (up) {
+      const dev = localEnv("development", opts);
+      await step("pgTAP (pg_prove)", async () => {
+        const sql = postgres(dev.dbUrl, { max: 1, onnotice: () => {} });
+        // As Supabase does: pgTAP lives in `extensions`, so `db lint` never sees it.
+        await sql`create extension if not exists pgtap with schema extensions`;
+        await sql.end();
+        const files = await sqlFiles("supabase/tests/database");
+        return await sh("pg_prove", [
+          "-h",
+          "127.0.0.1",
+          "-p",
+          String(dev.dbPort),
+          "-U",
+          "postgres",
+          "-d",
+          "postgres",
+          "--failures",
+          ...files,
+        ], { PGPASSWORD: "postgres" });
+      });
+      await step("deno test", () =>
+        sh(deno, [
+          "test",
+          "-A",
+          "--no-prompt",
+          "scripts/",
+          "supabase/functions/",
+          "tests/",
+        ], stackEnv));
+    }
+  } finally {
+    await step("stop and remove the throwaway stack", async () => {
+      await stopStack(opts, log);
+      await Deno.remove(opts.home, { recursive: true });
+      return true;
+    });
+  }
+
+  console.log("\nsummary");
+  for (const r of results) {
+    console.log(`  ${r.ok ? "ok    " : "FAILED"} ${r.step} (${r.seconds.toFixed(1)} s)`);
+  }
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main());
+}
