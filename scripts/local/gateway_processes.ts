@@ -1,0 +1,190 @@
+/**
+ * The gateway's function processes: one `function_host.ts` child per Edge Function, started
+ * eagerly, restarted on the next request after it exits, its output passed on line by line
+ * with the function's name in front.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { LISTENING_PREFIX } from "./function_host.ts";
+
+const FUNCTION_HOST = fileURLToPath(new URL("./function_host.ts", import.meta.url));
+
+/** A function to run: its name and the path of its `index.ts`. */
+export interface PoolFunction {
+  name: string;
+  entry: string;
+}
+
+/** Options of {@link createFunctionPool}. */
+export interface FunctionPoolOptions {
+  /** The complete environment of every child process. */
+  env: Record<string, string>;
+  /** Working directory of the children (the repository root, so `deno.json` applies). */
+  cwd: string;
+  /** How long a function may take to print `LISTENING <port>`; default 60 s. */
+  bootTimeoutMs?: number;
+  /** Receives each output line; default prints `[<name>] <line>` to stdout or stderr. */
+  log?: (name: string, stream: "stdout" | "stderr", line: string) => void;
+}
+
+/** Running function processes, by name. */
+export interface FunctionPool {
+  /** Base URL of a running function, (re)starting it when it is not running. */
+  resolve(name: string): Promise<string>;
+  /** Starts every function and waits until each listens or fails (failures are logged). */
+  startAll(): Promise<void>;
+  /** Stops every child (SIGTERM, then SIGKILL after 5 s) and waits for them to exit. */
+  stop(): Promise<void>;
+}
+
+interface Slot {
+  fn: PoolFunction;
+  child?: Deno.ChildProcess;
+  ready?: Promise<string>;
+  running: boolean;
+}
+
+/**
+ * Creates the pool of function processes (nothing starts until asked).
+ *
+ * @param functions the functions to run
+ * @param opts the children's environment and working directory
+ * @returns the pool
+ * @example
+ * ```ts
+ * const pool = createFunctionPool(specs, { env: childEnv, cwd: REPO_ROOT });
+ * await pool.startAll();
+ * const base = await pool.resolve("ops"); // "http://127.0.0.1:40123"
+ * ```
+ */
+export function createFunctionPool(
+  functions: PoolFunction[],
+  opts: FunctionPoolOptions,
+): FunctionPool {
+  const slots = new Map<string, Slot>(
+    functions.map((fn) => [fn.name, { fn, running: false }]),
+  );
+  const log = opts.log ?? defaultLog;
+  const bootTimeoutMs = opts.bootTimeoutMs ?? 60_000;
+  let stopping = false;
+
+  function spawn(slot: Slot): Promise<string> {
+    const { name, entry } = slot.fn;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--no-prompt", FUNCTION_HOST, entry],
+      cwd: opts.cwd,
+      env: opts.env,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    slot.child = child;
+    slot.running = true;
+
+    let listening: (base: string) => void = () => {};
+    let failed: (err: Error) => void = () => {};
+    const ready = new Promise<string>((resolve, reject) => {
+      listening = resolve;
+      failed = reject;
+    });
+    // A boot failure is reported to whoever asks; keep an unobserved one from crashing us.
+    ready.catch(() => {});
+    const timer = setTimeout(() => {
+      failed(new Error(`it did not print "${LISTENING_PREFIX}<port>" within ${bootTimeoutMs} ms`));
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    }, bootTimeoutMs);
+
+    let announced = false;
+    const stdout = pipeLines(child.stdout, (line) => {
+      if (!announced && line.startsWith(LISTENING_PREFIX)) {
+        announced = true;
+        clearTimeout(timer);
+        listening(`http://127.0.0.1:${Number(line.slice(LISTENING_PREFIX.length))}`);
+        log(name, "stdout", `listening on 127.0.0.1:${line.slice(LISTENING_PREFIX.length)}`);
+        return;
+      }
+      log(name, "stdout", line);
+    });
+    const stderr = pipeLines(child.stderr, (line) => log(name, "stderr", line));
+    child.status.then(async (status) => {
+      await Promise.allSettled([stdout, stderr]);
+      clearTimeout(timer);
+      if (slot.child === child) slot.running = false;
+      failed(new Error(`it exited with code ${status.code} before listening`));
+      if (!stopping) {
+        log(name, "stderr", `exited with code ${status.code}; restarts on next request`);
+      }
+    });
+    slot.ready = ready;
+    return ready;
+  }
+
+  function slotOf(name: string): Slot {
+    const slot = slots.get(name);
+    if (!slot) throw new Error(`Cannot start function "${name}": it is not in the pool`);
+    return slot;
+  }
+
+  return {
+    resolve(name: string): Promise<string> {
+      if (stopping) {
+        return Promise.reject(new Error("Cannot start a function: the gateway is stopping"));
+      }
+      const slot = slotOf(name);
+      if (slot.running && slot.ready) return slot.ready;
+      return spawn(slot);
+    },
+    async startAll(): Promise<void> {
+      await Promise.all([...slots.values()].map(async (slot) => {
+        try {
+          await (slot.running && slot.ready ? slot.ready : spawn(slot));
+        } catch (err) {
+          log(slot.fn.name, "stderr", `Cannot start function: ${(err as Error).message}`);
+        }
+      }));
+    },
+    async stop(): Promise<void> {
+      stopping = true;
+      await Promise.all([...slots.values()].map(async (slot) => {
+        const child = slot.child;
+        if (!child || !slot.running) return;
+        try {
+          child.kill("SIGTERM");
+        } catch { /* already gone */ }
+        const killer = setTimeout(() => {
+          try {
+            child.kill("SIGKILL");
+          } catch { /* already gone */ }
+        }, 5_000);
+        await child.status;
+        clearTimeout(killer);
+      }));
+    },
+  };
+}
+
+async function pipeLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    rest += chunk;
+    let nl = rest.indexOf("\n");
+    while (nl !== -1) {
+      onLine(rest.slice(0, nl).replace(/\r$/, ""));
+      rest = rest.slice(nl + 1);
+      nl = rest.indexOf("\n");
+    }
+  }
+  if (rest !== "") onLine(rest);
+}
+
+function defaultLog(name: string, stream: "stdout" | "stderr", line: string): void {
+  if (stream === "stdout") console.log(`[${name}] ${line}`);
+  else console.error(`[${name}] ${line}`);
+}

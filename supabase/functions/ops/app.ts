@@ -1,0 +1,63 @@
+/**
+ * The `ops` Edge Function: Stagecoach's operator API. Callers use their own Supabase access
+ * token (`verify_jwt = true`); user-initiated work runs as the caller under RLS.
+ *
+ * Routes (under `/functions/v1`):
+ * - `GET /ops/health` → `{ ok: true, env }`
+ * - `GET /ops/me` → `{ id, email, role }`: the caller's user id, email and ops role (null
+ *   when not a member), read as the caller
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { readCallerClaims, requireUser } from "../_shared/auth.ts";
+import { asCaller, type Sql } from "../_shared/db.ts";
+import type { FunctionEnv } from "../_shared/env.ts";
+import { notFound, onError } from "../_shared/http.ts";
+
+/** What the ops app needs from the outside world. */
+export interface OpsDeps {
+  env: FunctionEnv;
+  sql: Sql;
+}
+
+/** The caller as `GET /ops/me` reports them. */
+export interface Me {
+  id: string;
+  email: string | null;
+  role: "viewer" | "operator" | "approver" | "admin" | null;
+}
+
+/**
+ * Creates the ops app, rooted at `/ops` as Supabase routes functions.
+ *
+ * @param deps the function's environment and database pool
+ * @returns the Hono app; `Deno.serve(app.fetch)` serves it
+ * @example
+ * ```ts
+ * const env = functionEnv();
+ * Deno.serve(createOpsApp({ env, sql: createDb(env.SUPABASE_DB_URL) }).fetch);
+ * ```
+ */
+export function createOpsApp(deps: OpsDeps) {
+  const app = new Hono().basePath("/ops");
+  app.onError(onError);
+  app.notFound(notFound);
+
+  app.get("/health", (c) => c.json({ ok: true, env: deps.env.STAGECOACH_ENV ?? null }));
+
+  app.get("/me", async (c) => {
+    const user = requireUser(readCallerClaims(c.req.header("authorization")));
+    const me = await asCaller(deps.sql, user, async (tx) => {
+      // Under RLS a member sees their own ops.members row; a non-member sees none.
+      const [row] = await tx<Me[]>`
+        select auth.uid()::text as id,
+               auth.email() as email,
+               (select m.role::text from ops.members as m where m.user_id = auth.uid()) as role`;
+      return row;
+    });
+    return c.json(me);
+  });
+
+  return app;
+}

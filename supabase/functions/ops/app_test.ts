@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { SignJWT } from "jose";
+import type { Sql } from "../_shared/db.ts";
+import type { FunctionEnv } from "../_shared/env.ts";
+import { createOpsApp } from "./app.ts";
+
+const ENV: FunctionEnv = {
+  SUPABASE_URL: "http://127.0.0.1:54321",
+  SUPABASE_ANON_KEY: "anon",
+  SUPABASE_SERVICE_ROLE_KEY: "service",
+  SUPABASE_DB_URL: "postgresql://postgres:postgres@127.0.0.1:54322/postgres",
+  STAGECOACH_ENV: "staging",
+};
+
+/** A database that must not be reached: these tests cover what happens before SQL. */
+const NO_DB = new Proxy({}, {
+  get() {
+    throw new Error("the database must not be used");
+  },
+}) as unknown as Sql;
+
+function app() {
+  return createOpsApp({ env: ENV, sql: NO_DB });
+}
+
+async function bearer(claims: Record<string, unknown>): Promise<string> {
+  const jwt = await new SignJWT(claims).setProtectedHeader({ alg: "HS256" })
+    .sign(new TextEncoder().encode("verified upstream by the gateway"));
+  return `Bearer ${jwt}`;
+}
+
+Deno.test("GET /ops/health reports the environment", async () => {
+  const res = await app().request("/ops/health");
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { ok: true, env: "staging" });
+});
+
+Deno.test("GET /ops/me without a token is 401 with reason missing", async () => {
+  const res = await app().request("/ops/me");
+  assert.equal(res.status, 401);
+  const body = await res.json();
+  assert.equal(body.error.code, "unauthorized");
+  assert.deepEqual(body.error.details, { reason: "missing" });
+});
+
+Deno.test("GET /ops/me with the anon or service-role key is 401: they are not users", async () => {
+  for (const role of ["anon", "service_role"]) {
+    const res = await app().request("/ops/me", {
+      headers: { authorization: await bearer({ role }) },
+    });
+    assert.equal(res.status, 401, role);
+    assert.deepEqual((await res.json()).error.details, { reason: "not_a_user" });
+  }
+});
+
+Deno.test("GET /ops/me with claims of the wrong shape is 401 with reason invalid", async () => {
+  const res = await app().request("/ops/me", {
+    headers: { authorization: await bearer({ role: "postgres", sub: crypto.randomUUID() }) },
+  });
+  assert.equal(res.status, 401);
+  assert.deepEqual((await res.json()).error.details, { reason: "invalid" });
+});
+
+Deno.test("unknown ops routes are 404 in the error shape", async () => {
+  const res = await app().request("/ops/nope");
+  assert.equal(res.status, 404);
+  assert.equal((await res.json()).error.code, "not_found");
+});
