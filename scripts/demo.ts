@@ -34,44 +34,54 @@ async function main(): Promise<void> {
   headline("1. Start the local stack (three Supabase projects without Docker)");
   await startStack(opts, (line) => console.log(`   ${line}`));
 
-  for (const env of localEnvs(opts)) {
-    const sql = postgres(env.dbUrl, { max: 2, onnotice: () => {} });
-    try {
-      headline(`2. ${env.name}: the release team (Supabase Auth users + ops roles)`);
+  const envs = localEnvs(opts);
+  const sql = Object.fromEntries(
+    envs.map((env) => [env.name, postgres(env.dbUrl, { max: 2, onnotice: () => {} })]),
+  );
+  try {
+    headline("2. The release team in each environment (Supabase Auth users + ops roles)");
+    for (const env of envs) {
       for (const member of TEAM) {
-        const user = await ensureUser(sql, { ...member, password: DEMO_PASSWORD });
+        const user = await ensureUser(sql[env.name], { ...member, password: DEMO_PASSWORD });
         console.log(
-          `   ${user.created ? "created" : "exists "} ${user.email.padEnd(34)} ${user.ops_role}`,
+          `   ${env.name.padEnd(12)} ${user.created ? "created" : "exists "} ` +
+            `${user.email.padEnd(34)} ${user.ops_role}`,
         );
       }
+    }
 
-      headline(`3. ${env.name}: GET /functions/v1/ops/me as the operator (RLS decides)`);
-      const { access_token } = await userToken(sql, env, { email: TEAM[0].email });
+    headline("3. GET /functions/v1/ops/me: the gateway checks the JWT, RLS answers as the caller");
+    for (const env of envs) {
+      const { access_token } = await userToken(sql[env.name], env, { email: TEAM[0].email });
       const res = await fetch(`${env.functionsUrl}/ops/me`, {
         headers: { Authorization: `Bearer ${access_token}` },
       });
-      console.log(`   ${res.status} ${await res.text()}`);
+      console.log(`   ${env.name.padEnd(12)} operator token → ${res.status} ${await res.text()}`);
       const anon = await fetch(`${env.functionsUrl}/ops/me`);
-      console.log(`   without a token: ${anon.status} ${await anon.text()}`);
-
-      headline(`4. ${env.name}: pg_cron's ops-worker job → net.http_post → ops-worker`);
-      const [job] = await sql`select command from cron.job where jobname = 'ops-worker'`;
-      const [before] = await sql`
-        select coalesce(max(beat_at), '-infinity') as at from ops.heartbeats
-        where component = 'ops-worker'`;
-      // Run the job's own SQL now instead of waiting for the next minute.
-      await sql.unsafe(job.command);
-      await waitFor("the ops-worker heartbeat", async () => {
-        const [now] = await sql`
-          select max(beat_at) as at from ops.heartbeats where component = 'ops-worker'`;
-        return now.at !== null && new Date(now.at) > new Date(before.at);
-      }, { timeoutMs: 20_000 });
-      const [beat] = await sql`
-        select beat_at, details from ops.heartbeats where component = 'ops-worker'`;
-      console.log(`   heartbeat at ${beat.beat_at.toISOString()} ${JSON.stringify(beat.details)}`);
-    } finally {
-      await sql.end();
+      console.log(`   ${env.name.padEnd(12)} no token       → ${anon.status} ${await anon.text()}`);
     }
+
+    headline("4. pg_cron's ops-worker job → net.http_post → the ops-worker function");
+    for (const env of envs) {
+      const db = sql[env.name];
+      const [job] = await db`select schedule, command from cron.job where jobname = 'ops-worker'`;
+      const [{ t0 }] = await db`select clock_timestamp() as t0`;
+      // Run the job's own SQL now instead of waiting for the next minute.
+      await db.unsafe(job.command);
+      await waitFor("the ops-worker heartbeat", async () => {
+        const [fresh] = await db`
+          select from ops.heartbeats where component = 'ops-worker' and beat_at >= ${t0}`;
+        return fresh !== undefined;
+      }, { timeoutMs: 20_000 });
+      const [beat] = await db`
+        select beat_at, details from ops.heartbeats where component = 'ops-worker'`;
+      console.log(
+        `   ${env.name.padEnd(12)} job '${job.schedule}' → heartbeat ` +
+          `${beat.beat_at.toISOString()} ${JSON.stringify(beat.details)}`,
+      );
+    }
+  } finally {
+    await Promise.all(Object.values(sql).map((db) => db.end()));
   }
 
   headline("5. Status");

@@ -13,7 +13,6 @@
  * @module
  */
 import { join } from "node:path";
-import postgres from "postgres";
 import { localEnv, REPO_ROOT, type StackOptions } from "./local/config.ts";
 import { startStack, stopStack } from "./local/stack.ts";
 
@@ -79,10 +78,8 @@ async function main(): Promise<number> {
     if (up) {
       const dev = localEnv("development", opts);
       await step("pgTAP (pg_prove)", async () => {
-        const sql = postgres(dev.dbUrl, { max: 1, onnotice: () => {} });
-        // As Supabase does: pgTAP lives in `extensions`, so `db lint` never sees it.
-        await sql`create extension if not exists pgtap with schema extensions`;
-        await sql.end();
+        // Each test file installs pgTAP inside its own transaction (into `extensions`, as
+        // Supabase does) and rolls it back, so `supabase db lint` never sees its functions.
         const files = await sqlFiles("supabase/tests/database");
         return await sh("pg_prove", [
           "-h",
