@@ -3,12 +3,7 @@
 -- key. The test enumerates tables from the catalog, so new tables are covered automatically;
 -- a failure names the table.
 begin;
--- pgTAP lives in `extensions`, as on Supabase. Installing it inside the test transaction (a
--- no-op when the runner already did) means the rollback leaves no pgTAP behind for `db lint`.
-set local client_min_messages = warning;
-create extension if not exists pgtap with schema extensions;
-set local search_path = extensions, public;
-
+\ir _setup.psql
 select plan((
   select count(*)::integer * 2 + 1
   from pg_catalog.pg_class as c

@@ -1,11 +1,7 @@
 -- The `ops-worker` pg_cron job: scheduled every minute, reads the project URL and the
 -- service-role key from Vault (never literals), and calls the Edge Function through pg_net.
 begin;
--- pgTAP lives in `extensions`, as on Supabase. Installing it inside the test transaction (a
--- no-op when the runner already did) means the rollback leaves no pgTAP behind for `db lint`.
-set local client_min_messages = warning;
-create extension if not exists pgtap with schema extensions;
-set local search_path = extensions, public;
+\ir _setup.psql
 select plan(8);
 
 select has_extension('pg_cron', 'pg_cron is installed');
