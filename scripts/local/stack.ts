@@ -72,7 +72,9 @@ async function shimFiles(): Promise<string[]> {
 
 /** Applies pending migrations with the real Supabase CLI; seeds development only. */
 async function pushMigrations(env: LocalEnv, log: Logger): Promise<void> {
-  const args = ["db", "push", "--db-url", cliDbUrl(env), "--yes"];
+  // --include-all: on a long-lived local stack, a migration merged from another branch may
+  // carry an older timestamp than the last one applied; apply it instead of refusing.
+  const args = ["db", "push", "--db-url", cliDbUrl(env), "--yes", "--include-all"];
   if (env.name === "development") args.push("--include-seed");
   const { stdout, stderr } = await run(supabaseBin(), args, { cwd: REPO_ROOT });
   const applied = (stdout + stderr).split("\n").filter((l) => /^Applying migration /.test(l));
@@ -88,28 +90,24 @@ async function pushMigrations(env: LocalEnv, log: Logger): Promise<void> {
  * the `ops-worker` cron job reads (`project_url`, `service_role_key`).
  */
 async function registerEnvironment(env: LocalEnv, keys: EnvKeys): Promise<void> {
+  const secrets = { project_url: env.apiUrl, service_role_key: keys.service_role_key };
   const sql = postgres(env.dbUrl, { max: 1, onnotice: () => {} });
   try {
     await sql.begin(async (tx) => {
-      for (
-        const [name, value] of [["project_url", env.apiUrl], [
-          "service_role_key",
-          keys.service_role_key,
-        ]]
-      ) {
-        const [row] = await tx`select id from vault.secrets where name = ${name}`;
-        if (row) await tx`select vault.update_secret(${row.id}, ${value})`;
-        else {
-          await tx`select vault.create_secret(${value}, ${name}, 'Set by the Stagecoach local stack')`;
-        }
+      for (const [name, value] of Object.entries(secrets)) {
+        const [row] = await tx`
+          select id, decrypted_secret = ${value} as same
+          from vault.decrypted_secrets where name = ${name}`;
+        if (!row) {
+          await tx`select vault.create_secret(${value}, ${name}, 'Set by the Stagecoach stack')`;
+        } else if (!row.same) await tx`select vault.update_secret(${row.id}, ${value})`;
       }
-      const [{ exists }] = await tx`select to_regclass('ops.environments') is not null as exists`;
-      if (exists) {
-        await tx`
-          insert into ops.environments (name, kind, functions_url)
-          values (${env.name}, ${env.kind}, ${env.functionsUrl})
-          on conflict (name) do update set functions_url = excluded.functions_url`;
-      }
+      // Re-running changes nothing: the row is only touched when the URL moved.
+      await tx`
+        insert into ops.environments (name, kind, functions_url)
+        values (${env.name}, ${env.kind}, ${env.functionsUrl})
+        on conflict (name) do update set functions_url = excluded.functions_url
+        where ops.environments.functions_url is distinct from excluded.functions_url`;
     });
   } finally {
     await sql.end();
