@@ -53,10 +53,15 @@ async function ensureKeys(env: LocalEnv): Promise<EnvKeys> {
 }
 
 /** Function secrets every function of this environment receives (dotenv). */
-async function writeFunctionsEnv(env: LocalEnv): Promise<void> {
+async function writeFunctionsEnv(env: LocalEnv, all: LocalEnv[]): Promise<void> {
   const lines = [
     "# Written by scripts/local/stack.ts at every start; edit supabase/functions/.env instead.",
     `STAGECOACH_ENV=${env.name}`,
+    // Promotions are planned in their target, which reads the source through these (on a
+    // hosted project: `supabase secrets set STAGECOACH_DB_URL_STAGING=…`).
+    ...all.filter((other) => other.name !== env.name).map((other) =>
+      `STAGECOACH_DB_URL_${other.name.toUpperCase()}=${other.dbUrl}`
+    ),
     "",
   ];
   await Deno.writeTextFile(env.functionsEnvFile, lines.join("\n"), { mode: 0o600 });
@@ -152,14 +157,14 @@ async function startProcesses(env: LocalEnv, opts: StackOptions, log: Logger): P
 }
 
 /** Cluster, keys, function secrets and platform shim of one environment. */
-async function prepareEnv(env: LocalEnv, log: Logger): Promise<EnvKeys> {
+async function prepareEnv(env: LocalEnv, all: LocalEnv[], log: Logger): Promise<EnvKeys> {
   if (await initCluster(env)) log(`${env.name}: created cluster in ${env.pgdata}`);
   if (!(await clusterRunning(env))) {
     await startCluster(env);
     log(`${env.name}: postgres listening on 127.0.0.1:${env.dbPort}`);
   }
   const keys = await ensureKeys(env);
-  await writeFunctionsEnv(env);
+  await writeFunctionsEnv(env, all);
   // The shim is idempotent; applying it at every start keeps older stacks current.
   await psqlFiles(env, await shimFiles());
   return keys;
@@ -176,7 +181,7 @@ async function prepareEnv(env: LocalEnv, log: Logger): Promise<EnvKeys> {
 export async function startStack(opts: StackOptions, log: Logger): Promise<void> {
   await Deno.mkdir(opts.home, { recursive: true });
   const envs = localEnvs(opts);
-  const keys = await Promise.all(envs.map((env) => prepareEnv(env, log)));
+  const keys = await Promise.all(envs.map((env) => prepareEnv(env, envs, log)));
   // The Supabase CLI keeps state in supabase/.temp: one push at a time.
   for (const env of envs) await pushMigrations(env, log);
   await Promise.all(envs.map(async (env, i) => {

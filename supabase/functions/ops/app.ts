@@ -13,12 +13,18 @@ import { Hono } from "hono";
 import { readCallerClaims, requireUser } from "../_shared/auth.ts";
 import { asCaller, type Sql } from "../_shared/db.ts";
 import type { FunctionEnv } from "../_shared/env.ts";
-import { notFound, onError } from "../_shared/http.ts";
+import { ApiError, notFound, onError } from "../_shared/http.ts";
+import type { CustomCheck } from "../_shared/validation/checks.ts";
+import { promotionRoutes } from "./promotions.ts";
 
 /** What the ops app needs from the outside world. */
 export interface OpsDeps {
   env: FunctionEnv;
   sql: Sql;
+  /** Other environments' databases (promotion sources); see `_shared/promotion/sources.ts`. */
+  sourceDb?: (name: string) => Sql;
+  /** The team's SQL validation checks. */
+  customChecks?: () => Promise<CustomCheck[]>;
 }
 
 /** The caller as `GET /ops/me` reports them. */
@@ -58,6 +64,23 @@ export function createOpsApp(deps: OpsDeps) {
     });
     return c.json(me);
   });
+
+  app.route(
+    "/",
+    promotionRoutes((claims) => ({
+      targetEnv: deps.env.STAGECOACH_ENV ?? "local",
+      target: deps.sql,
+      sourceDb: deps.sourceDb ?? ((name) => {
+        throw new ApiError(
+          400,
+          "unknown_source",
+          `Cannot read source ${name}: no sources configured`,
+        );
+      }),
+      claims,
+      customChecks: deps.customChecks ?? (() => Promise.resolve([])),
+    })),
+  );
 
   return app;
 }

@@ -1,0 +1,134 @@
+/**
+ * JSON that survives exactly: integers beyond 2^53, long decimals, `-0.0`, unicode, deep
+ * nesting. JavaScript numbers would round these, so numbers are kept as their literal text
+ * ({@link JsonNumber}) — parsed with `JSON.parse`'s source-text access and written back with
+ * `JSON.rawJSON`, both native and fast.
+ *
+ * {@link canonicalJson} is the one serialisation Stagecoach hashes: object keys sorted by
+ * UTF-16 code units (as RFC 8785), no whitespace, strings escaped as `JSON.stringify` does,
+ * numbers exactly as they were written (Postgres `jsonb::text` has already normalised them,
+ * so equal jsonb values give equal text).
+ *
+ * @module
+ */
+
+/** A JSON number kept as its literal text. */
+export class JsonNumber {
+  /** The number as written, e.g. `12345678901234567890123` or `1.50`. */
+  readonly text: string;
+  constructor(text: string) {
+    if (!/^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(text)) {
+      throw new SyntaxError(`Cannot make a JSON number of "${text}"`);
+    }
+    this.text = text;
+  }
+  /** The text, so template literals and comparisons read naturally. */
+  toString(): string {
+    return this.text;
+  }
+  /** Serialises as the number itself wherever `JSON.stringify` meets it (API responses). */
+  toJSON(): unknown {
+    return JSON.rawJSON(this.text);
+  }
+}
+
+/** A JSON value with lossless numbers. */
+export type JsonValue =
+  | null
+  | boolean
+  | string
+  | JsonNumber
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+/** A JSON object with lossless numbers. */
+export type JsonObject = { [key: string]: JsonValue };
+
+type Reviver = (key: string, value: unknown, context?: { source?: string }) => unknown;
+
+const keepNumbers: Reviver = (_key, value, context) =>
+  typeof value === "number" ? new JsonNumber(context?.source ?? String(value)) : value;
+
+/**
+ * Parses JSON text without losing any number.
+ *
+ * @throws {SyntaxError} for malformed JSON (the message names the position)
+ * @example
+ * ```ts
+ * const v = parseJson('{"n": 9007199254740993}') as JsonObject;
+ * (v.n as JsonNumber).text; // "9007199254740993"
+ * ```
+ */
+export function parseJson(text: string): JsonValue {
+  return (JSON.parse as (text: string, reviver: Reviver) => JsonValue)(text, keepNumbers);
+}
+
+declare global {
+  interface JSON {
+    rawJSON(text: string): unknown;
+  }
+}
+
+function toSerialisable(value: JsonValue): unknown {
+  if (value instanceof JsonNumber) return JSON.rawJSON(value.text);
+  if (Array.isArray(value)) return value.map(toSerialisable);
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) out[key] = toSerialisable(value[key]);
+    return out;
+  }
+  return value;
+}
+
+/**
+ * Serialises a value canonically: sorted keys, no whitespace, numbers verbatim.
+ *
+ * @example
+ * ```ts
+ * canonicalJson(parseJson('{"b": 1.50, "a": [true, null]}')); // '{"a":[true,null],"b":1.50}'
+ * ```
+ */
+export function canonicalJson(value: JsonValue): string {
+  return JSON.stringify(toSerialisable(value));
+}
+
+/**
+ * Converts a plain JavaScript value (as built in code) to a {@link JsonValue}: finite
+ * numbers become {@link JsonNumber}s, `undefined` object members are dropped.
+ *
+ * @throws {TypeError} for values JSON cannot hold (NaN, Infinity, bigint-free functions …)
+ */
+export function toJsonValue(value: unknown): JsonValue {
+  if (value === null || typeof value === "boolean" || typeof value === "string") return value;
+  if (value instanceof JsonNumber) return value;
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new TypeError(`Cannot hold ${value} in JSON`);
+    return new JsonNumber(JSON.stringify(value));
+  }
+  if (typeof value === "bigint") return new JsonNumber(value.toString());
+  if (Array.isArray(value)) return value.map(toJsonValue);
+  if (typeof value === "object") {
+    const out: JsonObject = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (v !== undefined) out[k] = toJsonValue(v);
+    }
+    return out;
+  }
+  throw new TypeError(`Cannot hold a ${typeof value} in JSON`);
+}
+
+/** True when two values have the same canonical JSON. */
+export function jsonEqual(a: JsonValue, b: JsonValue): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+/** Lower-case hex SHA-256 of a UTF-8 string. */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** SHA-256 hex of a value's canonical JSON: the content hash used by plans and bundles. */
+export async function contentHash(value: JsonValue): Promise<string> {
+  return await sha256Hex(canonicalJson(value));
+}

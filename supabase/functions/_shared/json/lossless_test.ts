@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import {
+  canonicalJson,
+  contentHash,
+  jsonEqual,
+  JsonNumber,
+  type JsonObject,
+  parseJson,
+  toJsonValue,
+} from "./lossless.ts";
+
+const TRICKY = '{"big": 123456789012345678901234567890, "dec": 0.1000000000000000000000001, ' +
+  '"neg": -0.0, "exp": 1e400, "uni": "é😀\\u0000\\n", "deep": [[[[[[[[[[{"z": 9007199254740993}]]]]]]]]]]}';
+
+Deno.test("parseJson and canonicalJson keep every number exactly", () => {
+  const out = canonicalJson(parseJson(TRICKY));
+  assert.match(out, /"big":123456789012345678901234567890/);
+  assert.match(out, /"dec":0\.1000000000000000000000001/);
+  assert.match(out, /"neg":-0\.0/);
+  assert.match(out, /"exp":1e400/);
+  assert.match(out, /"z":9007199254740993/);
+  assert.deepEqual(JSON.parse(out).uni, "é😀\u0000\n");
+});
+
+Deno.test("canonicalJson sorts keys at every depth and drops whitespace", () => {
+  assert.equal(
+    canonicalJson(parseJson('{ "b": {"y": 1, "x": [2, {"d": 1, "c": 2}]}, "a": null }')),
+    '{"a":null,"b":{"x":[2,{"c":2,"d":1}],"y":1}}',
+  );
+});
+
+Deno.test("canonicalJson is stable through a round trip", () => {
+  const once = canonicalJson(parseJson(TRICKY));
+  assert.equal(canonicalJson(parseJson(once)), once);
+});
+
+Deno.test("parseJson refuses malformed JSON with a SyntaxError", () => {
+  assert.throws(() => parseJson('{"a": }'), SyntaxError);
+  assert.throws(() => parseJson('{"a": 1'), SyntaxError);
+});
+
+Deno.test("toJsonValue turns JS numbers into JsonNumbers and drops undefined", () => {
+  const v = toJsonValue({ a: 1.5, b: undefined, c: [2n, true] }) as JsonObject;
+  assert.ok(v.a instanceof JsonNumber);
+  assert.equal(canonicalJson(v), '{"a":1.5,"c":[2,true]}');
+  assert.throws(() => toJsonValue(NaN), TypeError);
+});
+
+Deno.test("jsonEqual and contentHash ignore key order only", async () => {
+  assert.ok(jsonEqual(parseJson('{"a":1,"b":2}'), parseJson('{"b":2,"a":1}')));
+  assert.ok(!jsonEqual(parseJson('{"a":1.0}'), parseJson('{"a":1}')));
+  assert.equal(
+    await contentHash(parseJson('{"a":1,"b":2}')),
+    await contentHash(parseJson('{"b":2,"a":1}')),
+  );
+  assert.match(await contentHash(null), /^[0-9a-f]{64}$/);
+});
+
+Deno.test("JSON.stringify writes a JsonNumber as the exact number", () => {
+  assert.equal(
+    JSON.stringify({ n: new JsonNumber("123456789012345678901234"), d: [new JsonNumber("1.50")] }),
+    '{"n":123456789012345678901234,"d":[1.50]}',
+  );
+});

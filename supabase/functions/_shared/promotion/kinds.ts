@@ -1,0 +1,205 @@
+/**
+ * The promotable kinds, described as data. Plan, apply, snapshot, rollback and validation
+ * are written once over these descriptions; a new kind is a new description.
+ *
+ * A kind's rows are read as "logical rows": JSON objects whose fields are the kind's
+ * `fields`, with references to other kinds by natural key (a feature names its tier by
+ * `tier` = the tier's slug, never by the target's surrogate id).
+ *
+ * @module
+ */
+
+/** Names of the kinds. */
+export type KindName = "config" | "tiers" | "tier_features" | "tier_prices" | "flags";
+
+/** What `--scope` selects. */
+export const SCOPES = ["config", "tiers", "flags"] as const;
+/** One of {@link SCOPES}. */
+export type Scope = typeof SCOPES[number];
+
+/** How a field is typed in SQL (for `jsonb_to_recordset`). */
+export type FieldType = "text" | "integer" | "bigint" | "boolean" | "jsonb";
+
+/** One logical field and where it lives. */
+export interface FieldSpec {
+  /** Logical name, as in plans and bundles. */
+  name: string;
+  type: FieldType;
+  /** Physical column; absent for a reference field (see {@link KindSpec.parent}). */
+  column?: string;
+}
+
+/** A promotable kind. */
+export interface KindSpec {
+  name: KindName;
+  scope: Scope;
+  /** For messages: "config entry", "tier" … */
+  label: string;
+  /** The physical table. */
+  table: string;
+  /** Surrogate primary key column (never crosses environments). */
+  idColumn: string;
+  /** Logical fields forming the natural key, in order. */
+  keyFields: string[];
+  /** Every logical field, key fields included. */
+  fields: FieldSpec[];
+  /** Fields whose target value always stays (never planned, never copied). */
+  envSpecific: string[];
+  /** Fields that stay in the target unless the plan includes state (flags). */
+  stateFields: string[];
+  /** Fields that cannot change in place: a change replaces the row (prices). */
+  immutableFields: string[];
+  /** A reference to another kind by natural key: logical `field` ↔ physical `column`. */
+  parent?: { field: string; kind: KindName; column: string };
+  /**
+   * Rows are secret when `flagField` is true: `valueField` is then SQL null and the value
+   * travels as ciphertext only.
+   */
+  secret?: {
+    flagField: string;
+    valueField: string;
+    fingerprintField: string;
+    ciphertextColumn: string;
+  };
+  /** What "gone from the source" means: delete the row, or archive it in place. */
+  removal: "delete" | "archive";
+  /** Only rows matching this SQL condition (on alias `x`) are promotable. */
+  where?: string;
+  /** Creates and updates run in ascending order, deletions in descending. */
+  order: number;
+}
+
+/** All kinds, in apply order. */
+export const KINDS: readonly KindSpec[] = [
+  {
+    name: "tiers",
+    scope: "tiers",
+    label: "tier",
+    table: "public.membership_tiers",
+    idColumn: "id",
+    keyFields: ["slug"],
+    fields: [
+      { name: "slug", type: "text", column: "slug" },
+      { name: "name", type: "text", column: "name" },
+      { name: "description", type: "text", column: "description" },
+      { name: "sort_order", type: "integer", column: "sort_order" },
+      { name: "active", type: "boolean", column: "active" },
+      { name: "metadata", type: "jsonb", column: "metadata" },
+    ],
+    envSpecific: [],
+    stateFields: [],
+    immutableFields: [],
+    removal: "delete",
+    order: 10,
+  },
+  {
+    name: "tier_features",
+    scope: "tiers",
+    label: "tier feature",
+    table: "public.tier_features",
+    idColumn: "id",
+    keyFields: ["tier", "feature_key"],
+    fields: [
+      { name: "tier", type: "text" },
+      { name: "feature_key", type: "text", column: "feature_key" },
+      { name: "value", type: "jsonb", column: "value" },
+    ],
+    envSpecific: [],
+    stateFields: [],
+    immutableFields: [],
+    parent: { field: "tier", kind: "tiers", column: "tier_id" },
+    removal: "delete",
+    order: 20,
+  },
+  {
+    name: "tier_prices",
+    scope: "tiers",
+    label: "tier price",
+    table: "public.tier_prices",
+    idColumn: "id",
+    keyFields: ["lookup_key"],
+    fields: [
+      { name: "tier", type: "text" },
+      { name: "lookup_key", type: "text", column: "lookup_key" },
+      { name: "currency", type: "text", column: "currency" },
+      { name: "unit_amount", type: "bigint", column: "unit_amount" },
+      { name: "billing_interval", type: "text", column: "billing_interval" },
+      { name: "interval_count", type: "integer", column: "interval_count" },
+      { name: "active", type: "boolean", column: "active" },
+      { name: "stripe_price_id", type: "text", column: "stripe_price_id" },
+    ],
+    envSpecific: ["stripe_price_id"],
+    stateFields: [],
+    immutableFields: ["tier", "currency", "unit_amount", "billing_interval", "interval_count"],
+    parent: { field: "tier", kind: "tiers", column: "tier_id" },
+    // As in Stripe: a price is never deleted; it is archived (inactive, lookup key released).
+    removal: "archive",
+    where: "x.lookup_key is not null",
+    order: 30,
+  },
+  {
+    name: "config",
+    scope: "config",
+    label: "config entry",
+    table: "public.app_config",
+    idColumn: "key",
+    keyFields: ["key"],
+    fields: [
+      { name: "key", type: "text", column: "key" },
+      { name: "value", type: "jsonb", column: "value" },
+      { name: "description", type: "text", column: "description" },
+      { name: "schema_version", type: "integer", column: "schema_version" },
+      { name: "is_secret", type: "boolean", column: "is_secret" },
+      { name: "env_specific", type: "boolean", column: "env_specific" },
+      { name: "secret_fingerprint", type: "text", column: "secret_fingerprint" },
+    ],
+    envSpecific: [],
+    stateFields: [],
+    immutableFields: [],
+    secret: {
+      flagField: "is_secret",
+      valueField: "value",
+      fingerprintField: "secret_fingerprint",
+      ciphertextColumn: "secret_ciphertext",
+    },
+    removal: "delete",
+    order: 40,
+  },
+  {
+    name: "flags",
+    scope: "flags",
+    label: "feature flag",
+    table: "public.feature_flags",
+    idColumn: "key",
+    keyFields: ["key"],
+    fields: [
+      { name: "key", type: "text", column: "key" },
+      { name: "description", type: "text", column: "description" },
+      { name: "enabled", type: "boolean", column: "enabled" },
+      { name: "rollout_percent", type: "integer", column: "rollout_percent" },
+      { name: "targeting_rules", type: "jsonb", column: "targeting_rules" },
+    ],
+    envSpecific: [],
+    stateFields: ["enabled", "rollout_percent"],
+    immutableFields: [],
+    removal: "delete",
+    order: 50,
+  },
+];
+
+/** The kind named `name`. @throws {Error} for an unknown kind */
+export function kindSpec(name: KindName): KindSpec {
+  const spec = KINDS.find((k) => k.name === name);
+  if (!spec) throw new Error(`Cannot find promotable kind "${name}"`);
+  return spec;
+}
+
+/** The kinds a scope list selects, in apply order. */
+export function kindsInScope(scope: readonly Scope[]): KindSpec[] {
+  return KINDS.filter((k) => scope.includes(k.scope));
+}
+
+/** The natural key of a logical row, e.g. `pro` or `pro/max_projects`. */
+export function naturalKey(spec: KindSpec, row: Record<string, unknown>): string {
+  return spec.keyFields.map((f) => String(row[f])).join("/");
+}

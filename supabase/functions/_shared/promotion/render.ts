@@ -1,0 +1,101 @@
+/**
+ * A plan as a readable diff: one line per change with its action, risk and reasons, the
+ * changed fields with before → after, and what the plan keeps. Coloured for a terminal,
+ * plain otherwise. Pure: values in, text out.
+ *
+ * @module
+ */
+import { canonicalJson, type JsonValue } from "../json/lossless.ts";
+import { kindSpec } from "./kinds.ts";
+import type { Plan, PlanChange } from "./plan.ts";
+
+const SIGNS: Record<string, string> = {
+  create: "+",
+  update: "~",
+  delete: "-",
+  retire: "~",
+  replace: "±",
+  archive: "-",
+};
+const COLORS: Record<string, number> = {
+  create: 32,
+  update: 33,
+  delete: 31,
+  retire: 35,
+  replace: 35,
+  archive: 31,
+};
+
+function short(value: JsonValue | undefined, width = 70): string {
+  const text = canonicalJson(value ?? null);
+  return text.length > width ? `${text.slice(0, width - 1)}…` : text;
+}
+
+function fieldLines(c: PlanChange): string[] {
+  const spec = kindSpec(c.kind);
+  const fields = spec.fields.map((f) => f.name).filter((f) => !spec.keyFields.includes(f));
+  if (c.action === "create") {
+    return fields.filter((f) => c.after?.[f] !== null && c.after?.[f] !== undefined)
+      .map((f) => `${f}: ${short(c.after![f])}`);
+  }
+  if (c.action === "delete") return [];
+  return fields.filter((f) =>
+    canonicalJson(c.before?.[f] ?? null) !== canonicalJson(c.after?.[f] ?? null)
+  )
+    .map((f) => `${f}: ${short(c.before?.[f], 34)} → ${short(c.after?.[f], 34)}`);
+}
+
+/**
+ * Renders a plan.
+ *
+ * @param opts.color ANSI colours (for a terminal)
+ * @example
+ * ```ts
+ * console.log(renderPlan(plan, { color: Deno.stdout.isTerminal() }));
+ * ```
+ */
+export function renderPlan(plan: Plan, opts: { color: boolean; hash?: string }): string {
+  const paint = (code: number, s: string) => opts.color ? `\x1b[${code}m${s}\x1b[0m` : s;
+  const dim = (s: string) => paint(2, s);
+  const lines: string[] = [];
+  const risk = plan.risk === "high"
+    ? paint(31, "HIGH")
+    : plan.risk === "low"
+    ? paint(32, "low")
+    : "none";
+  lines.push(
+    `Plan ${plan.source} → ${plan.target}  scope: ${plan.scope.join(", ")}  risk: ${risk}` +
+      (opts.hash ? `  hash: ${opts.hash.slice(0, 12)}` : ""),
+  );
+  if (plan.options.include_flag_state) lines.push(dim("  (flag state included)"));
+  if (!plan.changes.length) {
+    lines.push("  No changes: the target already matches the source.");
+  } else {
+    lines.push(
+      "  " +
+        Object.entries(plan.summary).filter(([, n]) => n > 0).map(([a, n]) => `${n} ${a}`).join(
+          " · ",
+        ),
+    );
+  }
+  let kind = "";
+  for (const c of plan.changes) {
+    if (c.kind !== kind) {
+      kind = c.kind;
+      lines.push("", paint(1, kind));
+    }
+    const head = paint(COLORS[c.action], `${SIGNS[c.action]} ${c.key}`);
+    const riskText = c.risk === "high" ? paint(31, "HIGH") : "low ";
+    lines.push(
+      `  ${head}  ${c.action}  ${riskText}${
+        c.reasons.length ? dim(`  ${c.reasons.join("; ")}`) : ""
+      }`,
+    );
+    for (const f of fieldLines(c)) lines.push(`      ${f}`);
+  }
+  if (plan.kept.length) {
+    lines.push("", paint(1, "kept"));
+    for (const k of plan.kept) lines.push(`  = ${k.key} ${dim(`(${k.kind}) ${k.reason}`)}`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,509 @@
+/**
+ * The promotion pipeline as the `ops` function runs it: plan, decide, apply (with drift
+ * check, snapshots, validation and automatic rollback), roll back, show, validate.
+ *
+ * Who may do what is decided by the database as the caller (`asCaller`: role
+ * `authenticated` + the caller's claims): inserting a promotion, recording a decision and
+ * every status transition pass RLS policies and triggers. Two named service paths read and
+ * write as the connection's owner: reading both sides for a plan (tier membership counts must
+ * see every membership), and the data plane of apply and rollback, entered only in the same
+ * transaction right after the caller's own status transition succeeded.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import type { CallerClaims } from "../auth.ts";
+import { asCaller } from "../db.ts";
+import { ApiError } from "../http.ts";
+import { canonicalJson, type JsonValue, parseJson } from "../json/lossless.ts";
+import { type CheckResult, type CustomCheck, runChecks } from "../validation/checks.ts";
+import { writePlan } from "./apply.ts";
+import type { Scope } from "./kinds.ts";
+import {
+  buildPlan,
+  type Plan,
+  planDifferences,
+  planHash,
+  PlanRefusedError,
+  type RowsByKind,
+} from "./plan.ts";
+import { readRows, readSecretPlaintexts, readSide, readTierUsage } from "./read.ts";
+import { findRollbackConflicts, restoreSnapshots } from "./rollback.ts";
+
+type Sql = postgres.Sql;
+
+/** What the pipeline needs from the function. */
+export interface PromotionContext {
+  /** This environment's name (promotions are recorded in their target). */
+  targetEnv: string;
+  /** This environment's database, as its owner (`SUPABASE_DB_URL`). */
+  target: Sql;
+  /** A source environment's database. @throws {ApiError} for an unknown environment */
+  sourceDb(name: string): Sql;
+  /** The caller's verified claims. */
+  claims: CallerClaims;
+  /** The team's SQL checks. */
+  customChecks(): Promise<CustomCheck[]>;
+}
+
+/** A promotion row as the API returns it. */
+export interface PromotionRow {
+  id: string;
+  source_env: string;
+  target_env: string;
+  scope: Scope[];
+  options: { include_flag_state: boolean };
+  plan: Plan;
+  plan_hash: string;
+  risk: "low" | "high";
+  change_count: number;
+  required_approvals: number;
+  status: string;
+  created_by: string | null;
+  created_at: string;
+  expires_at: string | null;
+  applied_by: string | null;
+  applied_at: string | null;
+  finished_at: string | null;
+  rolled_back_at: string | null;
+  failure: JsonValue | null;
+}
+
+const PROMOTION_COLUMNS = `id::text, source_env, target_env, scope, options::text as options,
+  plan::text as plan, plan_hash, risk, change_count, required_approvals, status::text as status,
+  created_by::text, created_at, expires_at, applied_by::text, applied_at, finished_at,
+  rolled_back_at, failure::text as failure`;
+
+function toPromotion(row: Record<string, unknown>): PromotionRow {
+  return {
+    ...row,
+    options: JSON.parse(row.options as string),
+    plan: parseJson(row.plan as string) as unknown as Plan,
+    failure: row.failure ? parseJson(row.failure as string) : null,
+  } as PromotionRow;
+}
+
+/*
+ * JSON travels to Postgres as canonical text cast `$n::text::jsonb`: a parameter typed jsonb
+ * would be JSON.stringify-ed again by postgres.js (and lose exact numbers on the way back).
+ */
+
+/** Maps a Postgres error raised by our policies and triggers to an API error. */
+export function toApiError(err: unknown): unknown {
+  const e = err as { code?: string; message?: string };
+  if (e?.code === "42501") return new ApiError(403, "forbidden", e.message ?? "Cannot do that");
+  if (e?.code === "23514" || e?.code === "23505" || e?.code === "P0001") {
+    return new ApiError(409, "conflict", e.message ?? "Cannot do that");
+  }
+  return err;
+}
+
+async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toApiError(err);
+  }
+}
+
+/** The options a plan is made with. */
+export interface PlanRequest {
+  source: string;
+  scope: Scope[];
+  includeFlagState: boolean;
+}
+
+/** Reads both sides and plans; nothing is written. */
+export async function computePlan(
+  ctx: PromotionContext,
+  req: PlanRequest,
+): Promise<{ plan: Plan; hash: string }> {
+  if (req.source === ctx.targetEnv) {
+    throw new ApiError(400, "invalid_request", `Cannot promote ${req.source} into itself`);
+  }
+  const [source, target] = await Promise.all([
+    readSide(ctx.sourceDb(req.source), req.scope),
+    readSide(ctx.target, req.scope),
+  ]);
+  return await planFrom(ctx, req, source.rows, target.rows, target.tierUsage);
+}
+
+async function planFrom(
+  ctx: PromotionContext,
+  req: PlanRequest,
+  sourceRows: RowsByKind,
+  targetRows: RowsByKind,
+  tierUsage: Awaited<ReturnType<typeof readTierUsage>>,
+): Promise<{ plan: Plan; hash: string }> {
+  try {
+    const plan = buildPlan({
+      source: req.source,
+      target: ctx.targetEnv,
+      scope: req.scope,
+      includeFlagState: req.includeFlagState,
+      sourceRows,
+      targetRows,
+      tierUsage,
+    });
+    return { plan, hash: await planHash(plan) };
+  } catch (err) {
+    if (err instanceof PlanRefusedError) {
+      throw new ApiError(409, "plan_refused", err.message, { reasons: err.reasons });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Plans a promotion and records it (as the caller: only operators and admins may). An empty
+ * plan records nothing.
+ */
+export async function createPromotion(
+  ctx: PromotionContext,
+  req: PlanRequest,
+): Promise<{ plan: Plan; plan_hash: string; promotion: PromotionRow | null }> {
+  const { plan, hash } = await computePlan(ctx, req);
+  if (plan.changes.length === 0) return { plan, plan_hash: hash, promotion: null };
+  const row = await guarded(() =>
+    asCaller(ctx.target, ctx.claims, async (tx) => {
+      const [r] = await tx.unsafe(
+        `insert into ops.promotions (source_env, target_env, scope, options, plan, plan_hash, risk, change_count)
+         values ($1, $2, $3, $4::text::jsonb, $5::text::jsonb, $6, $7, $8)
+         returning ${PROMOTION_COLUMNS}`,
+        [
+          req.source,
+          ctx.targetEnv,
+          plan.scope,
+          JSON.stringify(plan.options),
+          canonicalJson(plan as unknown as JsonValue),
+          hash,
+          plan.risk,
+          plan.changes.length,
+        ],
+      );
+      return r;
+    })
+  );
+  return { plan, plan_hash: hash, promotion: toPromotion(row) };
+}
+
+async function loadPromotion(db: postgres.TransactionSql | Sql, id: string): Promise<PromotionRow> {
+  const [row] = await db.unsafe(`select ${PROMOTION_COLUMNS} from ops.promotions where id = $1`, [
+    id,
+  ]);
+  if (!row) throw new ApiError(404, "not_found", `Cannot find promotion ${id}`);
+  return toPromotion(row);
+}
+
+/** A promotion with its decisions, validation results and touched rows, read as the caller. */
+export async function showPromotion(ctx: PromotionContext, id: string) {
+  return await guarded(() =>
+    asCaller(ctx.target, ctx.claims, async (tx) => {
+      const promotion = await loadPromotion(tx, id);
+      const approvals = await tx`
+        select a.approver_id::text, u.email, a.decision, a.plan_hash, a.comment, a.created_at
+        from ops.approvals as a left join auth.users as u on u.id = a.approver_id
+        where a.promotion_id = ${id} order by a.created_at`.catch(() =>
+        tx`select approver_id::text, decision, plan_hash, comment, created_at
+           from ops.approvals where promotion_id = ${id} order by created_at`
+      );
+      const validation = await tx.unsafe(
+        `select check_name, passed, details::text as details, run_at from ops.validation_results
+         where promotion_id = $1 order by id`,
+        [id],
+      );
+      const [touched] = await tx`
+        select count(*)::int as rows from ops.promotion_snapshots where promotion_id = ${id}`;
+      return {
+        promotion,
+        approvals,
+        validation: validation.map((v) => ({ ...v, details: parseJson(v.details as string) })),
+        touched_rows: touched.rows,
+      };
+    })
+  );
+}
+
+/** Records an approval or rejection bound to `planHash` (the database enforces who may). */
+export async function decide(
+  ctx: PromotionContext,
+  id: string,
+  d: { decision: "approve" | "reject"; planHash: string; comment?: string },
+): Promise<PromotionRow> {
+  return await guarded(() =>
+    asCaller(ctx.target, ctx.claims, async (tx) => {
+      await tx`
+        insert into ops.approvals (promotion_id, decision, plan_hash, comment)
+        values (${id}, ${d.decision}, ${d.planHash}, ${d.comment ?? null})`;
+      return await loadPromotion(tx, id);
+    })
+  );
+}
+
+/** The plan's target drifted since approval: nothing was written. */
+export class PlanDriftError extends ApiError {
+  constructor(id: string, lines: string[]) {
+    super(
+      409,
+      "plan_drift",
+      `Cannot apply promotion ${id}: the target changed since it was planned; re-plan`,
+      {
+        differences: lines,
+      },
+    );
+  }
+}
+
+const LOCK_SQL = "hashtextextended('stagecoach.apply', 0)";
+
+/** Holds the target's apply lock for `fn`, or fails at once when someone else holds it. */
+async function withApplyLock<T>(ctx: PromotionContext, fn: () => Promise<T>): Promise<T> {
+  const conn = await ctx.target.reserve();
+  try {
+    const [{ locked }] = await conn.unsafe(`select pg_try_advisory_lock(${LOCK_SQL}) as locked`);
+    if (!locked) {
+      throw new ApiError(
+        409,
+        "locked",
+        `Cannot start: another apply or rollback is running on ${ctx.targetEnv}; try again when it ends`,
+      );
+    }
+    try {
+      return await fn();
+    } finally {
+      await conn.unsafe(`select pg_advisory_unlock(${LOCK_SQL})`);
+    }
+  } finally {
+    conn.release();
+  }
+}
+
+/** Plaintext a plan needs: secret entries whose value is new or changes. */
+function secretsNeeded(plan: Plan): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const c of plan.changes) {
+    if (c.kind !== "config" || !c.after || c.after.is_secret !== true) continue;
+    const fp = c.after.secret_fingerprint as string;
+    if (!c.before || c.before.secret_fingerprint !== fp) out.set(c.key, fp);
+  }
+  return out;
+}
+
+async function recordResults(
+  ctx: PromotionContext,
+  promotion: PromotionRow | null,
+  source: string,
+  results: CheckResult[],
+) {
+  await asCaller(ctx.target, { ...ctx.claims, role: "service_role" }, async (tx) => {
+    for (const r of results) {
+      await tx.unsafe(
+        `insert into ops.validation_results (promotion_id, source_env, target_env, check_name, passed, details, run_by)
+         values ($1, $2, $3, $4, $5, $6::text::jsonb, $7)`,
+        [
+          promotion?.id ?? null,
+          source,
+          ctx.targetEnv,
+          r.name,
+          r.passed,
+          canonicalJson(r.details),
+          ctx.claims.sub ?? null,
+        ],
+      );
+    }
+  });
+}
+
+/** The outcome of an apply. */
+export interface ApplyOutcome {
+  promotion: PromotionRow;
+  validation: CheckResult[];
+  rolled_back: boolean;
+}
+
+/**
+ * Applies an approved promotion: lock, drift check, one transaction for every change with its
+ * snapshots and audit entry, then validation; a failed check rolls back from the snapshots
+ * and the promotion ends `failed` with the reasons. A promotion left `applying` by a crash is
+ * resumed at validation.
+ *
+ * @param opts.plaintexts secret values for a bundle import (from the bundle, not a database)
+ */
+export async function applyPromotion(
+  ctx: PromotionContext,
+  id: string,
+  opts: { sourceRows?: RowsByKind; plaintexts?: Map<string, string> } = {},
+): Promise<ApplyOutcome> {
+  return await withApplyLock(ctx, async () => {
+    let promotion = await guarded(() =>
+      asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id))
+    );
+    const req: PlanRequest = {
+      source: promotion.source_env,
+      scope: promotion.scope,
+      includeFlagState: promotion.options.include_flag_state,
+    };
+    const sourceRows = async () =>
+      opts.sourceRows ?? (await readSide(ctx.sourceDb(req.source), req.scope)).rows;
+
+    if (promotion.status !== "applying") {
+      if (promotion.status !== "approved") {
+        throw new ApiError(
+          409,
+          "not_approved",
+          `Cannot apply promotion ${id}: it is ${promotion.status}`,
+          {
+            status: promotion.status,
+            required_approvals: promotion.required_approvals,
+          },
+        );
+      }
+      const fromSource = await sourceRows();
+      const needed = secretsNeeded(promotion.plan);
+      let plaintexts = opts.plaintexts ?? new Map<string, string>();
+      if (!opts.plaintexts && needed.size) {
+        plaintexts = await readSecretPlaintexts(ctx.sourceDb(req.source), needed);
+      }
+      try {
+        await asCaller(ctx.target, ctx.claims, async (tx) => {
+          const moved = await tx`
+            update ops.promotions set status = 'applying' where id = ${id} and status = 'approved'
+            returning id`;
+          if (!moved.length) {
+            throw new ApiError(
+              409,
+              "conflict",
+              `Cannot apply promotion ${id}: it is no longer approved`,
+            );
+          }
+          await tx`reset role`; // the data plane: see the module comment
+          const { plan, hash } = await planFrom(
+            ctx,
+            req,
+            fromSource,
+            await readRows(tx, req.scope),
+            await readTierUsage(tx),
+          );
+          if (hash !== promotion.plan_hash) {
+            throw new PlanDriftError(id, planDifferences(promotion.plan, plan));
+          }
+          const written = await writePlan(tx, id, plan, plaintexts);
+          await tx`
+            select ops.append_audit('promotion.changes_written', 'promotion', ${id},
+              ${
+            tx.json({ summary: plan.summary, snapshots: written.snapshots })
+          }, ${ctx.targetEnv})`;
+        });
+      } catch (err) {
+        if (err instanceof ApiError) throw err;
+        // The transaction rolled back: the target is untouched. Record why it failed.
+        const reason = (err as Error).message;
+        await guarded(() =>
+          asCaller(ctx.target, ctx.claims, async (tx) => {
+            await tx`update ops.promotions set status = 'applying' where id = ${id}`;
+            await tx`update ops.promotions set status = 'failed', failure = ${
+              tx.json({ error: reason })
+            } where id = ${id}`;
+          })
+        );
+        promotion = await asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id));
+        return { promotion, validation: [], rolled_back: false };
+      }
+    }
+
+    const custom = await ctx.customChecks();
+    const validation = await runChecks(ctx.target, {
+      custom,
+      replan: async () => (await computePlanFromRows(ctx, req, await sourceRows())).plan,
+    });
+    await recordResults(ctx, promotion, req.source, validation);
+    const failed = validation.filter((r) => !r.passed);
+    await guarded(() =>
+      asCaller(ctx.target, ctx.claims, async (tx) => {
+        if (failed.length) {
+          await tx`reset role`;
+          await restoreSnapshots(tx, id);
+          await tx`select set_config('role', 'authenticated', true)`;
+          await tx`
+            update ops.promotions set status = 'failed',
+              failure = ${tx.json({ failed_checks: failed.map((f) => f.name) })}
+            where id = ${id}`;
+        } else {
+          await tx`update ops.promotions set status = 'succeeded' where id = ${id}`;
+        }
+      })
+    );
+    promotion = await asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id));
+    return { promotion, validation, rolled_back: failed.length > 0 };
+  });
+}
+
+async function computePlanFromRows(
+  ctx: PromotionContext,
+  req: PlanRequest,
+  sourceRows: RowsByKind,
+) {
+  const target = await readSide(ctx.target, req.scope);
+  return await planFrom(ctx, req, sourceRows, target.rows, target.tierUsage);
+}
+
+/**
+ * Rolls a succeeded promotion back from its snapshots. A second rollback changes nothing;
+ * a rollback under later promotions that touched the same keys is refused with the list.
+ */
+export async function rollbackPromotion(
+  ctx: PromotionContext,
+  id: string,
+): Promise<{ promotion: PromotionRow; restored_rows: number; changed: boolean }> {
+  return await withApplyLock(ctx, async () => {
+    const promotion = await guarded(() =>
+      asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id))
+    );
+    if (promotion.status === "rolled_back") return { promotion, restored_rows: 0, changed: false };
+    if (promotion.status !== "succeeded") {
+      throw new ApiError(
+        409,
+        "conflict",
+        `Cannot roll back promotion ${id}: it is ${promotion.status}`,
+      );
+    }
+    const conflicts = await findRollbackConflicts(ctx.target, id);
+    if (conflicts.length) {
+      throw new ApiError(
+        409,
+        "rollback_conflict",
+        `Cannot roll back promotion ${id}: later promotions changed the same keys; roll those back first`,
+        { conflicts },
+      );
+    }
+    const restored = await guarded(() =>
+      asCaller(ctx.target, ctx.claims, async (tx) => {
+        await tx`update ops.promotions set status = 'rolled_back' where id = ${id}`;
+        await tx`reset role`;
+        const n = await restoreSnapshots(tx, id);
+        await tx`
+          select ops.append_audit('promotion.rows_restored', 'promotion', ${id},
+            ${tx.json({ rows: n })}, ${ctx.targetEnv})`;
+        return n;
+      })
+    );
+    return {
+      promotion: await asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id)),
+      restored_rows: restored,
+      changed: true,
+    };
+  });
+}
+
+/** Standalone parity check (`stagecoach validate`): every check, results recorded. */
+export async function validateTarget(
+  ctx: PromotionContext,
+  req: PlanRequest,
+): Promise<CheckResult[]> {
+  const results = await runChecks(ctx.target, {
+    custom: await ctx.customChecks(),
+    replan: async () => (await computePlan(ctx, req)).plan,
+  });
+  await recordResults(ctx, null, req.source, results);
+  return results;
+}

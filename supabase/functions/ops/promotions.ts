@@ -1,0 +1,121 @@
+/**
+ * The promotion routes of the `ops` function (mounted under `/ops`):
+ *
+ * - `POST /ops/promotions` `{ source, scope?, include_flag_state? }` → 201 the promotion and its
+ *   plan, or 200 `{ empty: true }` when there is nothing to do (nothing is recorded)
+ * - `GET /ops/promotions/:id` → the promotion, its decisions, validation results
+ * - `POST /ops/promotions/:id/approve` `{ plan_hash, comment? }`, `…/reject` `{ plan_hash, comment? }`
+ * - `POST /ops/promotions/:id/apply` → the outcome with the validation report
+ * - `POST /ops/promotions/:id/rollback`
+ * - `POST /ops/validate` `{ source, scope?, include_flag_state? }` → the checks
+ *
+ * Everything runs as the caller; see `_shared/promotion/service.ts`.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { readCallerClaims, requireUser } from "../_shared/auth.ts";
+import { ApiError, readJsonBody } from "../_shared/http.ts";
+import { SCOPES } from "../_shared/promotion/kinds.ts";
+import { renderPlan } from "../_shared/promotion/render.ts";
+import {
+  applyPromotion,
+  createPromotion,
+  decide,
+  type PromotionContext,
+  rollbackPromotion,
+  showPromotion,
+  validateTarget,
+} from "../_shared/promotion/service.ts";
+
+/** Builds the pipeline context for a request. */
+export type ContextFor = (claims: ReturnType<typeof requireUser>) => PromotionContext;
+
+const Scope = z.array(z.enum(SCOPES)).min(1).default([...SCOPES]);
+const PlanBody = z.object({
+  source: z.string().min(1),
+  scope: Scope,
+  include_flag_state: z.boolean().default(false),
+});
+const DecisionBody = z.object({
+  plan_hash: z.string().regex(/^[0-9a-f]{64}$/, "expected the plan's SHA-256 (64 hex digits)"),
+  comment: z.string().max(2000).optional(),
+});
+const Id = z.uuid();
+
+function promotionId(raw: string): string {
+  const parsed = Id.safeParse(raw);
+  if (!parsed.success) {
+    throw new ApiError(400, "invalid_request", `Cannot read promotion id "${raw}": not a uuid`);
+  }
+  return parsed.data;
+}
+
+/** The promotion routes. */
+export function promotionRoutes(contextFor: ContextFor) {
+  const app = new Hono();
+  const ctx = (header: string | undefined) => contextFor(requireUser(readCallerClaims(header)));
+
+  app.post("/promotions", async (c) => {
+    const context = ctx(c.req.header("authorization"));
+    const body = await readJsonBody(c.req.raw, PlanBody);
+    const out = await createPromotion(context, {
+      source: body.source,
+      scope: body.scope,
+      includeFlagState: body.include_flag_state,
+    });
+    const rendered = renderPlan(out.plan, { color: false });
+    if (!out.promotion) {
+      return c.json({ empty: true, plan: out.plan, plan_hash: out.plan_hash, rendered }, 200);
+    }
+    return c.json(
+      { empty: false, promotion: out.promotion, plan_hash: out.plan_hash, rendered },
+      201,
+    );
+  });
+
+  app.get("/promotions/:id", async (c) => {
+    return c.json(
+      await showPromotion(ctx(c.req.header("authorization")), promotionId(c.req.param("id"))),
+    );
+  });
+
+  for (const decision of ["approve", "reject"] as const) {
+    app.post(`/promotions/:id/${decision}`, async (c) => {
+      const context = ctx(c.req.header("authorization"));
+      const body = await readJsonBody(c.req.raw, DecisionBody);
+      const promotion = await decide(context, promotionId(c.req.param("id")), {
+        decision,
+        planHash: body.plan_hash,
+        comment: body.comment,
+      });
+      return c.json({ promotion });
+    });
+  }
+
+  app.post("/promotions/:id/apply", async (c) => {
+    return c.json(
+      await applyPromotion(ctx(c.req.header("authorization")), promotionId(c.req.param("id"))),
+    );
+  });
+
+  app.post("/promotions/:id/rollback", async (c) => {
+    return c.json(
+      await rollbackPromotion(ctx(c.req.header("authorization")), promotionId(c.req.param("id"))),
+    );
+  });
+
+  app.post("/validate", async (c) => {
+    const context = ctx(c.req.header("authorization"));
+    const body = await readJsonBody(c.req.raw, PlanBody);
+    const results = await validateTarget(context, {
+      source: body.source,
+      scope: body.scope,
+      includeFlagState: body.include_flag_state,
+    });
+    return c.json({ passed: results.every((r) => r.passed), results });
+  });
+
+  return app;
+}
