@@ -43,13 +43,29 @@ export function parseOptions<T extends ParseArgsOptionsConfig>(
   args: string[],
   options: T,
 ): OptionValues<T> | null {
-  let parsed: { values: Record<string, unknown> };
+  const parsed = parseCommand(command, args, options, []);
+  return parsed ? parsed.values : null;
+}
+
+/**
+ * Parses options and exactly the named positional arguments (e.g. `["id"]`).
+ *
+ * @returns values and positionals by name, or null after printing `--help`
+ * @throws {UsageError} for unknown options, a missing or an extra positional argument
+ */
+export function parseCommand<T extends ParseArgsOptionsConfig, P extends string>(
+  command: Command,
+  args: string[],
+  options: T,
+  positionals: readonly P[],
+): { values: OptionValues<T>; args: Record<P, string> } | null {
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
     parsed = parseArgs({
       args,
       options: { ...options, help: { type: "boolean", short: "h" } },
       strict: true,
-      allowPositionals: false,
+      allowPositionals: positionals.length > 0,
     });
   } catch (err) {
     throw new UsageError((err as Error).message);
@@ -58,7 +74,14 @@ export function parseOptions<T extends ParseArgsOptionsConfig>(
     console.log(command.usage);
     return null;
   }
-  return parsed.values as OptionValues<T>;
+  if (parsed.positionals.length < positionals.length) {
+    throw new UsageError(`Missing argument <${positionals[parsed.positionals.length]}>`);
+  }
+  if (parsed.positionals.length > positionals.length) {
+    throw new UsageError(`Unexpected argument "${parsed.positionals[positionals.length]}"`);
+  }
+  const named = Object.fromEntries(positionals.map((p, i) => [p, parsed.positionals[i]]));
+  return { values: parsed.values as OptionValues<T>, args: named as Record<P, string> };
 }
 
 /** Reads a required string option. @throws {UsageError} when it is absent */

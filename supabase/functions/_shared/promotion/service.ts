@@ -200,13 +200,9 @@ export async function showPromotion(ctx: PromotionContext, id: string) {
   return await guarded(() =>
     asCaller(ctx.target, ctx.claims, async (tx) => {
       const promotion = await loadPromotion(tx, id);
-      const approvals = await tx`
-        select a.approver_id::text, u.email, a.decision, a.plan_hash, a.comment, a.created_at
-        from ops.approvals as a left join auth.users as u on u.id = a.approver_id
-        where a.promotion_id = ${id} order by a.created_at`.catch(() =>
-        tx`select approver_id::text, decision, plan_hash, comment, created_at
-           from ops.approvals where promotion_id = ${id} order by created_at`
-      );
+      const approvals = await tx<{ approver_id: string; email?: string }[]>`
+        select approver_id::text, decision, plan_hash, comment, created_at
+        from ops.approvals where promotion_id = ${id} order by created_at`;
       const validation = await tx.unsafe(
         `select check_name, passed, details::text as details, run_at from ops.validation_results
          where promotion_id = $1 order by id`,
@@ -214,6 +210,15 @@ export async function showPromotion(ctx: PromotionContext, id: string) {
       );
       const [touched] = await tx`
         select count(*)::int as rows from ops.promotion_snapshots where promotion_id = ${id}`;
+      // Who decided, by email: auth.users is not readable as the caller (service read).
+      const ids = approvals.map((a) => a.approver_id);
+      const emails = new Map(
+        (ids.length
+          ? await ctx.target<{ id: string; email: string }[]>`
+              select id::text, email from auth.users where id = any(${ids}::uuid[])`
+          : []).map((u) => [u.id, u.email]),
+      );
+      for (const a of approvals) a.email = emails.get(a.approver_id);
       return {
         promotion,
         approvals,
