@@ -7,6 +7,7 @@
 import { type Scope, SCOPES } from "../../supabase/functions/_shared/promotion/kinds.ts";
 import type { Plan } from "../../supabase/functions/_shared/promotion/plan.ts";
 import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts";
+import { readTransferKey } from "../../supabase/functions/_shared/config/transfer_key.ts";
 import { callOps, resolveToken } from "./api.ts";
 import { type Command, envOption, parseCommand, required, UsageError } from "./command.ts";
 
@@ -246,13 +247,20 @@ export const promoteApplyCommand = idCommand(
 writes every change with its before-image in one transaction, then validates; a failed check
 rolls the changes back and the promotion ends failed with the reasons.`,
   async (env, id, token, values) => {
+    // A bundle import applies with the transfer key its secrets are sealed under.
+    const shown = await callOps<ShowAnswer>(env, `/promotions/${id}`, { token });
+    const headers: Record<string, string> = {};
+    if (shown.promotion.source_env === "bundle") {
+      headers["x-stagecoach-transfer-key"] = await readTransferKey({
+        env: Deno.env.toObject(),
+        keyFile: values["key-file"] as string | undefined,
+      }).catch((err) => {
+        throw new UsageError((err as Error).message);
+      });
+    }
     const out = await callOps<
       { promotion: PromotionView; validation: never[]; rolled_back: boolean }
-    >(
-      env,
-      `/promotions/${id}/apply`,
-      { token, body: {} },
-    );
+    >(env, `/promotions/${id}/apply`, { token, body: {}, headers });
     if (values.json) {
       console.log(JSON.stringify(out, null, 2));
     } else {
@@ -263,6 +271,8 @@ rolls the changes back and the promotion ends failed with the reasons.`,
     }
     return out.promotion.status === "succeeded" ? 0 : 1;
   },
+  { "key-file": { type: "string" } },
+  "  --key-file <file>   transfer key of a bundle import (default: STAGECOACH_TRANSFER_KEY)",
 );
 
 /** `promote rollback`. */

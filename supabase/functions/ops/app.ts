@@ -15,7 +15,8 @@ import { asCaller, type Sql } from "../_shared/db.ts";
 import type { FunctionEnv } from "../_shared/env.ts";
 import { ApiError, notFound, onError } from "../_shared/http.ts";
 import type { CustomCheck } from "../_shared/validation/checks.ts";
-import { promotionRoutes } from "./promotions.ts";
+import { configRoutes } from "./config_routes.ts";
+import { type ContextFor, promotionRoutes } from "./promotions.ts";
 
 /** What the ops app needs from the outside world. */
 export interface OpsDeps {
@@ -65,22 +66,21 @@ export function createOpsApp(deps: OpsDeps) {
     return c.json(me);
   });
 
-  app.route(
-    "/",
-    promotionRoutes((claims) => ({
-      targetEnv: deps.env.STAGECOACH_ENV ?? "local",
-      target: deps.sql,
-      sourceDb: deps.sourceDb ?? ((name) => {
-        throw new ApiError(
-          400,
-          "unknown_source",
-          `Cannot read source ${name}: no sources configured`,
-        );
-      }),
-      claims,
-      customChecks: deps.customChecks ?? (() => Promise.resolve([])),
-    })),
-  );
+  const contextFor: ContextFor = (claims) => ({
+    targetEnv: deps.env.STAGECOACH_ENV ?? "local",
+    target: deps.sql,
+    sourceDb: deps.sourceDb ?? ((name) => {
+      throw new ApiError(
+        400,
+        "unknown_source",
+        `Cannot read source ${name}: no sources configured`,
+      );
+    }),
+    claims,
+    customChecks: deps.customChecks ?? (() => Promise.resolve([])),
+  });
+  app.route("/", promotionRoutes(contextFor));
+  app.route("/", configRoutes(contextFor));
 
   return app;
 }

@@ -18,6 +18,7 @@ import { z } from "zod";
 import { readCallerClaims, requireUser } from "../_shared/auth.ts";
 import { ApiError, readJsonBody } from "../_shared/http.ts";
 import { SCOPES } from "../_shared/promotion/kinds.ts";
+import { applyBundlePromotion } from "../_shared/config/transfer.ts";
 import { renderPlan } from "../_shared/promotion/render.ts";
 import {
   applyPromotion,
@@ -28,6 +29,7 @@ import {
   showPromotion,
   validateTarget,
 } from "../_shared/promotion/service.ts";
+import { TRANSFER_KEY_HEADER } from "./config_routes.ts";
 
 /** Builds the pipeline context for a request. */
 export type ContextFor = (claims: ReturnType<typeof requireUser>) => PromotionContext;
@@ -95,8 +97,12 @@ export function promotionRoutes(contextFor: ContextFor) {
   }
 
   app.post("/promotions/:id/apply", async (c) => {
+    const context = ctx(c.req.header("authorization"));
+    const id = promotionId(c.req.param("id"));
+    // A bundle import applies with the transfer key (its secrets are sealed under it).
+    const key = c.req.header(TRANSFER_KEY_HEADER);
     return c.json(
-      await applyPromotion(ctx(c.req.header("authorization")), promotionId(c.req.param("id"))),
+      key ? await applyBundlePromotion(context, id, key) : await applyPromotion(context, id),
     );
   });
 

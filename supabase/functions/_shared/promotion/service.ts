@@ -32,6 +32,9 @@ import { findRollbackConflicts, restoreSnapshots } from "./rollback.ts";
 
 type Sql = postgres.Sql;
 
+/** The `source_env` of a promotion planned from a config bundle. */
+export const BUNDLE_SOURCE = "bundle";
+
 /** What the pipeline needs from the function. */
 export interface PromotionContext {
   /** This environment's name (promotions are recorded in their target). */
@@ -161,14 +164,18 @@ async function planFrom(
 export async function createPromotion(
   ctx: PromotionContext,
   req: PlanRequest,
+  from?: { rows: RowsByKind; bundle: string },
 ): Promise<{ plan: Plan; plan_hash: string; promotion: PromotionRow | null }> {
-  const { plan, hash } = await computePlan(ctx, req);
+  const { plan, hash } = from
+    ? await computePlanFromRows(ctx, req, from.rows)
+    : await computePlan(ctx, req);
   if (plan.changes.length === 0) return { plan, plan_hash: hash, promotion: null };
   const row = await guarded(() =>
     asCaller(ctx.target, ctx.claims, async (tx) => {
       const [r] = await tx.unsafe(
-        `insert into ops.promotions (source_env, target_env, scope, options, plan, plan_hash, risk, change_count)
-         values ($1, $2, $3, $4::text::jsonb, $5::text::jsonb, $6, $7, $8)
+        `insert into ops.promotions (source_env, target_env, scope, options, plan, plan_hash, risk,
+                                     change_count, source_bundle)
+         values ($1, $2, $3, $4::text::jsonb, $5::text::jsonb, $6, $7, $8, to_jsonb($9::text))
          returning ${PROMOTION_COLUMNS}`,
         [
           req.source,
@@ -179,12 +186,26 @@ export async function createPromotion(
           hash,
           plan.risk,
           plan.changes.length,
+          from?.bundle ?? null,
         ],
       );
       return r;
     })
   );
   return { plan, plan_hash: hash, promotion: toPromotion(row) };
+}
+
+/** The bundle a bundle-sourced promotion was planned from, as given (read as the caller). */
+export async function promotionBundle(ctx: PromotionContext, id: string): Promise<string | null> {
+  const [row] = await guarded(() =>
+    asCaller(
+      ctx.target,
+      ctx.claims,
+      (tx) => tx`select source_bundle #>> '{}' as bundle from ops.promotions where id = ${id}`,
+    )
+  );
+  if (!row) throw new ApiError(404, "not_found", `Cannot find promotion ${id}`);
+  return row.bundle;
 }
 
 async function loadPromotion(db: postgres.TransactionSql | Sql, id: string): Promise<PromotionRow> {
@@ -348,6 +369,13 @@ export async function applyPromotion(
       scope: promotion.scope,
       includeFlagState: promotion.options.include_flag_state,
     };
+    if (promotion.source_env === BUNDLE_SOURCE && !opts.sourceRows) {
+      throw new ApiError(
+        400,
+        "transfer_key_required",
+        `Cannot apply promotion ${id}: it comes from a config bundle; send the transfer key`,
+      );
+    }
     const sourceRows = async () =>
       opts.sourceRows ?? (await readSide(ctx.sourceDb(req.source), req.scope)).rows;
 
@@ -443,11 +471,12 @@ export async function applyPromotion(
   });
 }
 
-async function computePlanFromRows(
+/** Plans from given source rows (e.g. a bundle's) against the target; nothing is written. */
+export async function computePlanFromRows(
   ctx: PromotionContext,
   req: PlanRequest,
   sourceRows: RowsByKind,
-) {
+): Promise<{ plan: Plan; hash: string }> {
   const target = await readSide(ctx.target, req.scope);
   return await planFrom(ctx, req, sourceRows, target.rows, target.tierUsage);
 }
