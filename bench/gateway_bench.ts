@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { type LocalEnv, readKeys, REPO_ROOT } from "../scripts/local/config.ts";
+import { type LocalEnv, localEnv, readKeys, REPO_ROOT } from "../scripts/local/config.ts";
+import type { BenchContext } from "./run.ts";
 import { composeFunctionEnv } from "../scripts/local/gateway_env.ts";
 import { discoverFunctions } from "../scripts/local/gateway_functions.ts";
 import { createFunctionPool } from "../scripts/local/gateway_processes.ts";
@@ -64,6 +65,16 @@ export async function benchGateway(
     await pool.stop();
   }
   return rows;
+}
+
+/** The benchmark as `bench/run.ts` runs it: on development, 3,000 requests per row. */
+export async function run(ctx: BenchContext): Promise<void> {
+  printGatewayBench(
+    await benchGateway(localEnv("development", ctx.stack), {
+      requests: 3000,
+      concurrencies: [1, 10, 50],
+    }),
+  );
 }
 
 /** Prints the rows as a table. */

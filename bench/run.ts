@@ -1,32 +1,54 @@
 /**
- * `npm run bench`: benchmarks on a throwaway stack of their own (ports shifted by 1500, a
- * temporary folder), printing figures beside a baseline measured in the same run. Nothing
- * here passes or fails on timing.
+ * `npm run bench [-- <name> …]`: benchmarks on a throwaway stack of their own (ports shifted
+ * by 1500, a temporary folder), each printing its figures beside a baseline measured in the
+ * same run. Nothing here passes or fails on timing. Without names, every benchmark runs.
+ *
+ * To add one: export `async function run(opts: BenchContext)` from `bench/<name>_bench.ts`
+ * and list it in BENCHES below.
  *
  * @module
  */
-import { localEnv, type StackOptions } from "../scripts/local/config.ts";
+import { type StackOptions } from "../scripts/local/config.ts";
 import { startStack, stopStack } from "../scripts/local/stack.ts";
-import { benchGateway, printGatewayBench } from "./gateway_bench.ts";
+import * as gateway from "./gateway_bench.ts";
+import * as promotion from "./promotion_bench.ts";
 
-async function main(): Promise<void> {
-  const opts: StackOptions = {
+/** What every benchmark gets: the stack it may use. */
+export interface BenchContext {
+  stack: StackOptions;
+}
+
+const BENCHES: Record<string, (ctx: BenchContext) => Promise<void>> = {
+  gateway: gateway.run,
+  promotion: promotion.run,
+};
+
+async function main(names: string[]): Promise<void> {
+  const unknown = names.filter((n) => !(n in BENCHES));
+  if (unknown.length) {
+    console.error(
+      `bench: unknown benchmark(s) ${unknown.join(", ")}; known: ${
+        Object.keys(BENCHES).join(", ")
+      }`,
+    );
+    Deno.exit(2);
+  }
+  const stack: StackOptions = {
     home: await Deno.makeTempDir({ prefix: "stagecoach-bench-" }),
     portOffset: Number(Deno.env.get("STAGECOACH_BENCH_PORT_OFFSET") ?? "1500"),
   };
-  console.log(`bench: throwaway stack in ${opts.home} (ports +${opts.portOffset})`);
+  console.log(`bench: throwaway stack in ${stack.home} (ports +${stack.portOffset})`);
   console.log(`bench: ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`);
   try {
-    await startStack(opts, () => {});
-    const rows = await benchGateway(localEnv("development", opts), {
-      requests: 3000,
-      concurrencies: [1, 10, 50],
-    });
-    printGatewayBench(rows);
+    await startStack(stack, () => {});
+    for (const name of names.length ? names : Object.keys(BENCHES)) {
+      console.log(`\n=== ${name}`);
+      await BENCHES[name]({ stack });
+    }
   } finally {
-    await stopStack(opts, () => {});
-    await Deno.remove(opts.home, { recursive: true });
+    await stopStack(stack, () => {});
+    await Deno.remove(stack.home, { recursive: true });
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await main(Deno.args);

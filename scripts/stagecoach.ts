@@ -9,8 +9,43 @@
 import { type Command, UsageError } from "./cli/command.ts";
 import { statusCommand } from "./cli/status.ts";
 import { tokenCommand, userCreateCommand } from "./cli/user.ts";
+import { ApiCallError } from "./cli/api.ts";
+import {
+  auditVerifyCommand,
+  configExportCommand,
+  configImportCommand,
+  configSetSecretCommand,
+} from "./cli/config.ts";
+import {
+  promoteApplyCommand,
+  promoteApproveCommand,
+  promotePlanCommand,
+  promoteRejectCommand,
+  promoteRollbackCommand,
+  promoteShowCommand,
+  validateCommand,
+} from "./cli/promote.ts";
+import {
+  notificationsAddCommand,
+  notificationsListCommand,
+  notificationsRemoveCommand,
+} from "./cli/notifications.ts";
 
 const COMMANDS: Command[] = [statusCommand, userCreateCommand, tokenCommand];
+COMMANDS.push(
+  promotePlanCommand,
+  promoteShowCommand,
+  promoteApproveCommand,
+  promoteRejectCommand,
+  promoteApplyCommand,
+  promoteRollbackCommand,
+  validateCommand,
+  configExportCommand,
+  configImportCommand,
+  configSetSecretCommand,
+  auditVerifyCommand,
+);
+COMMANDS.push(notificationsAddCommand, notificationsListCommand, notificationsRemoveCommand);
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -32,6 +67,17 @@ function resolve(args: string[]): { command: Command; rest: string[] } | null {
   return { command: matches[0].command, rest: args.slice(matches[0].words.length) };
 }
 
+/** An API error's details as indented lines (lists one item per line). */
+function describeDetails(details: Record<string, unknown>): string {
+  return Object.entries(details).map(([k, v]) =>
+    Array.isArray(v)
+      ? `  ${k}:\n${
+        v.map((x) => `    - ${typeof x === "string" ? x : JSON.stringify(x)}`).join("\n")
+      }`
+      : `  ${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`
+  ).join("\n");
+}
+
 /** Runs the CLI with `args` and returns its exit code. */
 export async function main(args: string[]): Promise<number> {
   if (!args.length || args[0] === "--help" || args[0] === "-h" || args[0] === "help") {
@@ -51,6 +97,7 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
     console.error(`stagecoach ${found.command.name}: ${(err as Error).message}`);
+    if (err instanceof ApiCallError) console.error(describeDetails(err.details));
     return 1;
   }
 }

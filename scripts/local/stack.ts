@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import {
@@ -24,6 +24,11 @@ import { mintApiKeys } from "./jwt.ts";
 import { clusterRunning, initCluster, psqlFiles, startCluster, stopCluster } from "./postgres.ts";
 import { livePid, run, spawnDetached, stopDetached, waitFor } from "./process.ts";
 import { collectStatus, printStatus } from "./status.ts";
+import {
+  appendStripeSecrets,
+  startStripeEmulator,
+  stopStripeEmulator,
+} from "./stripe_emulator/local_stack.ts";
 
 const SHIM_DIR = join(REPO_ROOT, "scripts/local/shim");
 
@@ -73,6 +78,15 @@ async function shimFiles(): Promise<string[]> {
     if (entry.isFile && entry.name.endsWith(".sql")) files.push(join(SHIM_DIR, entry.name));
   }
   return files.sort();
+}
+
+/** SHA-256 over the shim files' names and contents. */
+async function shimDigest(files: string[]): Promise<string> {
+  const parts = await Promise.all(
+    files.map(async (f) => `${basename(f)}\n${await Deno.readTextFile(f)}`),
+  );
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(parts.join("\n")));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Applies pending migrations with the real Supabase CLI; seeds development only. */
@@ -165,8 +179,15 @@ async function prepareEnv(env: LocalEnv, all: LocalEnv[], log: Logger): Promise<
   }
   const keys = await ensureKeys(env);
   await writeFunctionsEnv(env, all);
-  // The shim is idempotent; applying it at every start keeps older stacks current.
-  await psqlFiles(env, await shimFiles());
+  // The shim is idempotent, but it is applied only when it changed (or the cluster is new),
+  // so a restart never re-runs platform grants over what migrations have tightened since.
+  const files = await shimFiles();
+  const digest = await shimDigest(files);
+  const marker = join(env.dir, "shim.sha256");
+  if ((await Deno.readTextFile(marker).catch(() => "")).trim() !== digest) {
+    await psqlFiles(env, files);
+    await Deno.writeTextFile(marker, digest + "\n");
+  }
   return keys;
 }
 
@@ -182,6 +203,9 @@ export async function startStack(opts: StackOptions, log: Logger): Promise<void>
   await Deno.mkdir(opts.home, { recursive: true });
   const envs = localEnvs(opts);
   const keys = await Promise.all(envs.map((env) => prepareEnv(env, envs, log)));
+  // Stripe: the emulator (one account per environment) and each environment's Stripe secrets.
+  await startStripeEmulator(opts, log);
+  for (const env of envs) await appendStripeSecrets(env, opts);
   // The Supabase CLI keeps state in supabase/.temp: one push at a time.
   for (const env of envs) await pushMigrations(env, log);
   await Promise.all(envs.map(async (env, i) => {
@@ -203,6 +227,7 @@ export async function stopStack(opts: StackOptions, log: Logger): Promise<void> 
       }
     }),
   );
+  await stopStripeEmulator(opts);
 }
 
 if (import.meta.main) {

@@ -5,9 +5,10 @@
 -- API — and it must leak here too, or our RLS tests would prove nothing.
 
 grant usage on schema public to postgres, anon, authenticated, service_role;
-grant all on all tables in schema public to postgres, anon, authenticated, service_role;
-grant all on all functions in schema public to postgres, anon, authenticated, service_role;
-grant all on all sequences in schema public to postgres, anon, authenticated, service_role;
+
+-- Only default privileges: `grant … on all tables` here would, on a re-run, undo the revokes
+-- our migrations make (e.g. the secret ciphertext column of app_config). On a new project
+-- `public` is empty when this runs, so defaults are all Supabase's setup amounts to.
 
 alter default privileges for role postgres in schema public
   grant all on tables to postgres, anon, authenticated, service_role;

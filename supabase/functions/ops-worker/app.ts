@@ -10,6 +10,9 @@
  * service role may call it (403 otherwise): this is the worker's named service path, and it
  * writes as `service_role` (which holds the grants on `ops.heartbeats`), not as `postgres`.
  *
+ * Then each call delivers due promotion notifications (`_shared/notifications/worker.ts`,
+ * time-boxed) and answers `notifications`: what it claimed, delivered, retried and gave up on.
+ *
  * @module
  */
 import { Hono } from "hono";
@@ -19,6 +22,8 @@ import { type CallerClaims, readCallerClaims } from "../_shared/auth.ts";
 import { asCaller, type Sql } from "../_shared/db.ts";
 import type { FunctionEnv } from "../_shared/env.ts";
 import { ApiError, notFound, onError, readJsonBody } from "../_shared/http.ts";
+import { sqlOutboxStore } from "../_shared/notifications/store.ts";
+import { deliverDueNotifications } from "../_shared/notifications/worker.ts";
 
 /** What the ops-worker app needs from the outside world. */
 export interface OpsWorkerDeps {
@@ -78,7 +83,8 @@ export function createOpsWorkerApp(deps: OpsWorkerDeps) {
         returning beat_at`;
       return row.beat_at;
     });
-    return c.json({ ok: true, beat_at: beatAt.toISOString() });
+    const notifications = await deliverDueNotifications(sqlOutboxStore(deps.sql));
+    return c.json({ ok: true, beat_at: beatAt.toISOString(), notifications });
   }
 
   app.post("/", async (c) => {

@@ -17,7 +17,6 @@ import { readCallerClaims, requireUser } from "../_shared/auth.ts";
 import { exportBundle, importBundle } from "../_shared/config/transfer.ts";
 import { asCaller } from "../_shared/db.ts";
 import { ApiError, readJsonBody } from "../_shared/http.ts";
-import { renderPlan } from "../_shared/promotion/render.ts";
 import { toApiError } from "../_shared/promotion/service.ts";
 import type { ContextFor } from "./promotions.ts";
 
@@ -58,10 +57,7 @@ export function configRoutes(contextFor: ContextFor) {
     const key = transferKey(c.req.header(TRANSFER_KEY_HEADER));
     const body = await readJsonBody(c.req.raw, ImportBody);
     const out = await importBundle(context, body.bundle, key, { dryRun: body.dry_run });
-    return c.json({
-      ...out,
-      rendered: renderPlan(out.plan, { color: false, hash: out.plan_hash }),
-    });
+    return c.json(out);
   });
 
   app.put("/config/secrets/:key", async (c) => {

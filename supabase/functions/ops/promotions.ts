@@ -19,7 +19,6 @@ import { readCallerClaims, requireUser } from "../_shared/auth.ts";
 import { ApiError, readJsonBody } from "../_shared/http.ts";
 import { SCOPES } from "../_shared/promotion/kinds.ts";
 import { applyBundlePromotion } from "../_shared/config/transfer.ts";
-import { renderPlan } from "../_shared/promotion/render.ts";
 import {
   applyPromotion,
   createPromotion,
@@ -67,14 +66,11 @@ export function promotionRoutes(contextFor: ContextFor) {
       scope: body.scope,
       includeFlagState: body.include_flag_state,
     });
-    const rendered = renderPlan(out.plan, { color: false });
+    // The plan travels once (inside the promotion); clients render it with render.ts.
     if (!out.promotion) {
-      return c.json({ empty: true, plan: out.plan, plan_hash: out.plan_hash, rendered }, 200);
+      return c.json({ empty: true, plan: out.plan, plan_hash: out.plan_hash }, 200);
     }
-    return c.json(
-      { empty: false, promotion: out.promotion, plan_hash: out.plan_hash, rendered },
-      201,
-    );
+    return c.json({ empty: false, promotion: out.promotion, plan_hash: out.plan_hash }, 201);
   });
 
   app.get("/promotions/:id", async (c) => {

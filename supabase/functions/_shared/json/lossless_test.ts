@@ -62,3 +62,21 @@ Deno.test("JSON.stringify writes a JsonNumber as the exact number", () => {
     '{"n":123456789012345678901234,"d":[1.50]}',
   );
 });
+
+Deno.test("parseJson takes the fast path only when every number is exact as a double", () => {
+  for (
+    const [text, literal] of [
+      ['{"a": 1.50}', "1.50"],
+      ['{"a": -0}', "-0"],
+      ['{"a": 1E3}', "1E3"],
+      ['{"a": 1234567890123456}', "1234567890123456"],
+      ['{"a": 12345678.12345678}', "12345678.12345678"],
+      ['{"a": 42}', "42"],
+      ['{"a": -3.25}', "-3.25"],
+    ]
+  ) {
+    const v = parseJson(text) as JsonObject;
+    assert.ok(v.a instanceof JsonNumber, text);
+    assert.equal((v.a as JsonNumber).text, literal);
+  }
+});

@@ -18,10 +18,10 @@
  */
 import {
   canonicalJson,
-  contentHash,
   JsonNumber,
   type JsonObject,
   type JsonValue,
+  sha256Hex,
 } from "../json/lossless.ts";
 import { type KindName, kindsInScope, type KindSpec, naturalKey, type Scope } from "./kinds.ts";
 
@@ -318,7 +318,13 @@ export function buildPlan(input: PlanInput): Plan {
 
 /** The SHA-256 of a plan's canonical JSON: what approvals bind to. */
 export async function planHash(plan: Plan): Promise<string> {
-  return await contentHash(plan as unknown as JsonValue);
+  return (await canonicalPlan(plan)).hash;
+}
+
+/** A plan's canonical JSON text and its SHA-256, computed once for storing and hashing. */
+export async function canonicalPlan(plan: Plan): Promise<{ text: string; hash: string }> {
+  const text = canonicalJson(plan as unknown as JsonValue);
+  return { text, hash: await sha256Hex(text) };
 }
 
 /**

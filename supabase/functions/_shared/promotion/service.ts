@@ -21,9 +21,9 @@ import { writePlan } from "./apply.ts";
 import type { Scope } from "./kinds.ts";
 import {
   buildPlan,
+  canonicalPlan,
   type Plan,
   planDifferences,
-  planHash,
   PlanRefusedError,
   type RowsByKind,
 } from "./plan.ts";
@@ -109,6 +109,9 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A plan with its SHA-256 and canonical text (stored as is). */
+type PlannedText = { plan: Plan; hash: string; text: string };
+
 /** The options a plan is made with. */
 export interface PlanRequest {
   source: string;
@@ -120,7 +123,7 @@ export interface PlanRequest {
 export async function computePlan(
   ctx: PromotionContext,
   req: PlanRequest,
-): Promise<{ plan: Plan; hash: string }> {
+): Promise<PlannedText> {
   if (req.source === ctx.targetEnv) {
     throw new ApiError(400, "invalid_request", `Cannot promote ${req.source} into itself`);
   }
@@ -137,7 +140,7 @@ async function planFrom(
   sourceRows: RowsByKind,
   targetRows: RowsByKind,
   tierUsage: Awaited<ReturnType<typeof readTierUsage>>,
-): Promise<{ plan: Plan; hash: string }> {
+): Promise<PlannedText> {
   try {
     const plan = buildPlan({
       source: req.source,
@@ -148,7 +151,8 @@ async function planFrom(
       targetRows,
       tierUsage,
     });
-    return { plan, hash: await planHash(plan) };
+    const { text, hash } = await canonicalPlan(plan);
+    return { plan, hash, text };
   } catch (err) {
     if (err instanceof PlanRefusedError) {
       throw new ApiError(409, "plan_refused", err.message, { reasons: err.reasons });
@@ -166,7 +170,7 @@ export async function createPromotion(
   req: PlanRequest,
   from?: { rows: RowsByKind; bundle: string },
 ): Promise<{ plan: Plan; plan_hash: string; promotion: PromotionRow | null }> {
-  const { plan, hash } = from
+  const { plan, hash, text } = from
     ? await computePlanFromRows(ctx, req, from.rows)
     : await computePlan(ctx, req);
   if (plan.changes.length === 0) return { plan, plan_hash: hash, promotion: null };
@@ -182,7 +186,7 @@ export async function createPromotion(
           ctx.targetEnv,
           plan.scope,
           JSON.stringify(plan.options),
-          canonicalJson(plan as unknown as JsonValue),
+          text,
           hash,
           plan.risk,
           plan.changes.length,
@@ -476,7 +480,7 @@ export async function computePlanFromRows(
   ctx: PromotionContext,
   req: PlanRequest,
   sourceRows: RowsByKind,
-): Promise<{ plan: Plan; hash: string }> {
+): Promise<PlannedText> {
   const target = await readSide(ctx.target, req.scope);
   return await planFrom(ctx, req, sourceRows, target.rows, target.tierUsage);
 }

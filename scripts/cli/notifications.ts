@@ -1,0 +1,182 @@
+/**
+ * `stagecoach notifications add | list | remove`: where an environment sends word of its
+ * promotions (Slack-compatible incoming webhooks, or JSON webhooks signed per Standard
+ * Webhooks). Locally these go straight to the environment's database as `postgres`; the SQL
+ * lives in `supabase/functions/_shared/notifications/store.ts`.
+ *
+ * @module
+ */
+import type { z } from "zod";
+import {
+  addEndpoint,
+  EndpointInputSchema,
+  EndpointKeySchema,
+  listEndpoints,
+  removeEndpoint,
+} from "../../supabase/functions/_shared/notifications/store.ts";
+import { parseEventList } from "../../supabase/functions/_shared/notifications/payload.ts";
+import { type Command, envOption, parseOptions, UsageError, withDatabase } from "./command.ts";
+
+/** Parses with a zod schema, turning its first issue into a usage error naming the option. */
+function parseOrUsage<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const flag = issue.path.length ? `--${String(issue.path[0]).replace("environment", "env")}` : "";
+  throw new UsageError(`Invalid ${flag}: ${issue.message}`);
+}
+
+/** `notifications add`. */
+export const notificationsAddCommand: Command = {
+  name: "notifications add",
+  summary: "Send an environment's promotion events to a Slack or webhook URL",
+  usage:
+    `usage: stagecoach notifications add --env <env> --name <name> --kind slack|webhook --url <url> [--events <list>] [--json]
+
+Adds a notification endpoint to the environment: every promotion transition into it (awaiting
+approval, approved, rejected, expired, applying, succeeded, failed, rolled back) is delivered by
+the ops-worker, with retries and exponential backoff.
+
+  slack     a Slack-compatible incoming webhook: { text, blocks }
+  webhook   a JSON POST signed per Standard Webhooks (webhook-id, webhook-timestamp,
+            webhook-signature). Its whsec_ signing secret is printed ONCE, now: store it.
+
+The URL and the secret are stored encrypted; listings show only scheme and host. Running it
+again with the same arguments changes nothing; with another URL or event list it updates the
+endpoint and keeps its secret.
+
+options:
+  --env <env>         development | staging | production
+  --name <name>       lower-case letters, digits, - or _
+  --kind <kind>       slack | webhook
+  --url <url>         http(s) URL (no user:password@)
+  --events <list>     comma-separated, e.g. approved,failed or promotion.succeeded (default *)
+  --json              print { env, id, name, kind, created, changed, signing_secret }
+  -h, --help`,
+  async run(args) {
+    const values = parseOptions(this, args, {
+      env: { type: "string" },
+      name: { type: "string" },
+      kind: { type: "string" },
+      url: { type: "string" },
+      events: { type: "string" },
+      json: { type: "boolean" },
+    });
+    if (!values) return 0;
+    const env = envOption(values.env);
+    let events: string[] = ["*"];
+    if (values.events !== undefined) {
+      try {
+        events = parseEventList(values.events);
+      } catch (err) {
+        throw new UsageError(`Invalid --events: ${(err as Error).message}`);
+      }
+    }
+    for (const flag of ["name", "kind", "url"] as const) {
+      if (!values[flag]) throw new UsageError(`Missing required option --${flag}`);
+    }
+    const input = parseOrUsage(EndpointInputSchema, {
+      environment: env.name,
+      name: values.name,
+      kind: values.kind,
+      url: values.url,
+      events,
+    });
+    const added = await withDatabase(env, (sql) => addEndpoint(sql, input));
+    if (values.json) {
+      console.log(JSON.stringify(
+        { env: env.name, name: input.name, kind: input.kind, ...added },
+        null,
+        2,
+      ));
+      return 0;
+    }
+    const verb = added.created ? "created" : added.changed ? "updated" : "unchanged";
+    console.log(
+      `${verb} ${input.kind} endpoint ${input.name} in ${env.name}, events: ${
+        input.events.join(", ")
+      }`,
+    );
+    if (added.signing_secret) {
+      console.log(
+        `signing secret (shown once; give it to the receiver to verify webhook-signature):\n  ${added.signing_secret}`,
+      );
+    }
+    return 0;
+  },
+};
+
+/** `notifications list`. */
+export const notificationsListCommand: Command = {
+  name: "notifications list",
+  summary: "List an environment's notification endpoints and their deliveries (no secrets)",
+  usage: `usage: stagecoach notifications list --env <env> [--json]
+
+Lists the environment's notification endpoints: kind, events, URL scheme and host, and how
+many notifications are pending, delivered and dead. Never prints a URL path or a secret.
+
+options:
+  --env <env>         development | staging | production
+  --json              print the endpoints as JSON
+  -h, --help`,
+  async run(args) {
+    const values = parseOptions(this, args, { env: { type: "string" }, json: { type: "boolean" } });
+    if (!values) return 0;
+    const env = envOption(values.env);
+    const endpoints = await withDatabase(env, (sql) => listEndpoints(sql, env.name));
+    if (values.json) {
+      console.log(JSON.stringify(endpoints, null, 2));
+      return 0;
+    }
+    if (!endpoints.length) {
+      console.log(`no notification endpoints in ${env.name}`);
+      return 0;
+    }
+    for (const e of endpoints) {
+      console.log(
+        `${e.name}  ${e.kind}  ${e.enabled ? "enabled" : "disabled"}  ${e.url_hint}\n` +
+          `  events: ${e.events.join(", ")}\n` +
+          `  pending ${e.pending}, delivered ${e.delivered}, dead ${e.dead}` +
+          (e.last_error ? `\n  last error: ${e.last_error}` : ""),
+      );
+    }
+    return 0;
+  },
+};
+
+/** `notifications remove`. */
+export const notificationsRemoveCommand: Command = {
+  name: "notifications remove",
+  summary: "Remove a notification endpoint (and its undelivered notifications)",
+  usage: `usage: stagecoach notifications remove --env <env> --name <name> [--json]
+
+Removes the endpoint and the notifications still waiting for it. Removing an endpoint that
+does not exist changes nothing.
+
+options:
+  --env <env>         development | staging | production
+  --name <name>       the endpoint's name
+  --json              print { env, name, removed }
+  -h, --help`,
+  async run(args) {
+    const values = parseOptions(this, args, {
+      env: { type: "string" },
+      name: { type: "string" },
+      json: { type: "boolean" },
+    });
+    if (!values) return 0;
+    const env = envOption(values.env);
+    if (!values.name) throw new UsageError("Missing required option --name");
+    const key = parseOrUsage(EndpointKeySchema, { environment: env.name, name: values.name });
+    const removed = await withDatabase(env, (sql) => removeEndpoint(sql, key));
+    if (values.json) console.log(JSON.stringify({ env: env.name, name: key.name, removed }));
+    else {
+      console.log(
+        removed
+          ? `removed ${key.name} from ${env.name}`
+          : `no endpoint ${key.name} in ${env.name}: nothing removed`,
+      );
+    }
+    return 0;
+  },
+};

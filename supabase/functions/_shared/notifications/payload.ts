@@ -1,0 +1,98 @@
+/**
+ * The notification events Stagecoach sends and the generic JSON payload of each, as written
+ * to `ops.notification_outbox` by the promotions trigger (migration
+ * `notify_promotion_transitions`) and sent as the body of generic webhooks.
+ *
+ * The shape follows the Standard Webhooks recommendation: `{ type, timestamp, data }`. It
+ * carries no secrets and no links.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Every event type an endpoint may subscribe to: one per status a promotion can reach. */
+export const EVENT_TYPES = [
+  "promotion.awaiting_approval",
+  "promotion.approved",
+  "promotion.rejected",
+  "promotion.expired",
+  "promotion.applying",
+  "promotion.succeeded",
+  "promotion.failed",
+  "promotion.rolled_back",
+] as const;
+
+/** One of {@link EVENT_TYPES}. */
+export type EventType = typeof EVENT_TYPES[number];
+
+/** What an endpoint subscribes to: `*` (everything) or some event types. */
+export const EventFilterSchema = z.array(z.enum(["*", ...EVENT_TYPES])).min(1);
+
+/** The promotion facts a notification carries. */
+export const PromotionEventDataSchema = z.looseObject({
+  promotion_id: z.uuid(),
+  environment: z.string(),
+  source_env: z.string(),
+  target_env: z.string(),
+  scope: z.array(z.string()),
+  risk: z.enum(["low", "high"]),
+  change_count: z.number().int(),
+  required_approvals: z.number().int(),
+  approvals: z.number().int(),
+  status: z.string(),
+  previous_status: z.string(),
+  plan_hash: z.string(),
+  actor: z.object({ id: z.uuid(), email: z.string().nullable() }).nullable(),
+  failure: z.unknown().optional(),
+});
+
+/** The generic payload of one notification (`ops.notification_outbox.payload`). */
+export const NotificationPayloadSchema = z.object({
+  type: z.enum(EVENT_TYPES),
+  timestamp: z.string(),
+  data: PromotionEventDataSchema,
+});
+
+/** A notification payload. */
+export type NotificationPayload = z.infer<typeof NotificationPayloadSchema>;
+
+/**
+ * Serialises a payload as the exact bytes a generic webhook receives (and that are signed):
+ * minified JSON with the keys `type`, `timestamp`, `data` in that order.
+ *
+ * @param payload the outbox payload
+ * @returns the request body
+ * @example
+ * ```ts
+ * webhookBody(payload); // '{"type":"promotion.approved","timestamp":"…","data":{…}}'
+ * ```
+ */
+export function webhookBody(payload: NotificationPayload): string {
+  return JSON.stringify({ type: payload.type, timestamp: payload.timestamp, data: payload.data });
+}
+
+/**
+ * Parses a comma-separated event list as the CLI takes it (`promotion.approved,promotion.failed`
+ * or `*`); the `promotion.` prefix may be left out.
+ *
+ * @param text the list
+ * @returns the event filter
+ * @throws {Error} naming every unknown event
+ * @example
+ * ```ts
+ * parseEventList("approved, promotion.failed"); // ["promotion.approved", "promotion.failed"]
+ * ```
+ */
+export function parseEventList(text: string): z.infer<typeof EventFilterSchema> {
+  const names = text.split(",").map((s) => s.trim()).filter((s) => s !== "")
+    .map((s) => s === "*" || s.includes(".") ? s : `promotion.${s}`);
+  const unknown = names.filter((n) => n !== "*" && !(EVENT_TYPES as readonly string[]).includes(n));
+  if (!names.length || unknown.length) {
+    throw new Error(
+      `Cannot read the event list: ${
+        names.length ? `unknown ${unknown.join(", ")}` : "it is empty"
+      } (expected * or some of ${EVENT_TYPES.join(", ")})`,
+    );
+  }
+  return [...new Set(names)] as z.infer<typeof EventFilterSchema>;
+}

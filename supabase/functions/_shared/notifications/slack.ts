@@ -1,0 +1,97 @@
+/**
+ * The Slack-compatible message of a notification: `text` (the fallback shown in
+ * notifications and by Slack-compatible receivers that ignore blocks) plus Block Kit `blocks`.
+ * No links: everything a reader needs is in the message.
+ *
+ * @module
+ */
+import type { NotificationPayload } from "./payload.ts";
+
+/** A Slack incoming-webhook body. */
+export interface SlackMessage {
+  text: string;
+  blocks: Record<string, unknown>[];
+}
+
+const HEADLINES: Record<string, string> = {
+  "promotion.awaiting_approval": "Promotion awaiting approval",
+  "promotion.approved": "Promotion approved",
+  "promotion.rejected": "Promotion rejected",
+  "promotion.expired": "Promotion expired",
+  "promotion.applying": "Promotion applying",
+  "promotion.succeeded": "Promotion succeeded",
+  "promotion.failed": "Promotion failed",
+  "promotion.rolled_back": "Promotion rolled back",
+};
+
+/** Most characters of the failure shown in a message (Slack caps a text object at 3000). */
+const FAILURE_CHARS = 1500;
+
+/** Escapes the three characters Slack's mrkdwn treats as control characters. */
+function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+function who(payload: NotificationPayload): string {
+  const actor = payload.data.actor;
+  return actor ? (actor.email ?? actor.id) : "the system";
+}
+
+/**
+ * Builds the Slack message of a notification.
+ *
+ * @param payload the outbox payload
+ * @returns `{ text, blocks }`: headline, promotion id, source → target, risk, status, who
+ * @example
+ * ```ts
+ * slackMessage(payload).text;
+ * // "Promotion approved: staging → production (promotion 5f0c…, risk high, 3 changes) by ana@example.com"
+ * ```
+ */
+export function slackMessage(payload: NotificationPayload): SlackMessage {
+  const d = payload.data;
+  const headline = HEADLINES[payload.type] ?? payload.type;
+  const route = `${d.source_env} → ${d.target_env}`;
+  const changes = `${d.change_count} change${d.change_count === 1 ? "" : "s"}`;
+  const text = escapeMrkdwn(
+    `${headline}: ${route} (promotion ${d.promotion_id}, risk ${d.risk}, ${changes}) ` +
+      `by ${who(payload)}`,
+  );
+  const field = (label: string, value: string) => ({
+    type: "mrkdwn",
+    text: `*${label}*\n${escapeMrkdwn(value)}`,
+  });
+  const blocks: Record<string, unknown>[] = [
+    { type: "header", text: { type: "plain_text", text: `${headline}: ${route}`, emoji: false } },
+    {
+      type: "section",
+      fields: [
+        field("Promotion", d.promotion_id),
+        field("Route", route),
+        field("Risk", d.risk),
+        field("Status", `${d.previous_status} → ${d.status}`),
+        field("By", who(payload)),
+        field("Changes", `${changes} (${d.scope.join(", ")})`),
+        field("Approvals", `${d.approvals} of ${d.required_approvals}`),
+      ],
+    },
+  ];
+  if (d.failure !== undefined && d.failure !== null) {
+    const json = JSON.stringify(d.failure);
+    const shown = json.length > FAILURE_CHARS ? `${json.slice(0, FAILURE_CHARS)}…` : json;
+    blocks.push({
+      type: "section",
+      text: { type: "mrkdwn", text: `*Why it failed*\n\`\`\`${escapeMrkdwn(shown)}\`\`\`` },
+    });
+  }
+  blocks.push({
+    type: "context",
+    elements: [{
+      type: "mrkdwn",
+      text: escapeMrkdwn(
+        `${d.environment} · plan ${d.plan_hash.slice(0, 12)} · ${payload.timestamp}`,
+      ),
+    }],
+  });
+  return { text, blocks };
+}

@@ -1,0 +1,319 @@
+/**
+ * Notifications end to end on the running stack: a promotion transition writes outbox rows in
+ * its own transaction; the ops-worker (through the gateway, with the service-role key, as
+ * pg_cron calls it) delivers them to a local receiver that verifies the Standard Webhooks
+ * signature; a failing receiver is retried with growing delays until the row is dead; the
+ * CLI manages endpoints without ever showing a secret twice.
+ *
+ * Each test registers its own environment (`zz-n-…`), so only its own promotions reach its
+ * endpoints, and removes it afterwards.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import postgres from "postgres";
+import { localEnv, readKeys, REPO_ROOT } from "../scripts/local/config.ts";
+import { DEFAULT_RETRY_POLICY } from "../supabase/functions/_shared/notifications/backoff.ts";
+import { verify } from "../supabase/functions/_shared/notifications/signature.ts";
+import { addEndpoint, sqlOutboxStore } from "../supabase/functions/_shared/notifications/store.ts";
+import { deliverDueNotifications } from "../supabase/functions/_shared/notifications/worker.ts";
+import {
+  promote,
+  withScratchEnv,
+} from "../supabase/functions/_shared/notifications/fixtures_test.ts";
+
+const dev = localEnv("development");
+
+interface Received {
+  path: string;
+  headers: Headers;
+  body: string;
+}
+
+/** A local HTTP receiver answering every request with `status`. */
+function receiver(status: number) {
+  const received: Received[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    received.push({
+      path: new URL(req.url).pathname,
+      headers: req.headers,
+      body: await req.text(),
+    });
+    return new Response(status === 204 ? null : "receiver says no", { status });
+  });
+  return { received, url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
+}
+
+function outbox(sql: postgres.Sql, env: string) {
+  return sql<
+    {
+      id: string;
+      name: string;
+      event_type: string;
+      status: string;
+      attempts: number;
+      next_attempt_at: Date;
+      last_attempt_at: Date | null;
+      last_status_code: number | null;
+      last_error: string | null;
+    }[]
+  >`
+    select o.id, e.name, o.event_type, o.status, o.attempts, o.next_attempt_at, o.last_attempt_at,
+           o.last_status_code, o.last_error
+    from ops.notification_outbox as o
+    join ops.notification_endpoints as e on e.id = o.endpoint_id
+    where e.environment = ${env}
+    order by o.id`;
+}
+
+Deno.test("a transition writes its outbox rows in the same transaction; a rolled-back one writes none", async () => {
+  await withScratchEnv("zz-n", async (sql, env) => {
+    await addEndpoint(sql, {
+      environment: env,
+      name: "all",
+      kind: "slack",
+      url: "https://x.test/",
+    });
+    await assert.rejects(
+      sql.begin(async (tx) => {
+        await promote(tx, env);
+        const [{ n }] = await tx`
+          select count(*)::int as n from ops.notification_outbox as o
+          join ops.notification_endpoints as e on e.id = o.endpoint_id where e.environment = ${env}`;
+        assert.equal(n, 1, "visible inside the transaction that made the transition");
+        throw new Error("roll back");
+      }),
+      /roll back/,
+    );
+    assert.equal((await outbox(sql, env)).length, 0, "the rolled-back transition left nothing");
+
+    await promote(sql, env);
+    assert.deepEqual(
+      (await outbox(sql, env)).map((r) => [r.name, r.event_type, r.status, r.attempts]),
+      [["all", "promotion.approved", "pending", 0]],
+    );
+  });
+});
+
+Deno.test("the ops-worker delivers signed webhooks and Slack messages once; a second run sends nothing twice", async () => {
+  const keys = await readKeys(dev);
+  const rx = receiver(204);
+  try {
+    await withScratchEnv("zz-n", async (sql, env) => {
+      const hook = await addEndpoint(sql, {
+        environment: env,
+        name: "hook",
+        kind: "webhook",
+        url: `${rx.url}/hook?token=t0k3n`,
+      });
+      const secret = hook.signing_secret!;
+      await addEndpoint(sql, {
+        environment: env,
+        name: "chat",
+        kind: "slack",
+        url: `${rx.url}/chat`,
+      });
+      const id = await promote(sql, env);
+      await sql`update ops.promotions set status = 'applying' where id = ${id}`;
+
+      const callWorker = async () => {
+        const res = await fetch(`${dev.functionsUrl}/ops-worker`, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${keys.service_role_key}`,
+            "content-type": "application/json",
+          },
+          body: JSON.stringify({ source: "notifications_test" }),
+        });
+        assert.equal(res.status, 200);
+        return (await res.json()).notifications;
+      };
+      const report = await callWorker();
+      assert.equal(report.stopped, "drained");
+
+      const rows = await outbox(sql, env);
+      assert.equal(rows.length, 4, "two transitions × two endpoints");
+      assert.ok(
+        rows.every((r) => r.status === "delivered" && r.attempts === 1),
+        JSON.stringify(rows),
+      );
+      assert.equal(rx.received.length, 4);
+
+      const hooks = rx.received.filter((r) => r.path === "/hook");
+      assert.equal(hooks.length, 2);
+      for (const r of hooks) {
+        await verify(secret, r.headers, r.body); // throws unless the signature verifies
+        assert.equal(JSON.parse(r.body).data.promotion_id, id);
+      }
+      assert.deepEqual(hooks.map((r) => JSON.parse(r.body).type).sort(), [
+        "promotion.applying",
+        "promotion.approved",
+      ]);
+      assert.notEqual(hooks[0].headers.get("webhook-id"), hooks[1].headers.get("webhook-id"));
+      await assert.rejects(verify(secret, hooks[0].headers, hooks[0].body + " ")); // tamper check
+
+      const chats = rx.received.filter((r) => r.path === "/chat");
+      assert.equal(chats.length, 2);
+      for (const r of chats) {
+        const msg = JSON.parse(r.body);
+        assert.match(msg.text, new RegExp(`development → ${env} \\(promotion ${id}, risk low`));
+        assert.ok(Array.isArray(msg.blocks) && msg.blocks.length >= 2);
+        assert.equal(r.headers.get("webhook-signature"), null);
+      }
+
+      const second = await callWorker();
+      assert.equal(rx.received.length, 4, `nothing delivered twice (${JSON.stringify(second)})`);
+      assert.ok((await outbox(sql, env)).every((r) => r.attempts === 1));
+    });
+  } finally {
+    await rx.close();
+  }
+});
+
+Deno.test("a failing receiver gets retries with growing delays, then the notification is dead", async () => {
+  const rx = receiver(500);
+  try {
+    await withScratchEnv("zz-n", async (sql, env) => {
+      await addEndpoint(sql, {
+        environment: env,
+        name: "down",
+        kind: "webhook",
+        url: `${rx.url}/down/s3cret-path`,
+      });
+      await promote(sql, env);
+      const store = sqlOutboxStore(sql);
+      // The worker's own code against the real database and a real receiver, on a clock that
+      // jumps to each retry time instead of waiting for it (the cron-driven worker, on the real
+      // clock, never sees these rows due).
+      let clock = Date.now();
+      const delays: number[] = [];
+      for (let run = 0; run < 3 * DEFAULT_RETRY_POLICY.maxAttempts; run++) {
+        await deliverDueNotifications(store, { now: () => new Date(clock) });
+        const [row] = await outbox(sql, env);
+        if (row.status !== "pending") break;
+        delays.push(row.next_attempt_at.getTime() - row.last_attempt_at!.getTime());
+        clock = row.next_attempt_at.getTime();
+      }
+      const [row] = await outbox(sql, env);
+      assert.equal(row.status, "dead");
+      assert.equal(row.attempts, DEFAULT_RETRY_POLICY.maxAttempts);
+      assert.equal(rx.received.length, DEFAULT_RETRY_POLICY.maxAttempts, "one request per attempt");
+      assert.equal(row.last_status_code, 500);
+      assert.equal(row.last_error, "HTTP 500: receiver says no");
+      assert.equal(delays.length, DEFAULT_RETRY_POLICY.maxAttempts - 1);
+      delays.slice(1).forEach((d, i) => assert.ok(d > delays[i], `delays grow: ${delays}`));
+      assert.ok(delays[0] >= 48_000 && delays[0] <= 72_000, `first delay ${delays[0]} ≈ 1 min`);
+      // One webhook-id across all attempts, so the receiver can deduplicate.
+      assert.equal(new Set(rx.received.map((r) => r.headers.get("webhook-id"))).size, 1);
+
+      const [audit] = await sql`
+        select details from ops.audit_log
+        where action = 'notification.dead' and subject_id = ${row.id}`;
+      assert.equal(audit.details.endpoint, "down");
+      assert.equal(audit.details.attempts, DEFAULT_RETRY_POLICY.maxAttempts);
+      assert.doesNotMatch(JSON.stringify(audit.details), /s3cret-path/);
+    });
+  } finally {
+    await rx.close();
+  }
+});
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", join(REPO_ROOT, "scripts/stagecoach.ts"), ...args],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+Deno.test("notifications add shows the secret once; list never shows it; remove is idempotent", async () => {
+  const name = `cli-${crypto.randomUUID().slice(0, 8)}`;
+  const url = "https://ci.example.test/hooks/p4th-t0ken";
+  try {
+    const addArgs = [
+      ...["notifications", "add", "--env", "staging", "--name", name, "--kind", "webhook"],
+      ...["--url", url, "--events", "approved,failed"],
+    ];
+    const add = await cli(...addArgs, "--json");
+    assert.equal(add.code, 0, add.stderr);
+    const added = JSON.parse(add.stdout);
+    assert.equal(added.created, true);
+    assert.match(added.signing_secret, /^whsec_/);
+
+    const again = await cli(...addArgs);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, new RegExp(`^unchanged webhook endpoint ${name} in staging`));
+    assert.doesNotMatch(again.stdout, /whsec_/);
+
+    for (const args of [["--json"], []]) {
+      const list = await cli("notifications", "list", "--env", "staging", ...args);
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stdout, new RegExp(name));
+      assert.match(list.stdout, /https:\/\/ci\.example\.test\/…/);
+      assert.doesNotMatch(list.stdout, /whsec_|p4th-t0ken/);
+    }
+    const listed = JSON.parse(
+      (await cli("notifications", "list", "--env", "staging", "--json")).stdout,
+    )
+      .find((e: { name: string }) => e.name === name);
+    assert.deepEqual(listed.events, ["promotion.approved", "promotion.failed"]);
+
+    const removed = await cli("notifications", "remove", "--env", "staging", "--name", name);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, new RegExp(`^removed ${name} from staging`));
+    const twice = await cli("notifications", "remove", "--env", "staging", "--name", name);
+    assert.equal(twice.code, 0);
+    assert.match(twice.stdout, /nothing removed/);
+  } finally {
+    await cli("notifications", "remove", "--env", "staging", "--name", name);
+  }
+});
+
+Deno.test("notifications usage errors exit 2, name what is wrong, and write nothing", async () => {
+  const sql = postgres(localEnv("staging").dbUrl, { max: 1, onnotice: () => {} });
+  try {
+    const count = async () =>
+      (await sql`select count(*)::int as n from ops.notification_endpoints`)[0].n;
+    const before = await count();
+    const base = ["notifications", "add", "--env", "staging"];
+    const cases: [string[], RegExp][] = [
+      [[...base, "--kind", "slack", "--url", "https://a.test/"], /Missing required option --name/],
+      [
+        [...base, "--name", "Bad!", "--kind", "slack", "--url", "https://a.test/"],
+        /Invalid --name/,
+      ],
+      [[...base, "--name", "ok", "--kind", "fax", "--url", "https://a.test/"], /Invalid --kind/],
+      [[...base, "--name", "ok", "--kind", "slack", "--url", "ftp://a.test/"], /Invalid --url/],
+      [
+        [
+          ...base,
+          "--name",
+          "ok",
+          "--kind",
+          "slack",
+          "--url",
+          "https://a.test/",
+          "--events",
+          "nope",
+        ],
+        /Invalid --events: .*unknown promotion\.nope/,
+      ],
+      [["notifications", "add", "--env", "qa", "--name", "ok"], /Cannot find environment "qa"/],
+      [["notifications", "remove", "--env", "staging"], /Missing required option --name/],
+      [["notifications", "list"], /Missing required option --env/],
+    ];
+    for (const [args, message] of cases) {
+      const res = await cli(...args);
+      assert.equal(res.code, 2, `${args.join(" ")}: ${res.stdout}${res.stderr}`);
+      assert.match(res.stderr, message);
+    }
+    assert.equal(await count(), before);
+    const help = await cli("notifications", "add", "--help");
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^usage: stagecoach notifications add/);
+  } finally {
+    await sql.end();
+  }
+});
