@@ -56,7 +56,8 @@ export interface PromotionRow {
   target_env: string;
   scope: Scope[];
   options: { include_flag_state: boolean };
-  plan: Plan;
+  /** Present when read with the plan (show, apply); left out of summaries. */
+  plan?: Plan;
   plan_hash: string;
   risk: "low" | "high";
   change_count: number;
@@ -72,16 +73,17 @@ export interface PromotionRow {
   failure: JsonValue | null;
 }
 
-const PROMOTION_COLUMNS = `id::text, source_env, target_env, scope, options::text as options,
-  plan::text as plan, plan_hash, risk, change_count, required_approvals, status::text as status,
+const SUMMARY_COLUMNS = `id::text, source_env, target_env, scope, options::text as options,
+  plan_hash, risk, change_count, required_approvals, status::text as status,
   created_by::text, created_at, expires_at, applied_by::text, applied_at, finished_at,
   rolled_back_at, failure::text as failure`;
+const PROMOTION_COLUMNS = `${SUMMARY_COLUMNS}, plan::text as plan`;
 
 function toPromotion(row: Record<string, unknown>): PromotionRow {
   return {
     ...row,
     options: JSON.parse(row.options as string),
-    plan: parseJson(row.plan as string) as unknown as Plan,
+    ...(row.plan ? { plan: parseJson(row.plan as string) as unknown as Plan } : {}),
     failure: row.failure ? parseJson(row.failure as string) : null,
   } as PromotionRow;
 }
@@ -180,7 +182,7 @@ export async function createPromotion(
         `insert into ops.promotions (source_env, target_env, scope, options, plan, plan_hash, risk,
                                      change_count, source_bundle)
          values ($1, $2, $3, $4::text::jsonb, $5::text::jsonb, $6, $7, $8, to_jsonb($9::text))
-         returning ${PROMOTION_COLUMNS}`,
+         returning ${SUMMARY_COLUMNS}`,
         [
           req.source,
           ctx.targetEnv,
@@ -196,7 +198,8 @@ export async function createPromotion(
       return r;
     })
   );
-  return { plan, plan_hash: hash, promotion: toPromotion(row) };
+  // The plan is not read back (megabytes at scale): the one just stored is this one.
+  return { plan, plan_hash: hash, promotion: { ...toPromotion(row), plan } };
 }
 
 /** The bundle a bundle-sourced promotion was planned from, as given (read as the caller). */
@@ -212,8 +215,14 @@ export async function promotionBundle(ctx: PromotionContext, id: string): Promis
   return row.bundle;
 }
 
-async function loadPromotion(db: postgres.TransactionSql | Sql, id: string): Promise<PromotionRow> {
-  const [row] = await db.unsafe(`select ${PROMOTION_COLUMNS} from ops.promotions where id = $1`, [
+/** Reads a promotion; without `withPlan` the (possibly large) plan is left out. */
+async function loadPromotion(
+  db: postgres.TransactionSql | Sql,
+  id: string,
+  withPlan = true,
+): Promise<PromotionRow> {
+  const cols = withPlan ? PROMOTION_COLUMNS : SUMMARY_COLUMNS;
+  const [row] = await db.unsafe(`select ${cols} from ops.promotions where id = $1`, [
     id,
   ]);
   if (!row) throw new ApiError(404, "not_found", `Cannot find promotion ${id}`);
@@ -265,7 +274,7 @@ export async function decide(
       await tx`
         insert into ops.approvals (promotion_id, decision, plan_hash, comment)
         values (${id}, ${d.decision}, ${d.planHash}, ${d.comment ?? null})`;
-      return await loadPromotion(tx, id);
+      return await loadPromotion(tx, id, false);
     })
   );
 }
@@ -380,8 +389,10 @@ export async function applyPromotion(
         `Cannot apply promotion ${id}: it comes from a config bundle; send the transfer key`,
       );
     }
+    // Read the source once: the plan check and the parity check compare against the same rows.
+    let cachedSource: RowsByKind | undefined = opts.sourceRows;
     const sourceRows = async () =>
-      opts.sourceRows ?? (await readSide(ctx.sourceDb(req.source), req.scope)).rows;
+      cachedSource ??= (await readSide(ctx.sourceDb(req.source), req.scope)).rows;
 
     if (promotion.status !== "applying") {
       if (promotion.status !== "approved") {
@@ -396,7 +407,7 @@ export async function applyPromotion(
         );
       }
       const fromSource = await sourceRows();
-      const needed = secretsNeeded(promotion.plan);
+      const needed = secretsNeeded(promotion.plan!);
       let plaintexts = opts.plaintexts ?? new Map<string, string>();
       if (!opts.plaintexts && needed.size) {
         plaintexts = await readSecretPlaintexts(ctx.sourceDb(req.source), needed);
@@ -422,7 +433,7 @@ export async function applyPromotion(
             await readTierUsage(tx),
           );
           if (hash !== promotion.plan_hash) {
-            throw new PlanDriftError(id, planDifferences(promotion.plan, plan));
+            throw new PlanDriftError(id, planDifferences(promotion.plan!, plan));
           }
           const written = await writePlan(tx, id, plan, plaintexts);
           await tx`
@@ -443,7 +454,7 @@ export async function applyPromotion(
             } where id = ${id}`;
           })
         );
-        promotion = await asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id));
+        promotion = await asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id, false));
         return { promotion, validation: [], rolled_back: false };
       }
     }
@@ -470,7 +481,7 @@ export async function applyPromotion(
         }
       })
     );
-    promotion = await asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id));
+    promotion = await asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id, false));
     return { promotion, validation, rolled_back: failed.length > 0 };
   });
 }
@@ -495,7 +506,7 @@ export async function rollbackPromotion(
 ): Promise<{ promotion: PromotionRow; restored_rows: number; changed: boolean }> {
   return await withApplyLock(ctx, async () => {
     const promotion = await guarded(() =>
-      asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id))
+      asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id, false))
     );
     if (promotion.status === "rolled_back") return { promotion, restored_rows: 0, changed: false };
     if (promotion.status !== "succeeded") {
@@ -526,7 +537,7 @@ export async function rollbackPromotion(
       })
     );
     return {
-      promotion: await asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id)),
+      promotion: await asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id, false)),
       restored_rows: restored,
       changed: true,
     };
