@@ -1,95 +1,287 @@
 /**
  * `npm run demo`: the main job, told as a story on the local stack.
  *
- * For now (the foundation): start or reuse the three environments, give each an operator
- * and two approvers, call the `ops` function as one of them, let pg_cron's job reach the
- * `ops-worker` function through `net.http_post`, and print the status of the stack.
- * Later issues extend the story (promotions, Stripe, user copies).
+ * 1. Start (or reuse) three Supabase environments without Docker.
+ * 2. Give each a release team: an operator and two approvers (Supabase Auth users + ops roles).
+ * 3. Check the plumbing: the functions gateway and RLS (`/ops/me`), pg_cron → pg_net → ops-worker.
+ * 4. Promote development → staging: no approval needed there.
+ * 5. Make production match staging once (one approval), then change a price, a config value
+ *    and a secret in staging.
+ * 6. Plan staging → production and show the diff; the planner cannot approve their own plan;
+ *    two approvers approve; apply; read the validation report.
+ * 7. Roll back (an approver, as production requires), and again (nothing changes).
+ * 8. Verify every environment's audit chain, and print the status.
+ *
+ * Re-running it tells the same story (the changes it makes are fixed values).
  *
  * @module
  */
 import postgres from "postgres";
-import { localEnvs, stackOptionsFromEnv } from "./local/config.ts";
+import { type LocalEnv, localEnvs, stackOptionsFromEnv } from "./local/config.ts";
 import { ensureUser, userToken } from "./local/auth.ts";
 import { startStack } from "./local/stack.ts";
 import { collectStatus, printStatus } from "./local/status.ts";
 import { waitFor } from "./local/process.ts";
+import { ApiCallError, callOps } from "./cli/api.ts";
+import type { Plan } from "../supabase/functions/_shared/promotion/plan.ts";
+import { renderPlan } from "../supabase/functions/_shared/promotion/render.ts";
 
 /** Password of the demo's team members on the local stack (never used outside it). */
 const DEMO_PASSWORD = "stagecoach-demo";
 
+const OLIVIA = "olivia.operator@stagecoach.test";
+const ADA = "ada.approver@stagecoach.test";
+const BRUNO = "bruno.approver@stagecoach.test";
 const TEAM = [
-  { email: "olivia.operator@stagecoach.test", role: "operator" as const },
-  { email: "ada.approver@stagecoach.test", role: "approver" as const },
-  { email: "bruno.approver@stagecoach.test", role: "approver" as const },
+  { email: OLIVIA, role: "operator" as const },
+  { email: ADA, role: "approver" as const },
+  { email: BRUNO, role: "approver" as const },
 ];
 
+const tty = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+const bold = (s: string) => tty ? `\x1b[1m${s}\x1b[0m` : s;
+const dim = (s: string) => tty ? `\x1b[2m${s}\x1b[0m` : s;
+
 function headline(text: string): void {
-  const bold = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
-  console.log(bold ? `\n\x1b[1m== ${text}\x1b[0m` : `\n== ${text}`);
+  console.log(`\n${bold(`== ${text}`)}`);
+}
+
+function say(text: string): void {
+  console.log(`   ${text}`);
+}
+
+interface Promotion {
+  id: string;
+  status: string;
+  risk: string;
+  required_approvals: unknown;
+  plan_hash: string;
+  plan?: Plan;
+  failure?: unknown;
 }
 
 async function main(): Promise<void> {
   const opts = stackOptionsFromEnv();
-  headline("1. Start the local stack (three Supabase projects without Docker)");
-  await startStack(opts, (line) => console.log(`   ${line}`));
-
   const envs = localEnvs(opts);
+  const [dev, staging, production] = envs;
+  headline("1. Start the local stack: three Supabase projects, no Docker");
+  await startStack(opts, (line) => say(dim(line)));
+
   const sql = Object.fromEntries(
     envs.map((env) => [env.name, postgres(env.dbUrl, { max: 2, onnotice: () => {} })]),
   );
+  const tokens = new Map<string, string>();
+  async function as(env: LocalEnv, email: string): Promise<string> {
+    const key = `${env.name}/${email}`;
+    if (!tokens.has(key)) {
+      tokens.set(key, (await userToken(sql[env.name], env, { email })).access_token);
+    }
+    return tokens.get(key)!;
+  }
+  const api = async <T>(env: LocalEnv, who: string, path: string, body?: unknown) =>
+    callOps<T>(env, path, { token: await as(env, who), body });
+
   try {
-    headline("2. The release team in each environment (Supabase Auth users + ops roles)");
+    headline("2. A release team in every environment (Supabase Auth users with ops roles)");
     for (const env of envs) {
+      const made = [];
       for (const member of TEAM) {
         const user = await ensureUser(sql[env.name], { ...member, password: DEMO_PASSWORD });
-        console.log(
-          `   ${env.name.padEnd(12)} ${user.created ? "created" : "exists "} ` +
-            `${user.email.padEnd(34)} ${user.ops_role}`,
-        );
+        made.push(`${user.email.split(".")[0]} (${user.ops_role})`);
       }
+      say(`${env.name.padEnd(12)} ${made.join(", ")}`);
     }
 
-    headline("3. GET /functions/v1/ops/me: the gateway checks the JWT, RLS answers as the caller");
+    headline("3. The plumbing: gateway + RLS, and pg_cron → net.http_post → ops-worker");
     for (const env of envs) {
-      const { access_token } = await userToken(sql[env.name], env, { email: TEAM[0].email });
-      const res = await fetch(`${env.functionsUrl}/ops/me`, {
-        headers: { Authorization: `Bearer ${access_token}` },
-      });
-      console.log(`   ${env.name.padEnd(12)} operator token → ${res.status} ${await res.text()}`);
+      const me = await api<{ email: string; role: string }>(env, OLIVIA, "/me");
       const anon = await fetch(`${env.functionsUrl}/ops/me`);
-      console.log(`   ${env.name.padEnd(12)} no token       → ${anon.status} ${await anon.text()}`);
-    }
-
-    headline("4. pg_cron's ops-worker job → net.http_post → the ops-worker function");
-    for (const env of envs) {
+      await anon.body?.cancel();
       const db = sql[env.name];
-      const [job] = await db`select schedule, command from cron.job where jobname = 'ops-worker'`;
+      const [job] = await db`select command from cron.job where jobname = 'ops-worker'`;
       const [{ t0 }] = await db`select clock_timestamp() as t0`;
-      // Run the job's own SQL now instead of waiting for the next minute.
-      await db.unsafe(job.command);
+      await db.unsafe(job.command); // the job's own SQL, now rather than at the next minute
       await waitFor("the ops-worker heartbeat", async () => {
         const [fresh] = await db`
           select from ops.heartbeats where component = 'ops-worker' and beat_at >= ${t0}`;
         return fresh !== undefined;
       }, { timeoutMs: 20_000 });
-      const [beat] = await db`
-        select beat_at, details from ops.heartbeats where component = 'ops-worker'`;
-      console.log(
-        `   ${env.name.padEnd(12)} job '${job.schedule}' → heartbeat ` +
-          `${beat.beat_at.toISOString()} ${JSON.stringify(beat.details)}`,
+      say(
+        `${env.name.padEnd(12)} /ops/me as ${me.email} → role ${me.role}; without a token → ` +
+          `${anon.status}; ops-worker heartbeat ✓`,
       );
+    }
+
+    headline("4. Promote development → staging (staging needs no approval)");
+    const first = await api<{ empty: boolean; promotion?: Promotion; plan: Plan }>(
+      staging,
+      OLIVIA,
+      "/promotions",
+      { source: dev.name },
+    );
+    if (first.promotion) {
+      const p = first.promotion;
+      say(
+        `planned ${p.plan!.changes.length} changes (${
+          summary(p.plan!)
+        }), risk ${p.risk}: ${p.status}`,
+      );
+      const applied = await api<{ promotion: Promotion; validation: Check[] }>(
+        staging,
+        OLIVIA,
+        `/promotions/${p.id}/apply`,
+        {},
+      );
+      say(`applied: ${applied.promotion.status}; ${checks(applied.validation)}`);
+    } else say("nothing to do: staging already matches development");
+
+    headline("5. Production catches up once, then the team changes staging");
+    const [{ tiers }] = await sql
+      .production`select count(*)::int as tiers from public.membership_tiers`;
+    if (tiers === 0) {
+      const rollout = await api<{ promotion: Promotion }>(production, OLIVIA, "/promotions", {
+        source: staging.name,
+      });
+      const p = rollout.promotion;
+      say(
+        `first rollout: ${
+          p.plan!.changes.length
+        } changes, risk ${p.risk}, needs ${p.required_approvals} approval`,
+      );
+      await api(production, ADA, `/promotions/${p.id}/approve`, { plan_hash: p.plan_hash });
+      const done = await api<{ promotion: Promotion }>(
+        production,
+        OLIVIA,
+        `/promotions/${p.id}/apply`,
+        {},
+      );
+      say(`approved by Ada, applied: ${done.promotion.status}`);
+    } else say("production already has the catalog");
+    await sql
+      .staging`update public.tier_prices set unit_amount = 1500 where lookup_key = 'pro_monthly'`;
+    await sql.staging`update public.app_config set value = '30' where key = 'billing.trial_days'`;
+    const secret = await callOps<{ fingerprint: string }>(
+      staging,
+      "/config/secrets/stripe.api_key",
+      {
+        token: await as(staging, OLIVIA),
+        method: "PUT",
+        body: {
+          value: "sk_test_demo_51Hxyz_never_printed",
+          description: "Stripe key of the checkout",
+        },
+      },
+    );
+    say("in staging: Pro monthly 12.00 → 15.00 USD, billing.trial_days 14 → 30,");
+    say(
+      `            secret stripe.api_key set (fingerprint ${secret.fingerprint}; the value is never shown)`,
+    );
+
+    headline("6. Plan staging → production, review, approve twice, apply");
+    const planned = await api<
+      { empty: boolean; promotion?: Promotion; plan: Plan; plan_hash: string }
+    >(
+      production,
+      OLIVIA,
+      "/promotions",
+      { source: staging.name },
+    );
+    if (!planned.promotion) throw new Error("Cannot continue the demo: the plan is empty");
+    const p = planned.promotion;
+    console.log();
+    console.log(
+      renderPlan(p.plan!, { color: tty, hash: p.plan_hash }).split("\n").map((l) => `   ${l}`).join(
+        "\n",
+      ),
+    );
+    say("");
+    say(
+      `promotion ${p.id}: ${p.status}, ${p.required_approvals} approvals needed (risk ${p.risk})`,
+    );
+    try {
+      await api(production, OLIVIA, `/promotions/${p.id}/approve`, { plan_hash: p.plan_hash });
+    } catch (err) {
+      if (!(err instanceof ApiCallError)) throw err;
+      say(`Olivia, who planned it, tries to approve → ${err.status}: ${err.message}`);
+    }
+    for (const [name, email] of [["Ada", ADA], ["Bruno", BRUNO]]) {
+      const d = await api<{ promotion: Promotion }>(
+        production,
+        email,
+        `/promotions/${p.id}/approve`,
+        {
+          plan_hash: p.plan_hash,
+          comment: "reviewed the diff",
+        },
+      );
+      say(`${name} approves plan ${p.plan_hash.slice(0, 12)} → ${d.promotion.status}`);
+    }
+    const applied = await api<{ promotion: Promotion; validation: Check[] }>(
+      production,
+      OLIVIA,
+      `/promotions/${p.id}/apply`,
+      {},
+    );
+    say(`Olivia applies → ${applied.promotion.status}`);
+    say("validation report:");
+    for (const c of applied.validation) say(`  ${c.passed ? "✓" : "✗"} ${c.name}`);
+    const prices = await sql.production`
+      select coalesce(lookup_key, '(archived)') as key, unit_amount, active from public.tier_prices
+      where lookup_key = 'pro_monthly' or (lookup_key is null and unit_amount = 1200)
+      order by active desc`;
+    say(
+      `production prices now: ${
+        prices.map((r) => `${r.key} ${r.unit_amount} ${r.active ? "active" : "inactive"}`).join(
+          ", ",
+        )
+      }`,
+    );
+
+    headline("7. Roll back (production requires an approver), then again");
+    try {
+      await api(production, OLIVIA, `/promotions/${p.id}/rollback`, {});
+    } catch (err) {
+      if (!(err instanceof ApiCallError)) throw err;
+      say(`Olivia (operator) → ${err.status}: ${err.message}`);
+    }
+    const back = await api<{ promotion: Promotion; restored_rows: number; changed: boolean }>(
+      production,
+      ADA,
+      `/promotions/${p.id}/rollback`,
+      {},
+    );
+    say(`Ada rolls back → restored ${back.restored_rows} rows: ${back.promotion.status}`);
+    const again = await api<{ changed: boolean }>(
+      production,
+      ADA,
+      `/promotions/${p.id}/rollback`,
+      {},
+    );
+    say(
+      `Ada rolls back again → ${
+        again.changed ? "changed something (unexpected)" : "nothing changes"
+      }`,
+    );
+    const [price] = await sql.production`
+      select unit_amount from public.tier_prices where lookup_key = 'pro_monthly'`;
+    say(`production pro_monthly is ${price.unit_amount} again`);
+
+    headline("8. The audit trail: a hash chain per environment");
+    for (const env of envs) {
+      const v = await api<{ intact: boolean; entries: unknown }>(env, OLIVIA, "/audit/verify");
+      say(`${env.name.padEnd(12)} ${v.intact ? "intact" : "BROKEN"} (${v.entries} entries)`);
     }
   } finally {
     await Promise.all(Object.values(sql).map((db) => db.end()));
   }
 
-  headline("5. Status");
+  headline("9. Status");
   const statuses = await collectStatus(opts);
   printStatus(statuses, { json: false });
   console.log(
-    `\nSign in as any team member with password "${DEMO_PASSWORD}", or mint a token:\n` +
-      `  npm run stagecoach -- token --env staging --email ${TEAM[1].email}`,
+    `\nEvery team member's password is "${DEMO_PASSWORD}". Try the CLI yourself, e.g.:\n` +
+      `  npm run stagecoach -- promote plan --from staging --to production --as ${OLIVIA}\n` +
+      `  npm run stagecoach -- audit verify --env production --as ${ADA}`,
   );
   if (!statuses.every((s) => s.healthy)) {
     console.error("\ndemo: an environment is unhealthy (see above)");
@@ -97,11 +289,30 @@ async function main(): Promise<void> {
   }
 }
 
+interface Check {
+  name: string;
+  passed: boolean;
+}
+
+function checks(results: Check[]): string {
+  const failed = results.filter((r) => !r.passed);
+  return failed.length
+    ? `checks FAILED: ${failed.map((f) => f.name).join(", ")}`
+    : `all ${results.length} checks pass`;
+}
+
+function summary(plan: Plan): string {
+  return Object.entries(plan.summary).filter(([, n]) => n > 0).map(([a, n]) => `${n} ${a}`).join(
+    ", ",
+  );
+}
+
 if (import.meta.main) {
   try {
     await main();
   } catch (err) {
     console.error(`demo: ${(err as Error).message}`);
+    if (err instanceof ApiCallError) console.error(JSON.stringify(err.details, null, 2));
     Deno.exit(1);
   }
 }
