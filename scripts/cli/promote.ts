@@ -48,7 +48,8 @@ function statusLine(p: PromotionView): string {
 export const promotePlanCommand: Command = {
   name: "promote plan",
   summary: "Plan a promotion between environments and record it in the target",
-  usage: `usage: stagecoach promote plan --from <env> --to <env> [--scope config,tiers,flags]
+  usage:
+    `usage: stagecoach promote plan --from <env> --to <env> [--scope config,tiers,flags] [--dry-run]
                                [--include-flag-state] [--as <email>] [--json]
 
 Reads both environments, prints the diff (kind, key, action, risk, before → after; secrets as
@@ -60,6 +61,7 @@ options:
   --to <env>            target environment (where the promotion is recorded)
   --scope <list>        what to promote (default: config,tiers,flags)
   --include-flag-state  also promote flags' enabled and rollout_percent
+  --dry-run             show the plan only; record nothing
 ${AS_HELP}
   --json                print the API answer as JSON
   -h, --help`,
@@ -69,6 +71,7 @@ ${AS_HELP}
       to: { type: "string" },
       scope: { type: "string" },
       "include-flag-state": { type: "boolean" },
+      "dry-run": { type: "boolean" },
       as: { type: "string" },
       json: { type: "boolean" },
     }, []);
@@ -99,7 +102,9 @@ ${AS_HELP}
     }
     const plan = out.promotion?.plan ?? out.plan;
     console.log(renderPlan(plan, { color: color(), hash: out.plan_hash }));
-    if (out.empty || !out.promotion) {
+    if (values["dry-run"]) {
+      console.log("\nDry run: no promotion recorded.");
+    } else if (out.empty || !out.promotion) {
       console.log("\nNothing to promote: no promotion recorded.");
     } else {
       console.log(`\n${statusLine(out.promotion)}`);

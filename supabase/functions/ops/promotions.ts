@@ -2,7 +2,8 @@
  * The promotion routes of the `ops` function (mounted under `/ops`):
  *
  * - `POST /ops/promotions` `{ source, scope?, include_flag_state? }` → 201 the promotion and its
- *   plan, or 200 `{ empty: true }` when there is nothing to do (nothing is recorded)
+ *   plan, or 200 `{ empty: true }` when there is nothing to do, or the plan alone with
+ *   `dry_run: true` (nothing is recorded in either case)
  * - `GET /ops/promotions/:id` → the promotion, its decisions, validation results
  * - `POST /ops/promotions/:id/approve` `{ plan_hash, comment? }`, `…/reject` `{ plan_hash, comment? }`
  * - `POST /ops/promotions/:id/apply` → the outcome with the validation report
@@ -38,6 +39,8 @@ const PlanBody = z.object({
   source: z.string().min(1),
   scope: Scope,
   include_flag_state: z.boolean().default(false),
+  /** Compute and return the plan without recording a promotion. */
+  dry_run: z.boolean().default(false),
 });
 const DecisionBody = z.object({
   plan_hash: z.string().regex(/^[0-9a-f]{64}$/, "expected the plan's SHA-256 (64 hex digits)"),
@@ -61,14 +64,23 @@ export function promotionRoutes(contextFor: ContextFor) {
   app.post("/promotions", async (c) => {
     const context = ctx(c.req.header("authorization"));
     const body = await readJsonBody(c.req.raw, PlanBody);
-    const out = await createPromotion(context, {
-      source: body.source,
-      scope: body.scope,
-      includeFlagState: body.include_flag_state,
-    });
+    const out = await createPromotion(
+      context,
+      {
+        source: body.source,
+        scope: body.scope,
+        includeFlagState: body.include_flag_state,
+      },
+      undefined,
+      { dryRun: body.dry_run },
+    );
     // The plan travels once (inside the promotion); clients render it with render.ts.
     if (!out.promotion) {
-      return c.json({ empty: true, plan: out.plan, plan_hash: out.plan_hash }, 200);
+      const empty = out.plan.changes.length === 0;
+      return c.json(
+        { empty, dry_run: body.dry_run, plan: out.plan, plan_hash: out.plan_hash },
+        200,
+      );
     }
     return c.json({ empty: false, promotion: out.promotion, plan_hash: out.plan_hash }, 201);
   });

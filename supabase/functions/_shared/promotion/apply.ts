@@ -44,9 +44,35 @@ function records(spec: KindSpec, changes: PlanChange[], secrets: Map<string, str
   });
 }
 
+/** The JSONB columns of a table (to record which were SQL NULL in a before-image). */
+async function jsonbColumns(tx: Tx, table: string): Promise<string[]> {
+  const rows = await tx<{ name: string }[]>`
+    select attname as name from pg_catalog.pg_attribute
+    where attrelid = ${table}::regclass and attnum > 0 and not attisdropped
+      and atttypid = 'jsonb'::regtype
+    order by attnum`;
+  return rows.map((r) => r.name);
+}
+
 class SnapshotWriter {
   seq = 0;
+  private nullsExpr = new Map<string, string>();
   constructor(readonly tx: Tx, readonly promotionId: string) {}
+
+  /** SQL listing the JSONB columns of row `t` that are SQL NULL. */
+  private async sqlNulls(table: string): Promise<string> {
+    let expr = this.nullsExpr.get(table);
+    if (!expr) {
+      const cols = await jsonbColumns(this.tx, table);
+      expr = cols.length
+        ? `array_remove(array[${
+          cols.map((c) => `case when t.${c} is null then '${c}' end`).join(", ")
+        }]::text[], null)`
+        : `'{}'::text[]`;
+      this.nullsExpr.set(table, expr);
+    }
+    return expr;
+  }
 
   /** Before-images of the rows matched by `recs` (key in `k_<field>`). */
   async before(spec: KindSpec, recs: Row[], action?: string): Promise<void> {
@@ -54,8 +80,9 @@ class SnapshotWriter {
     const withSeq = recs.map((r) => ({ ...r, seq: ++this.seq, action: action ?? r.action }));
     await this.tx.unsafe(
       `insert into ops.promotion_snapshots
-         (promotion_id, seq, kind, natural_key, table_name, row_id, action, before)
-       select $1::uuid, x.seq, $2, x.natural_key, $3, t.${spec.idColumn}::text, x.action, to_jsonb(t)
+         (promotion_id, seq, kind, natural_key, table_name, row_id, action, before, sql_nulls)
+       select $1::uuid, x.seq, $2, x.natural_key, $3, t.${spec.idColumn}::text, x.action,
+              to_jsonb(t), ${await this.sqlNulls(spec.table)}
        from jsonb_to_recordset($4::text::jsonb)
          as x(${
         [...keyColumns(spec, "k_"), "natural_key text", "action text", "seq integer"].join(", ")
@@ -63,6 +90,36 @@ class SnapshotWriter {
        join ${spec.table} as t on ${keyMatch(spec, { prefix: "k_" })}`,
       [this.promotionId, spec.name, spec.table, param(withSeq)],
     );
+  }
+
+  /**
+   * Before-images of child rows that deleting the parents in `recs` would remove by cascade
+   * and that the plan does not list itself (e.g. archived prices, which have no lookup key).
+   */
+  async cascaded(parent: KindSpec, recs: Row[]): Promise<void> {
+    if (!recs.length) return;
+    for (const child of KINDS.filter((k) => k.parent?.kind === parent.name)) {
+      const [{ n }] = await this.tx.unsafe(
+        `with inserted as (
+           insert into ops.promotion_snapshots
+             (promotion_id, seq, kind, natural_key, table_name, row_id, action, before, sql_nulls)
+           select $1::uuid, $2::int + row_number() over (order by t.${child.idColumn}), $3,
+                  'cascade:' || t.${child.idColumn}::text, $4, t.${child.idColumn}::text, 'delete',
+                  to_jsonb(t), ${await this.sqlNulls(child.table)}
+           from jsonb_to_recordset($5::text::jsonb)
+             as x(${[...keyColumns(parent, "k_")].join(", ")})
+           join ${parent.table} as p on ${keyMatch(parent, { t: "p", prefix: "k_" })}
+           join ${child.table} as t on t.${child.parent!.column} = p.${parent.idColumn}
+           where not exists (
+             select 1 from ops.promotion_snapshots as s
+             where s.promotion_id = $1::uuid and s.table_name = $4
+               and s.row_id = t.${child.idColumn}::text)
+           returning 1)
+         select count(*)::int as n from inserted`,
+        [this.promotionId, this.seq, child.name, child.table, param(recs)],
+      );
+      this.seq += n as number;
+    }
   }
 
   /** "Created by this promotion" markers (before = null) for rows now matching `recs`. */
@@ -187,6 +244,7 @@ export async function writePlan(
   for (const spec of [...KINDS].sort((a, b) => b.order - a.order)) {
     const gone = of(spec, "delete");
     await snaps.before(spec, gone);
+    await snaps.cascaded(spec, gone);
     await deleteRows(tx, spec, gone);
   }
   for (const spec of [...KINDS].sort((a, b) => a.order - b.order)) {

@@ -27,7 +27,7 @@ export async function findRollbackConflicts(
   db: Db,
   promotionId: string,
 ): Promise<RollbackConflict[]> {
-  return await db<RollbackConflict[]>`
+  const sameKey = await db<RollbackConflict[]>`
     select distinct later.id::text as promotion_id, s2.kind, s2.natural_key
     from ops.promotions as this
     join ops.promotion_snapshots as s1 on s1.promotion_id = this.id
@@ -36,16 +36,56 @@ export async function findRollbackConflicts(
     join ops.promotions as later on later.id = s2.promotion_id
     where this.id = ${promotionId}
       and later.status in ('succeeded', 'applying')
-      and later.applied_at > this.applied_at
-    order by 1, 2, 3`;
+      and later.applied_at > this.applied_at`;
+  // Rows this promotion created take their children with them when rolled back (cascade):
+  // a later promotion's work on such a child is a conflict too.
+  const children: RollbackConflict[] = [];
+  for (const child of KINDS.filter((k) => k.parent)) {
+    const parent = KINDS.find((k) => k.name === child.parent!.kind)!;
+    children.push(
+      ...await db.unsafe(
+        `select distinct later.id::text as promotion_id, s2.kind, s2.natural_key
+         from ops.promotions as this
+         join ops.promotion_snapshots as s1
+           on s1.promotion_id = this.id and s1.table_name = $2 and s1.before is null
+         join ${child.table} as c on c.${child.parent!.column}::text = s1.row_id
+         join ops.promotion_snapshots as s2
+           on s2.table_name = $3 and s2.row_id = c.${child.idColumn}::text
+          and s2.promotion_id <> this.id
+         join ops.promotions as later on later.id = s2.promotion_id
+         where this.id = $1 and later.status in ('succeeded', 'applying')
+           and later.applied_at > this.applied_at`,
+        [promotionId, parent.table, child.table],
+      ) as unknown as RollbackConflict[],
+    );
+  }
+  const seen = new Set<string>();
+  return [...sameKey, ...children]
+    .filter((c) => {
+      const id = `${c.promotion_id} ${c.kind} ${c.natural_key}`;
+      return !seen.has(id) && !!seen.add(id);
+    })
+    .sort((a, b) =>
+      `${a.promotion_id} ${a.kind} ${a.natural_key}`.localeCompare(
+        `${b.promotion_id} ${b.kind} ${b.natural_key}`,
+      )
+    );
 }
 
-async function columnsOf(tx: Tx, table: string): Promise<string[]> {
-  const [{ cols }] = await tx<{ cols: string[] }[]>`
-    select array_agg(quote_ident(attname) order by attnum) as cols
+/** Columns of a table with whether each is JSONB. */
+async function columnsOf(tx: Tx, table: string): Promise<{ name: string; jsonb: boolean }[]> {
+  return await tx<{ name: string; jsonb: boolean }[]>`
+    select quote_ident(attname) as name, atttypid = 'jsonb'::regtype as jsonb
     from pg_catalog.pg_attribute
-    where attrelid = ${table}::regclass and attnum > 0 and not attisdropped and attgenerated = ''`;
-  return cols;
+    where attrelid = ${table}::regclass and attnum > 0 and not attisdropped and attgenerated = ''
+    order by attnum`;
+}
+
+/** The restored value of a column: JSON null stays JSONB `null` unless it was SQL NULL. */
+function restored(col: { name: string; jsonb: boolean }): string {
+  return col.jsonb
+    ? `case when '${col.name}' = any(s.sql_nulls) then null else coalesce(r.${col.name}, 'null'::jsonb) end`
+    : `r.${col.name}`;
 }
 
 /**
@@ -71,13 +111,13 @@ export async function restoreSnapshots(tx: Tx, promotionId: string): Promise<num
          jsonb_populate_record(null::${spec.table}, s.before) as r
        where s.promotion_id = $1 and s.table_name = $2 and s.before is not null`;
     await tx.unsafe(
-      `update ${spec.table} as t set ${cols.map((c) => `${c} = r.${c}`).join(", ")}
+      `update ${spec.table} as t set ${cols.map((c) => `${c.name} = ${restored(c)}`).join(", ")}
        ${images} and t.${spec.idColumn} = r.${spec.idColumn}`,
       [promotionId, spec.table],
     );
     await tx.unsafe(
-      `insert into ${spec.table} (${cols.join(", ")})
-       select ${cols.map((c) => `r.${c}`).join(", ")}
+      `insert into ${spec.table} (${cols.map((c) => c.name).join(", ")})
+       select ${cols.map(restored).join(", ")}
        ${images}
          and not exists (select 1 from ${spec.table} as t where t.${spec.idColumn} = r.${spec.idColumn})
        order by s.seq`,

@@ -114,6 +114,32 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
 /** A plan with its SHA-256 and canonical text (stored as is). */
 type PlannedText = { plan: Plan; hash: string; text: string };
 
+/**
+ * Refuses early, in the caller's own words, what the database would refuse later anyway
+ * (RLS filters a forbidden update to zero rows rather than raising, and reads must not run
+ * for a caller who may not act).
+ *
+ * @throws {ApiError} 403 naming the roles that may
+ */
+export async function requireRole(
+  ctx: PromotionContext,
+  roles: readonly ("viewer" | "operator" | "approver" | "admin")[],
+  action: string,
+): Promise<void> {
+  const [{ ok }] = await asCaller(
+    ctx.target,
+    ctx.claims,
+    (tx) => tx`select coalesce(ops.caller_role()::text = any(${roles as string[]}), false) as ok`,
+  );
+  if (!ok) {
+    throw new ApiError(
+      403,
+      "forbidden",
+      `Cannot ${action} in ${ctx.targetEnv}: only ${roles.join(", ")} may`,
+    );
+  }
+}
+
 /** The options a plan is made with. */
 export interface PlanRequest {
   source: string;
@@ -171,11 +197,13 @@ export async function createPromotion(
   ctx: PromotionContext,
   req: PlanRequest,
   from?: { rows: RowsByKind; bundle: string },
+  opts: { dryRun?: boolean } = {},
 ): Promise<{ plan: Plan; plan_hash: string; promotion: PromotionRow | null }> {
+  await requireRole(ctx, ["operator", "admin"], "plan a promotion");
   const { plan, hash, text } = from
     ? await computePlanFromRows(ctx, req, from.rows)
     : await computePlan(ctx, req);
-  if (plan.changes.length === 0) return { plan, plan_hash: hash, promotion: null };
+  if (plan.changes.length === 0 || opts.dryRun) return { plan, plan_hash: hash, promotion: null };
   const row = await guarded(() =>
     asCaller(ctx.target, ctx.claims, async (tx) => {
       const [r] = await tx.unsafe(
@@ -285,7 +313,7 @@ export class PlanDriftError extends ApiError {
     super(
       409,
       "plan_drift",
-      `Cannot apply promotion ${id}: the target changed since it was planned; re-plan`,
+      `Cannot apply promotion ${id}: the source or the target changed since it was planned; re-plan`,
       {
         differences: lines,
       },
@@ -373,6 +401,7 @@ export async function applyPromotion(
   id: string,
   opts: { sourceRows?: RowsByKind; plaintexts?: Map<string, string> } = {},
 ): Promise<ApplyOutcome> {
+  await requireRole(ctx, ["operator", "admin"], "apply a promotion");
   return await withApplyLock(ctx, async () => {
     let promotion = await guarded(() =>
       asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id))
@@ -410,7 +439,12 @@ export async function applyPromotion(
       const needed = secretsNeeded(promotion.plan!);
       let plaintexts = opts.plaintexts ?? new Map<string, string>();
       if (!opts.plaintexts && needed.size) {
-        plaintexts = await readSecretPlaintexts(ctx.sourceDb(req.source), needed);
+        try {
+          plaintexts = await readSecretPlaintexts(ctx.sourceDb(req.source), needed);
+        } catch (err) {
+          // A secret changed or vanished in the source since the plan: that is drift.
+          throw new PlanDriftError(id, [(err as Error).message]);
+        }
       }
       try {
         await asCaller(ctx.target, ctx.claims, async (tx) => {
@@ -504,6 +538,8 @@ export async function rollbackPromotion(
   ctx: PromotionContext,
   id: string,
 ): Promise<{ promotion: PromotionRow; restored_rows: number; changed: boolean }> {
+  // Who may in which environment (production: approvers and admins) is the database's rule.
+  await requireRole(ctx, ["operator", "approver", "admin"], "roll back a promotion");
   return await withApplyLock(ctx, async () => {
     const promotion = await guarded(() =>
       asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id, false))
@@ -527,7 +563,17 @@ export async function rollbackPromotion(
     }
     const restored = await guarded(() =>
       asCaller(ctx.target, ctx.claims, async (tx) => {
-        await tx`update ops.promotions set status = 'rolled_back' where id = ${id}`;
+        const moved = await tx`
+          update ops.promotions set status = 'rolled_back' where id = ${id} and status = 'succeeded'
+          returning id`;
+        // RLS hides the row from callers who may not move promotions: zero rows, no error.
+        if (!moved.length) {
+          throw new ApiError(
+            403,
+            "forbidden",
+            `Cannot roll back promotion ${id}: not allowed for this caller`,
+          );
+        }
         await tx`reset role`;
         const n = await restoreSnapshots(tx, id);
         await tx`
@@ -549,6 +595,7 @@ export async function validateTarget(
   ctx: PromotionContext,
   req: PlanRequest,
 ): Promise<CheckResult[]> {
+  await requireRole(ctx, ["viewer", "operator", "approver", "admin"], "validate");
   const results = await runChecks(ctx.target, {
     custom: await ctx.customChecks(),
     replan: async () => (await computePlan(ctx, req)).plan,
