@@ -4,7 +4,11 @@
  *
  * @module
  */
-import { type Scope, SCOPES } from "../../supabase/functions/_shared/promotion/kinds.ts";
+import {
+  DEFAULT_SCOPES,
+  type Scope,
+  SCOPES,
+} from "../../supabase/functions/_shared/promotion/kinds.ts";
 import type { Plan } from "../../supabase/functions/_shared/promotion/plan.ts";
 import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts";
 import { readTransferKey } from "../../supabase/functions/_shared/config/transfer_key.ts";
@@ -14,7 +18,7 @@ import { type Command, envOption, parseCommand, required, UsageError } from "./c
 const color = () => Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
 
 function scopeOption(value: string | undefined): Scope[] {
-  if (value === undefined) return [...SCOPES];
+  if (value === undefined) return [...DEFAULT_SCOPES];
   const parts = value.split(",").map((s) => s.trim()).filter(Boolean);
   const bad = parts.filter((p) => !(SCOPES as readonly string[]).includes(p));
   if (!parts.length || bad.length) {
@@ -59,7 +63,7 @@ approved, when the target's policy needs none). An empty plan records nothing.
 options:
   --from <env>          source environment
   --to <env>            target environment (where the promotion is recorded)
-  --scope <list>        what to promote (default: config,tiers,flags)
+  --scope <list>        what to promote: config,tiers,flags,stripe (default: config,tiers,flags)
   --include-flag-state  also promote flags' enabled and rollout_percent
   --dry-run             show the plan only; record nothing
 ${AS_HELP}

@@ -18,7 +18,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { readCallerClaims, requireUser } from "../_shared/auth.ts";
 import { ApiError, readJsonBody } from "../_shared/http.ts";
-import { SCOPES } from "../_shared/promotion/kinds.ts";
+import { DEFAULT_SCOPES, SCOPES } from "../_shared/promotion/kinds.ts";
 import { applyBundlePromotion } from "../_shared/config/transfer.ts";
 import {
   applyPromotion,
@@ -34,7 +34,7 @@ import { TRANSFER_KEY_HEADER } from "./config_routes.ts";
 /** Builds the pipeline context for a request. */
 export type ContextFor = (claims: ReturnType<typeof requireUser>) => PromotionContext;
 
-const Scope = z.array(z.enum(SCOPES)).min(1).default([...SCOPES]);
+const Scope = z.array(z.enum(SCOPES)).min(1).default([...DEFAULT_SCOPES]);
 const PlanBody = z.object({
   source: z.string().min(1),
   scope: Scope,

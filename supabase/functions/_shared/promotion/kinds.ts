@@ -12,8 +12,10 @@
 /** Names of the kinds. */
 export type KindName = "config" | "tiers" | "tier_features" | "tier_prices" | "flags";
 
-/** What `--scope` selects. */
-export const SCOPES = ["config", "tiers", "flags"] as const;
+/** What `--scope` selects (`stripe`: the target's Stripe catalog, see external.ts). */
+export const SCOPES = ["config", "tiers", "flags", "stripe"] as const;
+/** The scopes a promotion covers when none is named. */
+export const DEFAULT_SCOPES = ["config", "tiers", "flags"] as const;
 /** One of {@link SCOPES}. */
 export type Scope = typeof SCOPES[number];
 
@@ -69,7 +71,7 @@ export interface KindSpec {
   order: number;
 }
 
-/** All kinds, in apply order. */
+/** The kinds of database rows, in apply order. */
 export const KINDS: readonly KindSpec[] = [
   {
     name: "tiers",
@@ -188,14 +190,14 @@ export const KINDS: readonly KindSpec[] = [
 ];
 
 /** The kind named `name`. @throws {Error} for an unknown kind */
-export function kindSpec(name: KindName): KindSpec {
+export function kindSpec(name: string): KindSpec {
   const spec = KINDS.find((k) => k.name === name);
   if (!spec) throw new Error(`Cannot find promotable kind "${name}"`);
   return spec;
 }
 
 /** The kinds a scope list selects, in apply order. */
-export function kindsInScope(scope: readonly Scope[]): KindSpec[] {
+export function kindsInScope(scope: readonly string[]): KindSpec[] {
   return KINDS.filter((k) => scope.includes(k.scope));
 }
 

@@ -23,6 +23,7 @@ import {
   type JsonValue,
   sha256Hex,
 } from "../json/lossless.ts";
+import type { ExternalKindName } from "./external.ts";
 import { type KindName, kindsInScope, type KindSpec, naturalKey, type Scope } from "./kinds.ts";
 
 /** A logical row of a kind (see kinds.ts). */
@@ -39,7 +40,7 @@ export type Risk = "low" | "high";
 
 /** One change of a plan. Secret values never appear: only their fingerprints. */
 export interface PlanChange {
-  kind: KindName;
+  kind: KindName | ExternalKindName;
   key: string;
   action: Action;
   risk: Risk;
@@ -50,7 +51,7 @@ export interface PlanChange {
 
 /** A row the plan leaves alone on purpose, and why. */
 export interface KeptRow {
-  kind: KindName;
+  kind: KindName | ExternalKindName;
   key: string;
   reason: string;
 }
@@ -78,6 +79,8 @@ export interface PlanInput {
   sourceRows: RowsByKind;
   targetRows: RowsByKind;
   tierUsage: TierUsage;
+  /** Changes of external systems (external.ts), planned by them; appended in order. */
+  external?: PlanChange[];
 }
 
 /** The plan cannot be made: applying it would break the target (e.g. live memberships). */
@@ -292,6 +295,7 @@ export function buildPlan(input: PlanInput): Plan {
   }
 
   if (refused.length) throw new PlanRefusedError(refused);
+  changes.push(...(input.external ?? []));
 
   const summary: Record<Action, number> = {
     create: 0,

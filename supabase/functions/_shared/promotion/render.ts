@@ -6,7 +6,7 @@
  * @module
  */
 import { canonicalJson, type JsonValue } from "../json/lossless.ts";
-import { kindSpec } from "./kinds.ts";
+import { KINDS } from "./kinds.ts";
 import type { Plan, PlanChange } from "./plan.ts";
 
 const SIGNS: Record<string, string> = {
@@ -32,8 +32,11 @@ function short(value: JsonValue | undefined, width = 70): string {
 }
 
 function fieldLines(c: PlanChange): string[] {
-  const spec = kindSpec(c.kind);
-  const fields = spec.fields.map((f) => f.name).filter((f) => !spec.keyFields.includes(f));
+  const spec = KINDS.find((k) => k.name === c.kind);
+  // External kinds (Stripe) have no description here: show the fields their rows carry.
+  const fields = spec
+    ? spec.fields.map((f) => f.name).filter((f) => !spec.keyFields.includes(f))
+    : [...new Set([...Object.keys(c.before ?? {}), ...Object.keys(c.after ?? {})])];
   if (c.action === "create") {
     return fields.filter((f) => c.after?.[f] !== null && c.after?.[f] !== undefined)
       .map((f) => `${f}: ${short(c.after![f])}`);

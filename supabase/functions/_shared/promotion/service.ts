@@ -18,11 +18,13 @@ import { ApiError } from "../http.ts";
 import { canonicalJson, type JsonValue, parseJson } from "../json/lossless.ts";
 import { type CheckResult, type CustomCheck, runChecks } from "../validation/checks.ts";
 import { writePlan } from "./apply.ts";
+import type { EffectsRecord, ExternalSystem } from "./external.ts";
 import type { Scope } from "./kinds.ts";
 import {
   buildPlan,
   canonicalPlan,
   type Plan,
+  type PlanChange,
   planDifferences,
   PlanRefusedError,
   type RowsByKind,
@@ -47,6 +49,37 @@ export interface PromotionContext {
   claims: CallerClaims;
   /** The team's SQL checks. */
   customChecks(): Promise<CustomCheck[]>;
+  /** External systems by scope (the target's Stripe catalog), when configured. */
+  external?: Partial<Record<"stripe", ExternalSystem>>;
+}
+
+/** The external systems a scope selects. @throws {ApiError} 400 when one is not configured */
+function externalsIn(ctx: PromotionContext, scope: readonly string[]): ExternalSystem[] {
+  const out: ExternalSystem[] = [];
+  for (const name of ["stripe"] as const) {
+    if (!scope.includes(name)) continue;
+    const system = ctx.external?.[name];
+    if (!system) {
+      throw new ApiError(
+        400,
+        "unknown_source",
+        `Cannot plan scope ${name}: ${ctx.targetEnv} has no ${name} settings`,
+      );
+    }
+    out.push(system);
+  }
+  return out;
+}
+
+/** The database scopes a read needs: Stripe plans from tiers and prices. */
+function readScope(scope: readonly Scope[]): Scope[] {
+  return scope.includes("stripe") && !scope.includes("tiers") ? [...scope, "tiers"] : [...scope];
+}
+
+/** The rows the target holds once the database part of the plan is applied (for externals). */
+function desiredRows(scope: readonly Scope[], source: RowsByKind, target: RowsByKind): RowsByKind {
+  const from = scope.includes("tiers") ? source : target;
+  return { tiers: from.tiers ?? [], tier_prices: from.tier_prices ?? [] };
 }
 
 /** A promotion row as the API returns it. */
@@ -156,8 +189,8 @@ export async function computePlan(
     throw new ApiError(400, "invalid_request", `Cannot promote ${req.source} into itself`);
   }
   const [source, target] = await Promise.all([
-    readSide(ctx.sourceDb(req.source), req.scope),
-    readSide(ctx.target, req.scope),
+    readSide(ctx.sourceDb(req.source), readScope(req.scope)),
+    readSide(ctx.target, readScope(req.scope)),
   ]);
   return await planFrom(ctx, req, source.rows, target.rows, target.tierUsage);
 }
@@ -168,7 +201,12 @@ async function planFrom(
   sourceRows: RowsByKind,
   targetRows: RowsByKind,
   tierUsage: Awaited<ReturnType<typeof readTierUsage>>,
+  withExternal = true,
 ): Promise<PlannedText> {
+  const external: PlanChange[] = [];
+  for (const system of withExternal ? externalsIn(ctx, req.scope) : []) {
+    external.push(...await system.plan(desiredRows(req.scope, sourceRows, targetRows)));
+  }
   try {
     const plan = buildPlan({
       source: req.source,
@@ -178,6 +216,7 @@ async function planFrom(
       sourceRows,
       targetRows,
       tierUsage,
+      external,
     });
     const { text, hash } = await canonicalPlan(plan);
     return { plan, hash, text };
@@ -381,6 +420,57 @@ async function recordResults(
   });
 }
 
+/** Is this change one of an external system's (not a database row)? */
+function isExternal(kind: string): boolean {
+  return kind.startsWith("stripe_");
+}
+
+/** The plan without external changes (what the database transaction must still match). */
+function databasePart(plan: Plan): Plan {
+  return { ...plan, changes: plan.changes.filter((c) => !isExternal(c.kind)) };
+}
+
+async function saveEffects(
+  ctx: PromotionContext,
+  id: string,
+  system: string,
+  effects: EffectsRecord,
+) {
+  await ctx.target.unsafe(
+    `insert into ops.promotion_effects (promotion_id, system, effects)
+     values ($1, $2, $3::text::jsonb)
+     on conflict (promotion_id, system) do update set effects = excluded.effects, reverted_at = null`,
+    [id, system, canonicalJson(effects)],
+  );
+}
+
+/** Reverts every external effect of a promotion not reverted yet; returns what failed. */
+async function revertEffects(
+  ctx: PromotionContext,
+  id: string,
+  scope: readonly string[],
+): Promise<string[]> {
+  const problems: string[] = [];
+  const rows = await ctx.target.unsafe(
+    `select system, effects::text as effects from ops.promotion_effects
+     where promotion_id = $1 and reverted_at is null`,
+    [id],
+  );
+  for (const row of rows) {
+    const system = externalsIn(ctx, scope).find((x) => x.scope === row.system);
+    try {
+      if (!system) throw new Error(`no ${row.system} settings`);
+      await system.revert(id, parseJson(row.effects as string) as EffectsRecord);
+      await ctx.target`
+        update ops.promotion_effects set reverted_at = now()
+        where promotion_id = ${id} and system = ${row.system as string}`;
+    } catch (err) {
+      problems.push(`Cannot revert ${row.system} changes: ${(err as Error).message}`);
+    }
+  }
+  return problems;
+}
+
 /** The outcome of an apply. */
 export interface ApplyOutcome {
   promotion: PromotionRow;
@@ -421,7 +511,7 @@ export async function applyPromotion(
     // Read the source once: the plan check and the parity check compare against the same rows.
     let cachedSource: RowsByKind | undefined = opts.sourceRows;
     const sourceRows = async () =>
-      cachedSource ??= (await readSide(ctx.sourceDb(req.source), req.scope)).rows;
+      cachedSource ??= (await readSide(ctx.sourceDb(req.source), readScope(req.scope))).rows;
 
     if (promotion.status !== "applying") {
       if (promotion.status !== "approved") {
@@ -446,7 +536,23 @@ export async function applyPromotion(
           throw new PlanDriftError(id, [(err as Error).message]);
         }
       }
+      // External effects first (architecture principle 5): check the whole plan, Stripe state
+      // included, then change Stripe idempotently and record what was done for revert.
+      const systems = externalsIn(ctx, req.scope);
+      const effects = new Map<ExternalSystem, EffectsRecord>();
       try {
+        if (systems.length) {
+          const now = await computePlanFromRows(ctx, req, fromSource);
+          if (now.hash !== promotion.plan_hash) {
+            throw new PlanDriftError(id, planDifferences(promotion.plan!, now.plan));
+          }
+          for (const system of systems) {
+            const changes = now.plan.changes.filter((c) => system.kinds.includes(c.kind as never));
+            const record = await system.apply(id, changes);
+            effects.set(system, record);
+            await saveEffects(ctx, id, system.scope, record);
+          }
+        }
         await asCaller(ctx.target, ctx.claims, async (tx) => {
           const moved = await tx`
             update ops.promotions set status = 'applying' where id = ${id} and status = 'approved'
@@ -463,13 +569,21 @@ export async function applyPromotion(
             ctx,
             req,
             fromSource,
-            await readRows(tx, req.scope),
+            await readRows(tx, readScope(req.scope)),
             await readTierUsage(tx),
+            false,
           );
-          if (hash !== promotion.plan_hash) {
-            throw new PlanDriftError(id, planDifferences(promotion.plan!, plan));
+          // With external effects already made, only the database part must still match.
+          const drift = systems.length
+            ? planDifferences(databasePart(promotion.plan!), databasePart(plan))
+            : hash === promotion.plan_hash
+            ? []
+            : planDifferences(promotion.plan!, plan);
+          if (drift.length || (!systems.length && hash !== promotion.plan_hash)) {
+            throw new PlanDriftError(id, drift);
           }
           const written = await writePlan(tx, id, plan, plaintexts);
+          for (const [system, record] of effects) await system.record(tx, record);
           await tx`
             select ops.append_audit('promotion.changes_written', 'promotion', ${id},
               ${
@@ -477,9 +591,10 @@ export async function applyPromotion(
           }, ${ctx.targetEnv})`;
         });
       } catch (err) {
+        // The transaction rolled back: the target is untouched; undo what Stripe got.
+        const reverted = effects.size ? await revertEffects(ctx, id, req.scope) : [];
         if (err instanceof ApiError) throw err;
-        // The transaction rolled back: the target is untouched. Record why it failed.
-        const reason = (err as Error).message;
+        const reason = [(err as Error).message, ...reverted].join("; ");
         await guarded(() =>
           asCaller(ctx.target, ctx.claims, async (tx) => {
             await tx`update ops.promotions set status = 'applying' where id = ${id}`;
@@ -498,6 +613,9 @@ export async function applyPromotion(
       custom,
       replan: async () => (await computePlanFromRows(ctx, req, await sourceRows())).plan,
     });
+    for (const system of externalsIn(ctx, req.scope)) {
+      validation.push(...await system.checks(ctx.target));
+    }
     await recordResults(ctx, promotion, req.source, validation);
     const failed = validation.filter((r) => !r.passed);
     await guarded(() =>
@@ -505,6 +623,8 @@ export async function applyPromotion(
         if (failed.length) {
           await tx`reset role`;
           await restoreSnapshots(tx, id);
+          const problems = await revertEffects(ctx, id, req.scope);
+          if (problems.length) console.error(`promotion ${id}: ${problems.join("; ")}`);
           await tx`select set_config('role', 'authenticated', true)`;
           await tx`
             update ops.promotions set status = 'failed',
@@ -526,7 +646,7 @@ export async function computePlanFromRows(
   req: PlanRequest,
   sourceRows: RowsByKind,
 ): Promise<PlannedText> {
-  const target = await readSide(ctx.target, req.scope);
+  const target = await readSide(ctx.target, readScope(req.scope));
   return await planFrom(ctx, req, sourceRows, target.rows, target.tierUsage);
 }
 
@@ -559,6 +679,15 @@ export async function rollbackPromotion(
         "rollback_conflict",
         `Cannot roll back promotion ${id}: later promotions changed the same keys; roll those back first`,
         { conflicts },
+      );
+    }
+    // Stripe first (idempotent): if the database step fails, running rollback again finishes.
+    const problems = await revertEffects(ctx, id, promotion.scope);
+    if (problems.length) {
+      throw new ApiError(
+        502,
+        "external_revert_failed",
+        `Cannot roll back promotion ${id}: ${problems.join("; ")}`,
       );
     }
     const restored = await guarded(() =>
