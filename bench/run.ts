@@ -12,6 +12,8 @@ import { type StackOptions } from "../scripts/local/config.ts";
 import { startStack, stopStack } from "../scripts/local/stack.ts";
 import * as gateway from "./gateway_bench.ts";
 import * as promotion from "./promotion_bench.ts";
+import * as usersCopy from "./users_copy_bench.ts";
+import * as stripeWebhook from "./stripe_webhook_bench.ts";
 
 /** What every benchmark gets: the stack it may use. */
 export interface BenchContext {
@@ -21,6 +23,10 @@ export interface BenchContext {
 const BENCHES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   gateway: gateway.run,
   promotion: promotion.run,
+  // STAGECOACH_BENCH_USERS sets its size (default 1,000,000 users, about 4 million rows).
+  users_copy: usersCopy.run,
+  // STRIPE_BENCH_UNITS sets its size (default 200 units: 1,000 signed events per run).
+  stripe_webhook: stripeWebhook.run,
 };
 
 async function main(names: string[]): Promise<void> {

@@ -30,6 +30,9 @@ import {
   notificationsListCommand,
   notificationsRemoveCommand,
 } from "./cli/notifications.ts";
+import { usersCopyCommand } from "./cli/users.ts";
+import { etlListCommand, etlRunCommand } from "./cli/etl.ts";
+import { stripeReconcileCommand } from "./cli/stripe.ts";
 
 const COMMANDS: Command[] = [statusCommand, userCreateCommand, tokenCommand];
 COMMANDS.push(
@@ -46,6 +49,8 @@ COMMANDS.push(
   auditVerifyCommand,
 );
 COMMANDS.push(notificationsAddCommand, notificationsListCommand, notificationsRemoveCommand);
+COMMANDS.push(usersCopyCommand, etlRunCommand, etlListCommand);
+COMMANDS.push(stripeReconcileCommand);
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

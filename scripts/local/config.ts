@@ -147,3 +147,80 @@ export async function readKeys(env: LocalEnv): Promise<EnvKeys> {
     );
   }
 }
+
+/** Base port of the local Stripe emulator (as `stripe-mock`); the stack's offset is added. */
+export const STRIPE_EMULATOR_BASE_PORT = 12111;
+
+/** The stack's Stripe emulator: one process, one account (secret key) per environment. */
+export interface StripeEmulatorConfig {
+  port: number;
+  /** `http://127.0.0.1:<port>`: what functions get as `STRIPE_API_BASE`. */
+  url: string;
+  /** `<home>/stripe_emulator`. */
+  dir: string;
+  /** The accounts (one secret key per environment) the stack minted, JSON, mode 600. */
+  accountsFile: string;
+  /** The emulator's saved objects, restored at its next start. */
+  stateFile: string;
+  logFile: string;
+  pidFile: string;
+}
+
+/**
+ * Describes the Stripe emulator of a stack.
+ *
+ * @example
+ * ```ts
+ * stripeEmulatorConfig().url; // "http://127.0.0.1:12111"
+ * ```
+ */
+export function stripeEmulatorConfig(
+  opts: StackOptions = stackOptionsFromEnv(),
+): StripeEmulatorConfig {
+  const port = STRIPE_EMULATOR_BASE_PORT + opts.portOffset;
+  const dir = join(opts.home, "stripe_emulator");
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    dir,
+    accountsFile: join(dir, "accounts.json"),
+    stateFile: join(dir, "state.json"),
+    logFile: join(dir, "emulator.log"),
+    pidFile: join(dir, "emulator.pid"),
+  };
+}
+
+/** One emulator account: the environment it serves and its secret key. */
+export interface StripeEmulatorAccount {
+  id: string;
+  label: EnvName;
+  secret_key: string;
+}
+
+/**
+ * Reads the emulator accounts the stack minted (`npm start`).
+ *
+ * @throws {Error} when the stack was never started in this home folder
+ */
+export async function readStripeAccounts(
+  emulator: StripeEmulatorConfig = stripeEmulatorConfig(),
+): Promise<StripeEmulatorAccount[]> {
+  try {
+    return JSON.parse(await Deno.readTextFile(emulator.accountsFile)) as StripeEmulatorAccount[];
+  } catch (cause) {
+    throw new Error(
+      `Cannot read the Stripe emulator accounts: ${emulator.accountsFile} is missing (run \`npm start\`)`,
+      { cause },
+    );
+  }
+}
+
+/** The emulator secret key of one environment. @throws {Error} as {@link readStripeAccounts} */
+export async function localStripeKey(
+  env: LocalEnv,
+  emulator: StripeEmulatorConfig = stripeEmulatorConfig(),
+): Promise<string> {
+  const account = (await readStripeAccounts(emulator)).find((a) => a.label === env.name);
+  if (!account) throw new Error(`Cannot find the Stripe emulator account of ${env.name}`);
+  return account.secret_key;
+}

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { type LocalEnv, localEnvs, readKeys, type StackOptions } from "./config.ts";
 import { livePid } from "./process.ts";
+import { stripeStatus } from "./stripe_emulator/local_stack.ts";
 
 /** The status of one environment, as printed by `status --json`. */
 export interface EnvStatus {
@@ -25,6 +26,10 @@ export interface EnvStatus {
   gateway: "up" | "down";
   functions: string[];
   net_worker: "up" | "down";
+  /** Where this environment's functions send Stripe calls (never the key). */
+  stripe: string;
+  /** The local Stripe emulator (shared by the environments that use it). */
+  stripe_emulator: "up" | "down";
   ops_worker_cron: "scheduled" | "missing" | "unknown";
   ops_worker_heartbeat: string | null;
 }
@@ -90,10 +95,12 @@ export async function collectStatus(opts: StackOptions): Promise<EnvStatus[]> {
         livePid(join(env.runDir, "net_worker.pid")),
       ]);
       const netWorker = worker === null ? "down" : "up";
+      const stripe = await stripeStatus(env, opts);
       return {
         name: env.name,
         kind: env.kind,
         healthy: db.database === "up" && gw.gateway === "up" && netWorker === "up" &&
+          (!stripe.usesEmulator || stripe.stripe_emulator === "up") &&
           db.ops_worker_cron === "scheduled",
         db_url: env.dbUrl,
         api_url: env.apiUrl,
@@ -103,6 +110,8 @@ export async function collectStatus(opts: StackOptions): Promise<EnvStatus[]> {
         ...db,
         ...gw,
         net_worker: netWorker,
+        stripe: stripe.stripe,
+        stripe_emulator: stripe.stripe_emulator,
       };
     }),
   );
@@ -142,6 +151,8 @@ export function printStatus(statuses: EnvStatus[], opts: { json: boolean }): voi
         ),
       ],
       ["pg_net worker", state(s.net_worker === "up", s.net_worker)],
+      ["Stripe", s.stripe],
+      ["Stripe emulator", state(s.stripe_emulator === "up", s.stripe_emulator)],
       ["ops-worker cron", state(s.ops_worker_cron === "scheduled", s.ops_worker_cron)],
       [
         "ops-worker beat",

@@ -12,6 +12,8 @@
  *
  * Then each call delivers due promotion notifications (`_shared/notifications/worker.ts`,
  * time-boxed) and answers `notifications`: what it claimed, delivered, retried and gave up on.
+ * Finally it starts slices of due jobs (`_shared/jobs/worker.ts`: user copies, ETL runs,
+ * Stripe reconciliation) in the background and answers `jobs`: `started` or `already_running`.
  *
  * @module
  */
@@ -24,6 +26,17 @@ import type { FunctionEnv } from "../_shared/env.ts";
 import { ApiError, notFound, onError, readJsonBody } from "../_shared/http.ts";
 import { sqlOutboxStore } from "../_shared/notifications/store.ts";
 import { deliverDueNotifications } from "../_shared/notifications/worker.ts";
+// Registers the `stripe.reconcile` job kind, which pg_cron queues nightly (the worker runs due jobs).
+import "../_shared/stripe/reconcile.ts";
+import { defaultRegistry } from "../_shared/jobs/registry.ts";
+import { startDueJobs, workerJobHost } from "../_shared/jobs/worker.ts";
+import { usersCopyKind } from "../_shared/users/copy_job.ts";
+import { createEtlKind, ETL_RUN_KIND } from "../_shared/etl/run_job.ts";
+import { ETL_TRANSFORMS } from "../../etl/transforms.ts";
+
+// User copies and ETL transforms queued with `--queue` run here, in time-boxed slices.
+defaultRegistry.register(usersCopyKind);
+if (!defaultRegistry.has(ETL_RUN_KIND)) defaultRegistry.register(createEtlKind(ETL_TRANSFORMS));
 
 /** What the ops-worker app needs from the outside world. */
 export interface OpsWorkerDeps {
@@ -84,7 +97,13 @@ export function createOpsWorkerApp(deps: OpsWorkerDeps) {
       return row.beat_at;
     });
     const notifications = await deliverDueNotifications(sqlOutboxStore(deps.sql));
-    return c.json({ ok: true, beat_at: beatAt.toISOString(), notifications });
+    // Due jobs run in the background (EdgeRuntime.waitUntil), within STAGECOACH_JOB_BUDGET_MS.
+    const vars = Deno.env.toObject();
+    const jobs = startDueJobs(deps.sql, {
+      host: workerJobHost(vars, deps.env.STAGECOACH_ENV),
+      budgetMs: Number(vars.STAGECOACH_JOB_BUDGET_MS) || undefined,
+    });
+    return c.json({ ok: true, beat_at: beatAt.toISOString(), notifications, jobs });
   }
 
   app.post("/", async (c) => {

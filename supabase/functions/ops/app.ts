@@ -15,6 +15,7 @@ import { asCaller, type Sql } from "../_shared/db.ts";
 import type { FunctionEnv } from "../_shared/env.ts";
 import { ApiError, notFound, onError } from "../_shared/http.ts";
 import type { CustomCheck } from "../_shared/validation/checks.ts";
+import type { ExternalSystem } from "../_shared/promotion/external.ts";
 import { configRoutes } from "./config_routes.ts";
 import { type ContextFor, promotionRoutes } from "./promotions.ts";
 
@@ -26,6 +27,11 @@ export interface OpsDeps {
   sourceDb?: (name: string) => Sql;
   /** The team's SQL validation checks. */
   customChecks?: () => Promise<CustomCheck[]>;
+  /**
+   * The target's Stripe catalog (promotion scope `stripe`), built over this function's
+   * database; absent when the function has no Stripe settings. See `_shared/stripe/catalog_sync.ts`.
+   */
+  stripeCatalog?: (target: Sql) => ExternalSystem;
 }
 
 /** The caller as `GET /ops/me` reports them. */
@@ -66,6 +72,8 @@ export function createOpsApp(deps: OpsDeps) {
     return c.json(me);
   });
 
+  // Built once: an apply hands the endpoint's signing secret to its record step in memory.
+  const stripeCatalog = deps.stripeCatalog?.(deps.sql);
   const contextFor: ContextFor = (claims) => ({
     targetEnv: deps.env.STAGECOACH_ENV ?? "local",
     target: deps.sql,
@@ -78,6 +86,7 @@ export function createOpsApp(deps: OpsDeps) {
     }),
     claims,
     customChecks: deps.customChecks ?? (() => Promise.resolve([])),
+    external: stripeCatalog ? { stripe: stripeCatalog } : undefined,
   });
   app.route("/", promotionRoutes(contextFor));
   app.route("/", configRoutes(contextFor));

@@ -1,0 +1,478 @@
+/**
+ * Stripe webhook throughput: our `stripe-webhook` against the npm package
+ * `@supabase/stripe-sync-engine` (the baseline), processing the same signed events — ours
+ * into the `stripe` mirror (ledger, ordering guard, memberships), theirs into its own schema
+ * in its own database (`stripe_sync_bench`) on the same Postgres — at 1, 10 and 50 concurrent
+ * senders, in the same run:
+ * - in process: our `receiveEvent(body, signature)` (what the function's route runs) vs
+ *   `StripeSync.processWebhook(payload, signature)`;
+ * - end to end over HTTP: ours through the local functions gateway, theirs behind a minimal
+ *   `Deno.serve` server.
+ * Signature checks, the event ledger and the ordering guard stay on. Every run sends fresh
+ * events (new ids and objects) and checks afterwards that each one landed.
+ *
+ * The baseline is loaded from its CommonJS build (`createRequire`): its ESM build's
+ * `runMigrations` fails silently on a `__dirname` error.
+ *
+ * @module
+ */
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import postgres from "postgres";
+import Stripe from "stripe";
+import {
+  type LocalEnv,
+  localEnv,
+  localStripeKey,
+  type StackOptions,
+  stripeEmulatorConfig,
+} from "../scripts/local/config.ts";
+import type { BenchContext } from "./run.ts";
+import {
+  customerObject,
+  eventObject,
+  priceObject,
+  productObject,
+  subscriptionItemObject,
+  subscriptionObject,
+  type Wire,
+} from "../scripts/local/stripe_emulator/objects.ts";
+import { newId } from "../scripts/local/stripe_emulator/store.ts";
+import { createDb } from "../supabase/functions/_shared/db.ts";
+import { createStripeClient, cryptoProvider } from "../supabase/functions/_shared/stripe/client.ts";
+import { receiveEvent } from "../supabase/functions/stripe-webhook/app.ts";
+import { type LoadResult, quantile, runLoad } from "./load.ts";
+
+/** The baseline's surface we use (typed here; the package is loaded with `require`). */
+interface SyncEngineModule {
+  runMigrations(config: { databaseUrl: string; schema: string; logger?: unknown }): Promise<void>;
+  StripeSync: new (config: Record<string, unknown>) => {
+    processWebhook(payload: string, signature: string | undefined): Promise<void>;
+    postgresClient: { pool: { end(): Promise<void> } };
+  };
+}
+
+/** One row of the report. */
+export interface StripeBenchRow {
+  path: string;
+  result: LoadResult;
+  /** Events that did not land (checked in the database after the run). */
+  missing: number;
+}
+
+/** A logger for the baseline that keeps quiet (pino's shape). */
+function quietLogger(): Record<string, unknown> {
+  const noop = () => {};
+  const logger: Record<string, unknown> = {
+    info: noop,
+    warn: noop,
+    error: noop,
+    debug: noop,
+    trace: noop,
+    fatal: noop,
+  };
+  logger.child = () => logger;
+  return logger;
+}
+
+/** A signed event, ready to send. */
+interface SignedEvent {
+  id: string;
+  body: string;
+  signature: string;
+  objectId: string;
+  kind: "customer" | "product" | "price" | "subscription";
+}
+
+const PRICE_ID = "price_benchTierMonthly";
+
+/**
+ * A corpus of `units` × 5 events: customer.created, product.created, price.created,
+ * customer.subscription.created and .updated (a second later), each unit its own objects;
+ * every subscription uses the bench tier's price and a customer linked to its own user.
+ */
+function makeCorpus(
+  units: number,
+  created: number,
+): { events: Record<string, unknown>[]; customers: string[] } {
+  const events: Record<string, unknown>[] = [];
+  const customers: string[] = [];
+  const sharedPrice = priceObject({
+    id: PRICE_ID,
+    created,
+    product: "prod_benchTier",
+    active: true,
+    currency: "usd",
+    unit_amount: 1200,
+    interval: "month",
+    interval_count: 1,
+    lookup_key: null,
+    nickname: null,
+    metadata: {},
+  });
+  const ev = (type: Stripe.Event.Type, object: Record<string, unknown>, at = created) =>
+    eventObject({
+      id: newId("evt", 24),
+      created: at,
+      type,
+      object,
+      pending_webhooks: 1,
+      request: { id: null, idempotency_key: null },
+    }) as unknown as Record<string, unknown>;
+  for (let u = 0; u < units; u++) {
+    const customer = customerObject({
+      id: newId("cus"),
+      created,
+      email: `bench${u}@stagecoach.test`,
+      name: `Bench ${u}`,
+      description: null,
+      metadata: {},
+    });
+    customers.push(customer.id);
+    const product = productObject({
+      id: newId("prod"),
+      created,
+      updated: created,
+      name: `Bench product ${u}`,
+      active: true,
+      description: null,
+      metadata: { tier_slug: "bench" },
+      default_price: null,
+    });
+    const price = priceObject({
+      id: newId("price", 24),
+      created,
+      product: product.id,
+      active: true,
+      currency: "usd",
+      unit_amount: 1000 + u,
+      interval: "month",
+      interval_count: 1,
+      lookup_key: null,
+      nickname: null,
+      metadata: {},
+    });
+    const subId = newId("sub");
+    const item = subscriptionItemObject({
+      id: newId("si"),
+      created,
+      subscription: subId,
+      price: sharedPrice,
+      quantity: 1,
+      metadata: {},
+      current_period_start: created,
+      current_period_end: created + 30 * 86400,
+    });
+    const sub = (status: Stripe.Subscription.Status, cancel: boolean): Wire<Stripe.Subscription> =>
+      subscriptionObject({
+        id: subId,
+        created,
+        customer: customer.id,
+        status,
+        currency: "usd",
+        items: [item],
+        metadata: {},
+        cancel_at_period_end: cancel,
+        cancel_at: null,
+        canceled_at: null,
+        ended_at: null,
+        start_date: created,
+        billing_cycle_anchor: created,
+        latest_invoice: null,
+        trial_start: null,
+        trial_end: null,
+        description: null,
+      });
+    events.push(
+      ev("customer.created", customer as never),
+      ev("product.created", product as never),
+      ev("price.created", price as never),
+      ev("customer.subscription.created", sub("active", false) as never),
+      ev("customer.subscription.updated", sub("active", true) as never, created + 1),
+    );
+  }
+  return { events, customers };
+}
+
+async function sign(events: Record<string, unknown>[], secret: string): Promise<SignedEvent[]> {
+  const stripe = new Stripe("sk_test_bench_signer_0000");
+  return await Promise.all(events.map(async (e) => {
+    const body = JSON.stringify(e, null, 2);
+    const object = (e.data as { object: { id: string; object: string } }).object;
+    return {
+      id: e.id as string,
+      body,
+      signature: await stripe.webhooks.generateTestHeaderStringAsync({
+        payload: body,
+        secret,
+        cryptoProvider,
+      }),
+      objectId: object.id,
+      kind: object.object as SignedEvent["kind"],
+    };
+  }));
+}
+
+/** Closed-loop load over an in-process handler (like `runLoad`, without HTTP). */
+async function runCalls(
+  call: (i: number) => Promise<boolean>,
+  opts: { requests: number; concurrency: number },
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let next = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  const sender = async () => {
+    while (next < opts.requests) {
+      const i = next++;
+      const started = performance.now();
+      const ok = await call(i).catch(() => false);
+      latencies.push(performance.now() - started);
+      if (!ok) errors++;
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, sender));
+  const seconds = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    requests: opts.requests,
+    concurrency: opts.concurrency,
+    seconds,
+    perSecond: opts.requests / seconds,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+    errors,
+  };
+}
+
+/** Users and customer links for a corpus, so our subscriptions become memberships. */
+async function linkCustomers(sql: postgres.Sql, customers: string[]): Promise<void> {
+  await sql`
+    with u as (
+      insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+      select '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', 'authenticated',
+             c || '@bench.test', '{}', '{}', now(), now()
+      from unnest(${customers}::text[]) as c
+      returning id, email
+    )
+    insert into stripe.customer_links (customer_id, user_id, source)
+    select split_part(u.email, '@', 1), u.id, 'bench' from u`;
+}
+
+/** Counts how many of a corpus's events landed in our mirror (ledger processed, object present). */
+async function oursMissing(sql: postgres.Sql, events: SignedEvent[]): Promise<number> {
+  const ids = events.map((e) => e.id);
+  const [row] = await sql<{ n: number }[]>`
+    select count(*)::int as n from stripe.events
+    where id = any(${ids}::text[]) and status in ('processed')`;
+  return events.length - row.n;
+}
+
+/** Counts how many of a corpus's objects are missing from the baseline's schema. */
+async function theirsMissing(sql: postgres.Sql, events: SignedEvent[]): Promise<number> {
+  const table: Record<SignedEvent["kind"], string> = {
+    customer: "customers",
+    product: "products",
+    price: "prices",
+    subscription: "subscriptions",
+  };
+  let found = 0;
+  for (const kind of Object.keys(table) as SignedEvent["kind"][]) {
+    const ids = [...new Set(events.filter((e) => e.kind === kind).map((e) => e.objectId))];
+    const [row] = await sql.unsafe(
+      `select count(*)::int as n from stripe.${table[kind]} where id = any($1::text[])`,
+      [ids],
+    );
+    found += row.n * (kind === "subscription" ? 2 : 1);
+  }
+  return events.length - found;
+}
+
+/**
+ * Runs the comparison on the development environment of a running stack.
+ *
+ * @param opts.units corpus units per run (5 events each)
+ */
+export async function benchStripeWebhook(
+  env: LocalEnv,
+  opts: { stack: StackOptions; units: number; concurrencies: number[] },
+): Promise<StripeBenchRow[]> {
+  const admin = postgres(env.dbUrl, { max: 2, onnotice: () => {} });
+  const benchDbUrl = env.dbUrl.replace(/\/postgres$/, "/stripe_sync_bench");
+  const secret = JSON.parse(await Deno.readTextFile(join(env.dir, "stripe_webhook.json")))
+    .secret as string;
+  const emulator = stripeEmulatorConfig(opts.stack);
+  const key = await localStripeKey(env, emulator);
+
+  // The baseline's own database on the same cluster, migrated by its own migrations.
+  await admin.unsafe("drop database if exists stripe_sync_bench with (force)");
+  await admin.unsafe("create database stripe_sync_bench");
+  const require = createRequire(import.meta.url);
+  const engine = require("@supabase/stripe-sync-engine") as SyncEngineModule;
+  const logger = quietLogger();
+  await engine.runMigrations({ databaseUrl: benchDbUrl, schema: "stripe", logger });
+  const sync = new engine.StripeSync({
+    poolConfig: { connectionString: benchDbUrl, max: 8 },
+    stripeSecretKey: key,
+    stripeWebhookSecret: secret,
+    stripeApiVersion: Stripe.API_VERSION,
+    backfillRelatedEntities: false,
+    logger,
+  });
+  const theirsDb = postgres(benchDbUrl, { max: 2, onnotice: () => {} });
+
+  // Ours in process: the function's app with the same pool size as the deployed function.
+  const oursDb = createDb(env.dbUrl, { max: 8 });
+  const oursDeps = {
+    sql: oursDb,
+    stripe: createStripeClient({ STRIPE_SECRET_KEY: key, STRIPE_API_BASE: emulator.url }),
+    webhookSecret: secret,
+  };
+  // Theirs over HTTP: the smallest server that hands the raw body to processWebhook.
+  const theirsServer = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (req) => {
+      try {
+        await sync.processWebhook(
+          await req.text(),
+          req.headers.get("stripe-signature") ?? undefined,
+        );
+        return Response.json({ received: true });
+      } catch (err) {
+        return Response.json({ error: (err as Error).message }, { status: 400 });
+      }
+    },
+  );
+  const theirsUrl = `http://127.0.0.1:${theirsServer.addr.port}/`;
+  const oursUrl = `${env.functionsUrl}/stripe-webhook`;
+
+  // The bench tier: every corpus subscription uses its price.
+  await admin`insert into public.membership_tiers (slug, name) values ('bench', 'Bench') on conflict (slug) do nothing`;
+  await admin`
+    insert into public.tier_prices (tier_id, lookup_key, currency, unit_amount, billing_interval, stripe_price_id)
+    select id, 'bench_monthly', 'usd', 1200, 'month', ${PRICE_ID} from public.membership_tiers where slug = 'bench'
+    on conflict (lookup_key) do nothing`;
+
+  const targets = [
+    {
+      path: "in-process  ours",
+      // Our handler without HTTP, as theirs is called: (payload, signature) → done.
+      call: (e: SignedEvent) =>
+        receiveEvent(oursDeps, e.body, e.signature).then((r) => r.outcome !== "duplicate"),
+      http: null as string | null,
+      missing: (events: SignedEvent[]) => oursMissing(admin, events),
+    },
+    {
+      path: "in-process  baseline",
+      call: (e: SignedEvent) => sync.processWebhook(e.body, e.signature).then(() => true),
+      http: null,
+      missing: (events: SignedEvent[]) => theirsMissing(theirsDb, events),
+    },
+    {
+      path: "HTTP        ours (gateway)",
+      call: null,
+      http: oursUrl,
+      missing: (events: SignedEvent[]) => oursMissing(admin, events),
+    },
+    {
+      path: "HTTP        baseline",
+      call: null,
+      http: theirsUrl,
+      missing: (events: SignedEvent[]) => theirsMissing(theirsDb, events),
+    },
+  ];
+
+  async function runOnce(t: typeof targets[number], units: number, concurrency: number) {
+    const now = Math.floor(Date.now() / 1000);
+    const corpus = makeCorpus(units, now);
+    await linkCustomers(admin, corpus.customers);
+    const events = await sign(corpus.events, secret);
+    const result = t.http
+      ? await runLoad((i) =>
+        new Request(t.http!, {
+          method: "POST",
+          headers: { "content-type": "application/json", "stripe-signature": events[i].signature },
+          body: events[i].body,
+        }), { requests: events.length, concurrency })
+      : await runCalls((i) => t.call!(events[i]), { requests: events.length, concurrency });
+    return { result, missing: await t.missing(events) };
+  }
+
+  const rows: StripeBenchRow[] = [];
+  try {
+    for (const t of targets) await runOnce(t, 40, 10); // warm up JIT, pools, the gateway
+    for (const concurrency of opts.concurrencies) {
+      for (const t of targets) {
+        const { result, missing } = await runOnce(t, opts.units, concurrency);
+        rows.push({ path: t.path, result, missing });
+      }
+    }
+  } finally {
+    await theirsServer.shutdown();
+    await sync.postgresClient.pool.end().catch(() => {});
+    await oursDb.end();
+    await theirsDb.end();
+    await admin.unsafe("drop database if exists stripe_sync_bench with (force)").catch(() => {});
+    await admin.end();
+  }
+  return rows;
+}
+
+/** Prints the rows as a table, with our throughput as a multiple of the baseline's. */
+export function printStripeBench(rows: StripeBenchRow[]): void {
+  console.log(
+    "\nstripe-webhook: signed events/s, ours (ledger + ordering guard + memberships) vs @supabase/stripe-sync-engine",
+  );
+  console.log(
+    "  path                        senders  events   ev/s   p50 ms   p99 ms  errors  missing",
+  );
+  for (const { path, result: r, missing } of rows) {
+    console.log(
+      `  ${path.padEnd(27)} ${String(r.concurrency).padStart(7)} ${
+        String(r.requests).padStart(7)
+      } ${r.perSecond.toFixed(0).padStart(6)} ${r.p50Ms.toFixed(2).padStart(8)} ${
+        r.p99Ms.toFixed(2).padStart(8)
+      } ${String(r.errors).padStart(7)} ${String(missing).padStart(8)}`,
+    );
+  }
+  const by = (path: string, c: number) =>
+    rows.find((r) => r.path === path && r.result.concurrency === c);
+  for (const c of [...new Set(rows.map((r) => r.result.concurrency))]) {
+    for (
+      const [ours, theirs] of [
+        ["in-process  ours", "in-process  baseline"],
+        ["HTTP        ours (gateway)", "HTTP        baseline"],
+      ]
+    ) {
+      const a = by(ours, c);
+      const b = by(theirs, c);
+      if (a && b) {
+        console.log(
+          `  ${ours.split(" ")[0].padEnd(10)} ${String(c).padStart(2)} senders: ours ${
+            (a.result.perSecond / b.result.perSecond).toFixed(2)
+          }× the baseline's throughput`,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * `npm run bench -- stripe_webhook`: 200 units (1,000 signed events) per run by default;
+ * `STRIPE_BENCH_UNITS` changes it. Also runnable alone against a running stack
+ * (`STAGECOACH_HOME=… STAGECOACH_PORT_OFFSET=… deno run -A bench/stripe_webhook_bench.ts`).
+ */
+export async function run(ctx: BenchContext): Promise<void> {
+  printStripeBench(
+    await benchStripeWebhook(localEnv("development", ctx.stack), {
+      stack: ctx.stack,
+      units: Number(Deno.env.get("STRIPE_BENCH_UNITS") ?? "200"),
+      concurrencies: [1, 10, 50],
+    }),
+  );
+}
+
+if (import.meta.main) {
+  const { stackOptionsFromEnv } = await import("../scripts/local/config.ts");
+  await run({ stack: stackOptionsFromEnv() });
+}

@@ -1,0 +1,296 @@
+/**
+ * `ops.jobs` I/O: queue, claim (lease), checkpoint (fenced by the lease token), release,
+ * finish, fail, cancel, re-queue and list due jobs. Every function is passed its client; the
+ * engine's rules live in `job.ts` and `runner.ts`.
+ *
+ * These are service paths: the CLI calls them as `postgres`, the ops-worker as
+ * `service_role`. Members act on jobs through RLS (read, queue, cancel, re-queue) only.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import type { Sql, Tx } from "../db.ts";
+import {
+  assertNoSecrets,
+  type CheckpointPatch,
+  type JobError,
+  type JobExecutor,
+  type JobRow,
+  JobRowSchema,
+} from "./job.ts";
+import type { JobRegistry } from "./registry.ts";
+
+/** A pool or a transaction. */
+export type Queryable = Sql | Tx;
+
+/** Thrown by a checkpoint when the runner no longer holds the job (taken over or cancelled). */
+export class LeaseLostError extends Error {
+  constructor(jobId: string) {
+    super(
+      `Cannot checkpoint job ${jobId}: the lease is no longer held (another runner took it, or it was cancelled)`,
+    );
+    this.name = "LeaseLostError";
+  }
+}
+
+const JOB_COLUMNS = `id, kind, params, status, executor, cursor, counts, totals, state, result,
+  error, attempts, slices, run_after, lease_owner, lease_token, lease_expires_at, heartbeat_at,
+  created_by, created_at, updated_at, started_at, finished_at`;
+
+/** A value for a `$n::jsonb` parameter: postgres.js serialises it once (never pre-stringify). */
+function json(value: unknown): postgres.JSONValue {
+  return value as postgres.JSONValue;
+}
+
+function parseJob(row: unknown): JobRow {
+  return JobRowSchema.parse(row);
+}
+
+/**
+ * Queues a job after validating its parameters with the kind's schema and refusing secrets.
+ *
+ * @param sql the job database
+ * @param registry where the kind is registered
+ * @param opts.kind the kind's name
+ * @param opts.params its parameters (validated, then stored as parsed)
+ * @param opts.executor who picks it up: `worker` (default) or `cli`
+ * @param opts.totals rows expected per table, when known up front
+ * @returns the new job
+ * @throws {Error} for an unknown kind, invalid parameters (naming the zod paths) or a secret
+ * @example
+ * ```ts
+ * const job = await createJob(sql, defaultRegistry, { kind: "etl.run", params: { transform: "x" } });
+ * ```
+ */
+export async function createJob(
+  sql: Queryable,
+  registry: JobRegistry,
+  opts: {
+    kind: string;
+    params: unknown;
+    executor?: JobExecutor;
+    totals?: Record<string, number>;
+    state?: Record<string, unknown>;
+  },
+): Promise<JobRow> {
+  const kind = registry.get(opts.kind);
+  const parsed = kind.paramsSchema.safeParse(opts.params);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) =>
+      `${i.path.join(".") || "params"}: ${i.message}`
+    );
+    throw new Error(`Cannot queue job ${opts.kind}: invalid parameters (${problems.join("; ")})`);
+  }
+  assertNoSecrets(parsed.data);
+  const [row] = await sql.unsafe(
+    `insert into ops.jobs (kind, params, executor, totals, state)
+     values ($1, $2::jsonb, $3, $4::jsonb, $5::jsonb)
+     returning ${JOB_COLUMNS}`,
+    [
+      opts.kind,
+      json(parsed.data),
+      opts.executor ?? "worker",
+      json(opts.totals ?? {}),
+      json(opts.state ?? {}),
+    ],
+  );
+  return parseJob(row);
+}
+
+/**
+ * Reads a job.
+ *
+ * @returns the job, or null when there is none with that id
+ */
+export async function loadJob(sql: Queryable, id: string): Promise<JobRow | null> {
+  const [row] = await sql.unsafe(`select ${JOB_COLUMNS} from ops.jobs where id = $1`, [id]);
+  return row ? parseJob(row) : null;
+}
+
+/**
+ * Claims a job for one slice: status `running`, a fresh lease token, the lease owner and its
+ * expiry. A job whose lease is live is only taken with `steal` (safe: checkpoints are fenced,
+ * so the previous holder's next batch rolls back).
+ *
+ * @returns the claimed job (with `lease_token` set), or null when it is finished, unknown, or
+ * leased to a live runner and `steal` is false
+ */
+export async function claimJob(
+  sql: Queryable,
+  id: string,
+  opts: { owner: string; leaseMs: number; steal?: boolean },
+): Promise<JobRow | null> {
+  const [row] = await sql.unsafe(
+    `update ops.jobs
+        set status = 'running',
+            lease_owner = $2,
+            lease_token = gen_random_uuid(),
+            lease_expires_at = clock_timestamp() + make_interval(secs => $3::double precision / 1000),
+            heartbeat_at = clock_timestamp(),
+            started_at = coalesce(started_at, clock_timestamp()),
+            -- A claim of a job still marked running means its last runner died: a new attempt.
+            attempts = attempts + case when status = 'running' or attempts = 0 then 1 else 0 end,
+            slices = slices + 1,
+            error = null
+      where id = $1
+        and status in ('queued', 'running')
+        and (lease_token is null or lease_expires_at < clock_timestamp() or $4::boolean)
+      returning ${JOB_COLUMNS}`,
+    [id, opts.owner, opts.leaseMs, opts.steal ?? false],
+  );
+  return row ? parseJob(row) : null;
+}
+
+/**
+ * Records a checkpoint and renews the lease, only while `token` is still the job's lease
+ * token and the job is running. Call it inside the batch's transaction to commit both at once.
+ *
+ * @returns the job's progress columns after the merge
+ * @throws {LeaseLostError} when the lease is gone (the caller's transaction should roll back)
+ */
+export async function checkpointJob(
+  sql: Queryable,
+  id: string,
+  token: string,
+  patch: CheckpointPatch,
+  opts: { leaseMs: number },
+): Promise<Pick<JobRow, "cursor" | "counts" | "totals" | "state">> {
+  const [row] = await sql.unsafe(
+    `update ops.jobs
+        set cursor = cursor || $3::jsonb,
+            counts = counts || $4::jsonb,
+            totals = totals || $5::jsonb,
+            state = state || $6::jsonb,
+            heartbeat_at = clock_timestamp(),
+            lease_expires_at = clock_timestamp() + make_interval(secs => $7::double precision / 1000)
+      where id = $1 and lease_token = $2 and status = 'running'
+      returning cursor, counts, totals, state`,
+    [
+      id,
+      token,
+      json(patch.cursor ?? {}),
+      json(patch.counts ?? {}),
+      json(patch.totals ?? {}),
+      json(patch.state ?? {}),
+      opts.leaseMs,
+    ],
+  );
+  if (!row) throw new LeaseLostError(id);
+  return row as unknown as Pick<JobRow, "cursor" | "counts" | "totals" | "state">;
+}
+
+/**
+ * Ends a slice without finishing: the job goes back to `queued` (due at `runAfter`, default
+ * now) and the lease is released, so the next slice (any runner) continues from the checkpoint.
+ *
+ * @returns false when the lease was already lost
+ */
+export async function releaseJob(
+  sql: Queryable,
+  id: string,
+  token: string,
+  opts: { runAfter?: Date } = {},
+): Promise<boolean> {
+  const rows = await sql.unsafe(
+    `update ops.jobs
+        set status = 'queued', lease_token = null, lease_owner = null, lease_expires_at = null,
+            run_after = coalesce($3::timestamptz, clock_timestamp())
+      where id = $1 and lease_token = $2 and status = 'running'
+      returning id`,
+    [id, token, opts.runAfter ?? null],
+  );
+  return rows.length === 1;
+}
+
+/**
+ * Marks a job succeeded with its result (the lease is released by the status trigger).
+ *
+ * @returns false when the lease was already lost
+ */
+export async function finishJob(
+  sql: Queryable,
+  id: string,
+  token: string,
+  result: Record<string, unknown>,
+): Promise<boolean> {
+  const rows = await sql.unsafe(
+    `update ops.jobs set status = 'succeeded', result = $3::jsonb
+      where id = $1 and lease_token = $2 and status = 'running'
+      returning id`,
+    [id, token, json(result)],
+  );
+  return rows.length === 1;
+}
+
+/**
+ * Marks a job failed with its error. With a token, only while that lease is held; without
+ * one, whenever the job is not finished (used for jobs that cannot even start).
+ *
+ * @returns false when nothing was changed
+ */
+export async function failJob(
+  sql: Queryable,
+  id: string,
+  token: string | null,
+  error: JobError,
+): Promise<boolean> {
+  const rows = await sql.unsafe(
+    `update ops.jobs set status = 'failed', error = $3::jsonb
+      where id = $1
+        and status in ('queued', 'running')
+        and ($2::uuid is null or lease_token = $2::uuid)
+      returning id`,
+    [id, token, json(error)],
+  );
+  return rows.length === 1;
+}
+
+/**
+ * Cancels a job that has not finished; a runner holding it loses its lease.
+ *
+ * @returns false when the job is unknown or already finished
+ */
+export async function cancelJob(sql: Queryable, id: string): Promise<boolean> {
+  const rows = await sql.unsafe(
+    `update ops.jobs set status = 'canceled'
+      where id = $1 and status in ('queued', 'running') returning id`,
+    [id],
+  );
+  return rows.length === 1;
+}
+
+/**
+ * Puts a failed or cancelled job back in the queue; it resumes from its checkpoint.
+ *
+ * @returns false when the job is unknown, or queued, running or succeeded
+ */
+export async function requeueJob(sql: Queryable, id: string): Promise<boolean> {
+  const rows = await sql.unsafe(
+    `update ops.jobs set status = 'queued', error = null, run_after = clock_timestamp()
+      where id = $1 and status in ('failed', 'canceled') returning id`,
+    [id],
+  );
+  return rows.length === 1;
+}
+
+/**
+ * Ids of jobs due for `executor`: queued (or running with an expired lease, i.e. its runner
+ * died) and `run_after` reached, oldest first.
+ */
+export async function dueJobIds(
+  sql: Queryable,
+  opts: { executor: JobExecutor; limit: number; kinds?: string[] },
+): Promise<string[]> {
+  const rows = await sql.unsafe(
+    `select id from ops.jobs
+      where status in ('queued', 'running')
+        and executor = $1
+        and run_after <= clock_timestamp()
+        and (lease_token is null or lease_expires_at < clock_timestamp())
+        and ($3::text[] is null or kind = any ($3::text[]))
+      order by run_after, created_at
+      limit $2`,
+    [opts.executor, opts.limit, opts.kinds ?? null],
+  );
+  return rows.map((r) => String(r.id));
+}

@@ -1,0 +1,119 @@
+/**
+ * The one way Stagecoach makes a `stripe` SDK client: from an environment's settings.
+ *
+ * - A Stripe secret key (`STRIPE_SECRET_KEY`, `sk_test_…`, `sk_live_…` or a restricted
+ *   `rk_…`) and no `STRIPE_API_BASE`: the client talks to Stripe itself.
+ * - With `STRIPE_API_BASE` (e.g. `http://127.0.0.1:12111`, the local emulator): the client
+ *   talks to that server, as `{ host, port, protocol, httpClient: fetch }`.
+ *
+ * Edge Functions get these as function secrets; the CLI reads them from the local stack
+ * (the emulator's per-environment key) or from the operator's environment. The webhook's
+ * signing secret (`STRIPE_WEBHOOK_SECRET`, `whsec_…`) is read here too.
+ *
+ * @module
+ */
+import Stripe from "stripe";
+import { z } from "zod";
+
+/** The Stripe settings of one environment; unknown variables are ignored. */
+export const StripeEnvSchema = z.object({
+  STRIPE_SECRET_KEY: z.string().regex(
+    /^(sk|rk)_(test|live)_[A-Za-z0-9_]{8,}$/,
+    "expected a Stripe secret key (sk_test_…, sk_live_… or rk_…)",
+  ),
+  STRIPE_API_BASE: z.preprocess(
+    (v) => (v === "" ? undefined : v),
+    z.url({ protocol: /^https?$/ }).optional(),
+  ),
+  STRIPE_WEBHOOK_SECRET: z.preprocess(
+    (v) => (v === "" ? undefined : v),
+    z.string().regex(/^whsec_[A-Za-z0-9_]{8,}$/, "expected a webhook signing secret (whsec_…)")
+      .optional(),
+  ),
+});
+
+/** Validated Stripe settings. */
+export type StripeEnv = z.infer<typeof StripeEnvSchema>;
+
+/**
+ * Validates Stripe settings.
+ *
+ * @param vars e.g. `Deno.env.toObject()`
+ * @throws {Error} naming each missing or invalid variable, never echoing its value
+ * @example
+ * ```ts
+ * const settings = parseStripeEnv({ STRIPE_SECRET_KEY: "sk_test_…" });
+ * ```
+ */
+export function parseStripeEnv(vars: Record<string, string | undefined>): StripeEnv {
+  const parsed = StripeEnvSchema.safeParse(vars);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new Error(`Cannot read the Stripe settings: ${problems.join("; ")}`);
+  }
+  return parsed.data;
+}
+
+/** Where a client sends its requests (for logs and status; never the key). */
+export function describeStripeTarget(
+  env: Pick<StripeEnv, "STRIPE_SECRET_KEY" | "STRIPE_API_BASE">,
+): string {
+  if (env.STRIPE_API_BASE) return `emulator at ${env.STRIPE_API_BASE}`;
+  return env.STRIPE_SECRET_KEY.includes("_live_") ? "Stripe (live mode)" : "Stripe (test mode)";
+}
+
+/** Options of {@link createStripeClient}. */
+export interface StripeClientOptions {
+  /** SDK retries on network errors and 409s; default 1. Reconciliation passes 0 (it paces itself). */
+  maxNetworkRetries?: number;
+  /** Per-request timeout, default 20 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * Creates a `stripe` SDK client for an environment: real Stripe, or the server named by
+ * `STRIPE_API_BASE`. Always uses `fetch` (works in Edge Functions, Deno and Node).
+ *
+ * @example
+ * ```ts
+ * const stripe = createStripeClient(parseStripeEnv(Deno.env.toObject()));
+ * await stripe.products.list({ limit: 1 });
+ * ```
+ */
+export function createStripeClient(
+  env: Pick<StripeEnv, "STRIPE_SECRET_KEY" | "STRIPE_API_BASE">,
+  opts: StripeClientOptions = {},
+): Stripe {
+  const common = {
+    httpClient: Stripe.createFetchHttpClient(),
+    maxNetworkRetries: opts.maxNetworkRetries ?? 1,
+    timeout: opts.timeoutMs ?? 20_000,
+    appInfo: { name: "stagecoach" },
+  };
+  if (!env.STRIPE_API_BASE) return new Stripe(env.STRIPE_SECRET_KEY, common);
+  const url = new URL(env.STRIPE_API_BASE);
+  const protocol = url.protocol === "https:" ? "https" : "http";
+  return new Stripe(env.STRIPE_SECRET_KEY, {
+    ...common,
+    host: url.hostname,
+    port: Number(url.port || (protocol === "https" ? 443 : 80)),
+    protocol,
+  });
+}
+
+/** The SubtleCrypto provider webhook signatures are checked with (works in Edge Functions). */
+export const cryptoProvider: Stripe.CryptoProvider = Stripe.createSubtleCryptoProvider();
+
+/**
+ * Stripe's clock at the time of a response: its `Date` header in unix seconds, or null.
+ * Objects fetched then reflect every event created before that second.
+ */
+export function responseTime(
+  response: { lastResponse?: { headers?: Headers | Record<string, string> } },
+): number | null {
+  const headers = response.lastResponse?.headers;
+  // The fetch client keeps the raw Response (a Headers object); the node client a plain object.
+  const date = headers instanceof Headers ? headers.get("date") : headers?.date;
+  const ms = date ? Date.parse(date) : NaN;
+  return Number.isFinite(ms) ? Math.floor(ms / 1000) : null;
+}

@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import { startInProcessEmulator } from "../../../../scripts/local/stripe_emulator/testing.ts";
+import { HANDLED_EVENT_TYPES } from "./events.ts";
+import { ensureWebhookEndpoint } from "./webhook_endpoint.ts";
+
+Deno.test("ensureWebhookEndpoint creates, keeps, repairs and rolls an endpoint", async () => {
+  const emu = await startInProcessEmulator();
+  try {
+    const url = "http://127.0.0.1:9/functions/v1/stripe-webhook";
+    const created = await ensureWebhookEndpoint(emu.stripe, { url, known: null });
+    assert.equal(created.action, "created");
+    assert.match(created.secret, /^whsec_/);
+    const known = { endpoint_id: created.endpoint_id, secret: created.secret };
+
+    const kept = await ensureWebhookEndpoint(emu.stripe, { url, known });
+    assert.deepEqual(kept, { ...known, action: "kept" });
+
+    await emu.stripe.webhookEndpoints.update(created.endpoint_id, {
+      disabled: true,
+      enabled_events: ["price.created"],
+    });
+    const repaired = await ensureWebhookEndpoint(emu.stripe, { url, known });
+    assert.equal(repaired.action, "updated");
+    const endpoint = await emu.stripe.webhookEndpoints.retrieve(created.endpoint_id);
+    assert.equal(endpoint.status, "enabled");
+    assert.deepEqual([...endpoint.enabled_events].sort(), [...HANDLED_EVENT_TYPES].sort());
+
+    const rolled = await ensureWebhookEndpoint(emu.stripe, { url, known: null });
+    assert.equal(rolled.action, "rolled");
+    assert.notEqual(rolled.endpoint_id, created.endpoint_id);
+    const all = await emu.stripe.webhookEndpoints.list();
+    assert.deepEqual(
+      all.data.map((e) => e.id),
+      [rolled.endpoint_id],
+      "the endpoint whose secret was lost is gone",
+    );
+  } finally {
+    await emu.close();
+  }
+});

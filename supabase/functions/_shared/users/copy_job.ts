@@ -1,0 +1,320 @@
+/**
+ * The `users.copy` job kind: a user copy as a resumable job living in the TARGET's
+ * `ops.jobs`, so every batch and its checkpoint commit in one target transaction. Phases:
+ * `preflight` (skipped when the CLI already ran it) → `copy` (one batch per table per step,
+ * two tables at a time) → `validate` → `audit` → done.
+ *
+ * The source is reached through `host.dbUrl(source_env)`; the key through
+ * `host.secret("STAGECOACH_ANON_KEY")` (its fingerprint must match the job's), the test
+ * password through `host.secret("STAGECOACH_TEST_PASSWORD")`. Parameters hold no secret.
+ *
+ * @module
+ */
+import postgres from "postgres";
+import { z } from "zod";
+import type { Sql } from "../db.ts";
+import type { JobContext, JobKind } from "../jobs/registry.ts";
+import { JobFailure } from "../jobs/runner.ts";
+import { type BatchResult, copyBatch, type LoadMode } from "./copy_stream.ts";
+import { bcryptSalt, chooseAnonKey, keyFingerprint, sqlKey } from "./key.ts";
+import { type Manifest, ManifestSchema } from "./manifest.ts";
+import { buildTableSelect } from "./mask_sql.ts";
+import { maskOptions, type Preflight, preflightCopy } from "./preflight.ts";
+import { describeSelection, USER_TABLES } from "./scope.ts";
+import { describeProblems, validateCopy, type ValidationReport } from "./validate.ts";
+
+/** The job kind's name. */
+export const USERS_COPY_KIND = "users.copy";
+
+const EnvNameSchema = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/);
+
+/** Parameters of a `users.copy` job (no secrets: the key is only its fingerprint). */
+export const UsersCopyParamsSchema = z.object({
+  source_env: EnvNameSchema,
+  target_env: EnvNameSchema,
+  mode: z.enum(["anonymized", "faithful"]),
+  selection: z.object({
+    sample: z.number().gt(0).max(100).optional(),
+    where: z.string().min(1).max(2000).optional(),
+  }),
+  batch_size: z.number().int().min(1).max(1_000_000).default(20_000),
+  parallel: z.number().int().min(1).max(4).default(2),
+  key_fingerprint: z.string().regex(/^[0-9a-f]{16}$/).nullable(),
+  manifest: ManifestSchema,
+  manifest_hash: z.string().regex(/^[0-9a-f]{64}$/),
+  promotion_id: z.uuid().nullable(),
+  /** Who asked (an email or `cli:<os user>@<host>`), for the audit trail. */
+  actor: z.string().max(200).optional(),
+});
+/** Parameters of a `users.copy` job. */
+export type UsersCopyParams = z.infer<typeof UsersCopyParamsSchema>;
+
+/** What a slice shares between its steps. */
+interface CopyResources {
+  source: Sql;
+  sqlKey: string | null;
+  passwordHash: string | null;
+}
+
+/** A table's keyset cursor. */
+interface TableCursor {
+  after: string | null;
+  done: boolean;
+}
+
+function cursorOf(ctx: JobContext<UsersCopyParams>, table: string): TableCursor {
+  const c = ctx.job.cursor[table] as Partial<TableCursor> | undefined;
+  return { after: c?.after ?? null, done: c?.done ?? false };
+}
+
+function needsPassword(manifest: Manifest): boolean {
+  return Object.values(manifest.tables).some((cols) =>
+    Object.values(cols).some((r) => r.rule === "password")
+  );
+}
+
+/**
+ * The derived SQL key and fingerprint for a job's mode, from the host's secret.
+ *
+ * @throws {JobFailure} `key_missing` (anonymized without a key) or `key_mismatch` (a different
+ * key than the one the job started with: its output would not match what is already copied)
+ */
+async function jobKey(
+  ctx: JobContext<UsersCopyParams>,
+): Promise<{ key: string | null; sqlKey: string | null }> {
+  if (ctx.params.mode === "faithful") return { key: null, sqlKey: null };
+  let key: string;
+  try {
+    key = chooseAnonKey({ envValue: ctx.host.secret("STAGECOACH_ANON_KEY") });
+  } catch (err) {
+    throw new JobFailure("key_missing", (err as Error).message);
+  }
+  const fp = await keyFingerprint(key);
+  if (fp !== ctx.params.key_fingerprint) {
+    throw new JobFailure(
+      "key_mismatch",
+      `Cannot resume ${ctx.job.id}: the key's fingerprint is ${fp}, the job started with ${ctx.params.key_fingerprint}`,
+    );
+  }
+  return { key, sqlKey: await sqlKey(key) };
+}
+
+/**
+ * The bcrypt hash anonymized users get: the test password hashed with a salt derived from the
+ * key, so every run with the same key writes the same hash.
+ *
+ * @throws {JobFailure} `test_password_missing` when the host has no test password
+ */
+export async function testPasswordHash(
+  sql: Sql,
+  key: string,
+  password: string | undefined,
+  cost: number,
+): Promise<string> {
+  if (!password || password.length < 8) {
+    throw new JobFailure(
+      "test_password_missing",
+      "Cannot anonymize passwords: STAGECOACH_TEST_PASSWORD is not set (8 characters or more), the password anonymized users will log in with",
+    );
+  }
+  const salt = await bcryptSalt(key, cost);
+  const [{ hash }] = await sql<
+    { hash: string }[]
+  >`select extensions.crypt(${password}, ${salt}) as hash`;
+  return hash;
+}
+
+async function stepPreflight(ctx: JobContext<UsersCopyParams>, r: CopyResources) {
+  const p = ctx.params;
+  const pre = await preflightCopy({
+    source: r.source,
+    target: ctx.sql,
+    sourceEnv: p.source_env,
+    targetEnv: p.target_env,
+    mode: p.mode,
+    selection: p.selection,
+    manifest: p.manifest,
+    sqlKey: r.sqlKey,
+    promotionId: p.promotion_id ?? undefined,
+  });
+  await ctx.checkpoint({ totals: pre.totals, state: { phase: "copy", preflight: pre } });
+}
+
+async function stepCopy(ctx: JobContext<UsersCopyParams>, r: CopyResources) {
+  const p = ctx.params;
+  const pre = ctx.job.state.preflight as Preflight;
+  const opts = maskOptions(pre, p.manifest, p.mode, r.passwordHash);
+  const pending = USER_TABLES.filter((t) => !cursorOf(ctx, t.name).done);
+  if (!pending.length) {
+    await ctx.checkpoint({ state: { phase: "validate", copied_at: new Date().toISOString() } });
+    return;
+  }
+  await Promise.all(
+    pending.slice(0, p.parallel).map(async (table) => {
+      const select = buildTableSelect(
+        table,
+        p.manifest.tables[table.name] ?? {},
+        pre.columns[table.name],
+        opts,
+      );
+      const cursor = cursorOf(ctx, table.name);
+      const changedKey = `changed:${table.name}`;
+      await copyBatch({
+        source: r.source,
+        target: ctx.sql,
+        table,
+        select,
+        selection: p.selection,
+        after: cursor.after,
+        batchSize: p.batch_size,
+        sqlKey: select.usesKey ? r.sqlKey : null,
+        load: pre.load[table.name] as LoadMode,
+        checkpoint: (tx, b: BatchResult) =>
+          ctx.checkpoint({
+            cursor: { [table.name]: { after: b.last, done: b.done } },
+            counts: { [table.name]: Number(ctx.job.counts[table.name] ?? 0) + b.rows },
+            state: { [changedKey]: Number(ctx.job.state[changedKey] ?? 0) + b.changed },
+          }, tx),
+      });
+    }),
+  );
+}
+
+async function stepValidate(ctx: JobContext<UsersCopyParams>, r: CopyResources) {
+  const p = ctx.params;
+  const report: ValidationReport = await validateCopy({
+    source: r.source,
+    target: ctx.sql,
+    manifest: p.manifest,
+    mode: p.mode,
+    selection: p.selection,
+    sqlKey: r.sqlKey,
+  });
+  if (!report.ok) {
+    const problems = describeProblems(report);
+    const leaked = (report.leak_scan?.leaks.length ?? 0) > 0;
+    await appendAudit(ctx.sql, "users.copy.failed", ctx, { validation: report }, p.target_env);
+    throw new JobFailure(
+      leaked ? "leak_detected" : "validation_failed",
+      `Cannot complete the copy: ${problems.join("; ")}${
+        leaked ? ` (the ${report.leak_scan!.purged_users} copied users were removed again)` : ""
+      }`,
+      { validation: report },
+    );
+  }
+  await ctx.checkpoint({
+    state: { phase: "audit", validation: report, validated_at: new Date().toISOString() },
+  });
+}
+
+function auditDetails(ctx: JobContext<UsersCopyParams>, extra: Record<string, unknown>) {
+  const p = ctx.params;
+  return {
+    job_id: ctx.job.id,
+    actor: p.actor ?? ctx.host.owner,
+    source_env: p.source_env,
+    target_env: p.target_env,
+    mode: p.mode,
+    selection: describeSelection(p.selection),
+    rows: ctx.job.counts,
+    key_fingerprint: p.key_fingerprint,
+    manifest_hash: p.manifest_hash,
+    promotion_id: p.promotion_id,
+    ...extra,
+  };
+}
+
+async function appendAudit(
+  sql: Sql | postgres.TransactionSql,
+  action: string,
+  ctx: JobContext<UsersCopyParams>,
+  extra: Record<string, unknown>,
+  environment: string,
+): Promise<void> {
+  await sql`
+    select ops.append_audit(${action}, 'job', ${ctx.job.id}, ${
+    sql.json(auditDetails(ctx, extra) as postgres.JSONValue)
+  }, ${environment})`;
+}
+
+async function stepAudit(ctx: JobContext<UsersCopyParams>, r: CopyResources) {
+  const p = ctx.params;
+  const validation = ctx.job.state.validation as ValidationReport;
+  const changed = Object.fromEntries(
+    USER_TABLES.map((t) => [t.name, Number(ctx.job.state[`changed:${t.name}`] ?? 0)]),
+  );
+  const summary = { changed, validation_ok: validation.ok };
+  // The source records that its users were exported (once, even if this step is retried).
+  const [{ seen }] = await r.source<{ seen: boolean }[]>`
+    select exists (
+      select 1 from ops.audit_log
+      where action = 'users.copy.export' and subject_type = 'job' and subject_id = ${ctx.job.id}
+    ) as seen`;
+  if (!seen) await appendAudit(r.source, "users.copy.export", ctx, summary, p.source_env);
+  await ctx.sql.begin(async (tx) => {
+    await appendAudit(tx, "users.copy", ctx, summary, p.target_env);
+    await ctx.checkpoint({ state: { phase: "done" } }, tx);
+  });
+}
+
+/**
+ * The `users.copy` job kind. Register it where jobs run (the CLI, the ops-worker):
+ * `registerJobKind(usersCopyKind)`.
+ */
+export const usersCopyKind: JobKind<UsersCopyParams, CopyResources> = {
+  kind: USERS_COPY_KIND,
+  paramsSchema: UsersCopyParamsSchema,
+  async open(ctx) {
+    const p = ctx.params;
+    const { key, sqlKey } = await jobKey(ctx);
+    let passwordHash: string | null = null;
+    if (p.mode === "anonymized" && key && needsPassword(p.manifest)) {
+      passwordHash = await testPasswordHash(
+        ctx.sql,
+        key,
+        ctx.host.secret("STAGECOACH_TEST_PASSWORD"),
+        p.manifest.password_cost,
+      );
+    }
+    const source = postgres(ctx.host.dbUrl(p.source_env), {
+      max: p.parallel + 1,
+      prepare: false,
+      onnotice: () => {},
+      connection: { application_name: "stagecoach_users_copy" },
+    });
+    return { source, sqlKey, passwordHash };
+  },
+  async step(ctx, r) {
+    const phase = String(ctx.job.state.phase ?? "preflight");
+    switch (phase) {
+      case "preflight":
+        await stepPreflight(ctx, r);
+        return { done: false };
+      case "copy":
+        await stepCopy(ctx, r);
+        return { done: false };
+      case "validate":
+        await stepValidate(ctx, r);
+        return { done: false };
+      case "audit":
+        await stepAudit(ctx, r);
+        return { done: false };
+      default:
+        return {
+          done: true,
+          result: {
+            rows: ctx.job.counts,
+            changed: Object.fromEntries(
+              USER_TABLES.map((t) => [t.name, Number(ctx.job.state[`changed:${t.name}`] ?? 0)]),
+            ),
+            validation: ctx.job.state.validation,
+            key_fingerprint: ctx.params.key_fingerprint,
+            manifest_hash: ctx.params.manifest_hash,
+          },
+        };
+    }
+  },
+  async close(r) {
+    await r.source.end({ timeout: 5 });
+  },
+};

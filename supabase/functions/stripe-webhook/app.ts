@@ -1,0 +1,146 @@
+/**
+ * The `stripe-webhook` Edge Function: Stripe → the `stripe` mirror and memberships.
+ * Deployed with `verify_jwt = false`: Stripe's signature replaces the JWT.
+ *
+ * `POST /stripe-webhook` with Stripe's JSON event and its `Stripe-Signature` header:
+ * - the signature is checked on the raw body (`constructEventAsync`, SubtleCrypto, 300 s
+ *   tolerance): missing → 400 `missing_signature`, wrong → 400 `invalid_signature`, too old
+ *   → 400 `stale_signature`; a body that is not JSON → 400 `invalid_json`; not an event →
+ *   400 `invalid_event`. Nothing is written for any of them;
+ * - otherwise the event is recorded in `stripe.events` and applied (see `_shared/stripe`):
+ *   200 `{ received: true, outcome }` with outcome `processed`, `stale` (newer state was
+ *   already mirrored), `ignored` (a type we do not handle), `unresolved` (mirrored; the
+ *   membership waits for reconciliation) or `duplicate`;
+ * - an unexpected failure is recorded on the event (`failed`) and answered 500, so Stripe
+ *   retries it.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type Stripe from "stripe";
+import type { Sql } from "../_shared/db.ts";
+import { ApiError, notFound, onError } from "../_shared/http.ts";
+import { cryptoProvider } from "../_shared/stripe/client.ts";
+import { StripeEventSchema } from "../_shared/stripe/events.ts";
+import { ingestEvent, recordFailure } from "../_shared/stripe/mirror.ts";
+
+/** Stripe's default tolerance for a signature's timestamp, in seconds. */
+export const SIGNATURE_TOLERANCE_SECONDS = 300;
+
+/** What the webhook app needs. */
+export interface StripeWebhookDeps {
+  sql: Sql;
+  /** A client of this environment's Stripe account (re-reads objects; checks signatures). */
+  stripe: Stripe;
+  /** The endpoint's signing secret (`whsec_…`). */
+  webhookSecret: string;
+  /** Signature tolerance, default {@link SIGNATURE_TOLERANCE_SECONDS}. */
+  toleranceSeconds?: number;
+}
+
+/**
+ * Verifies and parses a webhook body.
+ *
+ * @throws {ApiError} 400 `missing_signature`, `invalid_signature`, `stale_signature`,
+ * `invalid_json` or `invalid_event`
+ */
+export async function verifyEvent(
+  deps: Pick<StripeWebhookDeps, "stripe" | "webhookSecret" | "toleranceSeconds">,
+  body: string,
+  signature: string | undefined,
+) {
+  if (!signature) {
+    throw new ApiError(
+      400,
+      "missing_signature",
+      "Cannot verify the event: the Stripe-Signature header is missing",
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = await deps.stripe.webhooks.constructEventAsync(
+      body,
+      signature,
+      deps.webhookSecret,
+      deps.toleranceSeconds ?? SIGNATURE_TOLERANCE_SECONDS,
+      cryptoProvider,
+    );
+  } catch (err) {
+    const e = err as { type?: string; message?: string };
+    if (e.type === "StripeSignatureVerificationError") {
+      const stale = /tolerance/i.test(e.message ?? "");
+      throw new ApiError(
+        400,
+        stale ? "stale_signature" : "invalid_signature",
+        stale
+          ? "Cannot verify the event: its signature is older than the tolerance"
+          : "Cannot verify the event: the signature does not match the body",
+      );
+    }
+    if (err instanceof SyntaxError) {
+      throw new ApiError(400, "invalid_json", "Cannot read the event: the body is not JSON");
+    }
+    throw err;
+  }
+  const event = StripeEventSchema.safeParse(parsed);
+  if (!event.success) {
+    throw new ApiError(400, "invalid_event", "Cannot accept the event: it is not a Stripe event", {
+      issues: event.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
+    });
+  }
+  return event.data;
+}
+
+/** What {@link receiveEvent} answers with. */
+export interface Received {
+  event: string;
+  outcome: string;
+}
+
+/**
+ * The webhook's whole work for one delivery, without HTTP: verify, record, apply. The route
+ * below wraps it; benchmarks call it in process.
+ *
+ * @throws {ApiError} 400 as {@link verifyEvent}; 500 `ingest_failed` after recording the
+ * event as failed
+ */
+export async function receiveEvent(
+  deps: StripeWebhookDeps,
+  body: string,
+  signature: string | undefined,
+): Promise<Received> {
+  const event = await verifyEvent(deps, body, signature);
+  try {
+    const result = await ingestEvent(deps, event);
+    return { event: event.id, outcome: result.outcome };
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    console.error(`stripe-webhook: ${event.id} (${event.type}) failed: ${message}`);
+    await recordFailure(deps.sql, event, message);
+    throw new ApiError(500, "ingest_failed", "Cannot apply the event: it was recorded as failed", {
+      event: event.id,
+    });
+  }
+}
+
+/**
+ * Creates the webhook app, rooted at `/stripe-webhook` as Supabase routes functions.
+ *
+ * @example
+ * ```ts
+ * const app = createStripeWebhookApp({ sql, stripe, webhookSecret });
+ * Deno.serve(app.fetch);
+ * ```
+ */
+export function createStripeWebhookApp(deps: StripeWebhookDeps) {
+  const app = new Hono().basePath("/stripe-webhook");
+  app.onError(onError);
+  app.notFound(notFound);
+
+  app.post("/", async (c) => {
+    const received = await receiveEvent(deps, await c.req.text(), c.req.header("stripe-signature"));
+    return c.json({ received: true, ...received });
+  });
+
+  return app;
+}

@@ -1,0 +1,118 @@
+/**
+ * The `stripe-webhook` function's front door on the running development stack: missing,
+ * wrong and stale signatures, a body that is not JSON and a body that is not an event are
+ * refused with 400 and write nothing; an event of a type we do not handle is answered 200,
+ * recorded as ignored, and a second delivery of it is a duplicate.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import postgres from "postgres";
+import { localEnv } from "../scripts/local/config.ts";
+import { emulatorClient } from "../scripts/local/stripe_emulator/testing.ts";
+import { cryptoProvider } from "../supabase/functions/_shared/stripe/client.ts";
+
+const env = localEnv("development");
+const url = `${env.functionsUrl}/stripe-webhook`;
+
+async function webhookSecret(): Promise<string> {
+  const stored = JSON.parse(await Deno.readTextFile(join(env.dir, "stripe_webhook.json")));
+  return stored.secret as string;
+}
+
+function eventBody(id: string, type: string): string {
+  return JSON.stringify({
+    id,
+    object: "event",
+    api_version: "2026-10-28.endive",
+    created: Math.floor(Date.now() / 1000),
+    data: { object: { id: "ch_test_1", object: "charge", amount: 100 } },
+    livemode: false,
+    pending_webhooks: 1,
+    request: { id: null, idempotency_key: null },
+    type,
+  });
+}
+
+async function post(body: string, signature?: string) {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (signature !== undefined) headers["stripe-signature"] = signature;
+  const res = await fetch(url, { method: "POST", headers, body });
+  return { status: res.status, body: await res.json() };
+}
+
+Deno.test("stripe-webhook refuses bad signatures and bodies with 400 and writes nothing", async () => {
+  const stripe = await emulatorClient(env);
+  const secret = await webhookSecret();
+  const sql = postgres(env.dbUrl, { max: 1, onnotice: () => {} });
+  try {
+    const id = `evt_sig${crypto.randomUUID().replaceAll("-", "")}`;
+    const body = eventBody(id, "charge.succeeded");
+    const sign = (payload: string, opts: { secret?: string; timestamp?: number } = {}) =>
+      stripe.webhooks.generateTestHeaderStringAsync({
+        payload,
+        secret: opts.secret ?? secret,
+        timestamp: opts.timestamp,
+        cryptoProvider,
+      });
+
+    const missing = await post(body);
+    assert.equal(missing.status, 400);
+    assert.equal(missing.body.error.code, "missing_signature");
+
+    const wrong = await post(body, await sign(body, { secret: "whsec_notthesecretatall00" }));
+    assert.equal(wrong.status, 400);
+    assert.equal(wrong.body.error.code, "invalid_signature");
+
+    const tampered = await post(body.replace("100", "999"), await sign(body));
+    assert.equal(tampered.status, 400);
+    assert.equal(tampered.body.error.code, "invalid_signature");
+
+    const stale = await post(
+      body,
+      await sign(body, { timestamp: Math.floor(Date.now() / 1000) - 301 }),
+    );
+    assert.equal(stale.status, 400);
+    assert.equal(stale.body.error.code, "stale_signature");
+
+    const garbage = `{"id": "${id}", "object": "event",`;
+    const malformed = await post(garbage, await sign(garbage));
+    assert.equal(malformed.status, 400);
+    assert.equal(malformed.body.error.code, "invalid_json");
+
+    const notAnEvent = JSON.stringify({ id, hello: "world" });
+    const shapeless = await post(notAnEvent, await sign(notAnEvent));
+    assert.equal(shapeless.status, 400);
+    assert.equal(shapeless.body.error.code, "invalid_event");
+
+    const rows = await sql`select 1 from stripe.events where id = ${id}`;
+    assert.equal(rows.length, 0, "nothing was written");
+  } finally {
+    await sql.end();
+  }
+});
+
+Deno.test("stripe-webhook answers 200 to an unknown event type and records it as ignored, once", async () => {
+  const stripe = await emulatorClient(env);
+  const secret = await webhookSecret();
+  const sql = postgres(env.dbUrl, { max: 1, onnotice: () => {} });
+  try {
+    const id = `evt_unk${crypto.randomUUID().replaceAll("-", "")}`;
+    const body = eventBody(id, "charge.succeeded");
+    const signature = await stripe.webhooks.generateTestHeaderStringAsync({
+      payload: body,
+      secret,
+      cryptoProvider,
+    });
+    const first = await post(body, signature);
+    assert.equal(first.status, 200);
+    assert.deepEqual(first.body, { received: true, event: id, outcome: "ignored" });
+    const again = await post(body, signature);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.outcome, "duplicate");
+    const [row] = await sql<{ status: string; attempts: number; type: string }[]>`
+      select status, attempts, type from stripe.events where id = ${id}`;
+    assert.deepEqual(row, { status: "ignored", attempts: 2, type: "charge.succeeded" });
+  } finally {
+    await sql.end();
+  }
+});
