@@ -53,8 +53,8 @@ select results_eq(
 select results_eq(
   $$select (q.headers ->> 'Content-Type'), q.timeout_milliseconds
       from net.http_request_queue as q join t_request as t on t.id = q.id$$,
-  $$values ('application/json', 5000)$$,
-  'the request is JSON with a 5 s timeout'
+  $$values ('application/json', 55000)$$,
+  'the request is JSON with a 55 s timeout (longer than the worker time box)'
 );
 
 select * from finish();
