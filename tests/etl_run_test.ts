@@ -193,3 +193,46 @@ Deno.test("etl run refuses an unknown transform with exit 2", async () => {
     /Cannot find ETL transform "no_such_transform": known transforms are profiles_split_full_name/,
   );
 });
+
+Deno.test("a queued etl job is run by the ops-worker in the background", async () => {
+  const env = localEnv("development");
+  const sql = postgres(env.dbUrl, { max: 1, onnotice: () => {} });
+  try {
+    const ids = await seed(sql, ["Worker Queued"]);
+    const queued = await cli(
+      "etl",
+      "run",
+      "profiles_split_full_name",
+      "--env",
+      "development",
+      "--queue",
+      "--json",
+    );
+    assert.equal(queued.code, 0, queued.stderr);
+    const jobId = JSON.parse(queued.stdout.trim().split("\n").at(-1)!).job_id;
+    const keys = JSON.parse(await Deno.readTextFile(env.keysFile));
+    const res = await fetch(`${env.functionsUrl}/ops-worker`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${keys.service_role_key}`,
+        "content-type": "application/json",
+      },
+      body: JSON.stringify({ source: "etl_test" }),
+    });
+    assert.equal(res.status, 200);
+    assert.ok(["started", "already_running"].includes((await res.json()).jobs));
+    let status = "";
+    const deadline = Date.now() + 30_000;
+    while (status !== "succeeded" && Date.now() < deadline) {
+      [{ status }] = await sql`select status from ops.jobs where id = ${jobId}`;
+      if (status !== "succeeded") await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(status, "succeeded");
+    assert.deepEqual((await parts(sql, ids)).map((p) => [p.given_name, p.family_name]), [[
+      "Worker",
+      "Queued",
+    ]]);
+  } finally {
+    await sql.end();
+  }
+});

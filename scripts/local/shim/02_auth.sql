@@ -96,13 +96,15 @@ grant all on auth.users, auth.identities to postgres, service_role;
 
 -- The JWT helpers, as GoTrue defines them: PostgREST (and Stagecoach's `asCaller`) put the
 -- verified claims into `request.jwt.claims`; the older per-claim settings are still honoured.
+-- `nullif(…, '')`: once a transaction has set the claims locally, a pooled connection reads
+-- the setting back as '' (not null) afterwards, and '' is not JSON.
 create or replace function auth.uid() returns uuid
 language sql stable
 as $$
   select nullif(
     coalesce(
       current_setting('request.jwt.claim.sub', true),
-      (current_setting('request.jwt.claims', true)::jsonb ->> 'sub')
+      (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
     ),
     ''
   )::uuid
@@ -115,7 +117,7 @@ as $$
   select nullif(
     coalesce(
       current_setting('request.jwt.claim.role', true),
-      (current_setting('request.jwt.claims', true)::jsonb ->> 'role')
+      (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
     ),
     ''
   )::text
@@ -128,7 +130,7 @@ as $$
   select nullif(
     coalesce(
       current_setting('request.jwt.claim.email', true),
-      (current_setting('request.jwt.claims', true)::jsonb ->> 'email')
+      (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'email')
     ),
     ''
   )::text

@@ -13,6 +13,7 @@ import { z } from "zod";
 import type { Sql } from "../db.ts";
 import type { JobKind } from "../jobs/registry.ts";
 import { JobFailure } from "../jobs/runner.ts";
+import { asServiceSession } from "../jobs/store.ts";
 import {
   type EtlRow,
   findTransform,
@@ -155,6 +156,7 @@ export function createEtlKind(
             processed: ctx.job.counts[t.table] ?? 0,
             changed: ctx.job.state.changed ?? 0,
           };
+          await asServiceSession(tx);
           await tx`select ops.append_audit('etl.run', 'job', ${ctx.job.id}, ${
             tx.json(details as unknown as postgres.JSONValue)
           }, ${p.env})`;

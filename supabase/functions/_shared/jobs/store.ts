@@ -294,3 +294,13 @@ export async function dueJobIds(
   );
   return rows.map((r) => String(r.id));
 }
+
+/**
+ * Starts an audit write on a pooled connection as the direct service session it is: a
+ * connection that earlier served `asCaller` keeps `request.jwt.claims` as an empty string after
+ * that transaction, which the local stack's `auth.role()` cannot parse (`''::jsonb`). Call it
+ * inside the transaction that calls `ops.append_audit`.
+ */
+export async function asServiceSession(tx: Tx): Promise<void> {
+  await tx`select set_config('request.jwt.claims', '{}', true)`;
+}

@@ -15,6 +15,7 @@ import { z } from "zod";
 import type { Sql } from "../db.ts";
 import type { JobContext, JobKind } from "../jobs/registry.ts";
 import { JobFailure } from "../jobs/runner.ts";
+import { asServiceSession } from "../jobs/store.ts";
 import { type BatchResult, copyBatch, type LoadMode } from "./copy_stream.ts";
 import { bcryptSalt, chooseAnonKey, keyFingerprint, sqlKey } from "./key.ts";
 import { type Manifest, ManifestSchema } from "./manifest.ts";
@@ -231,10 +232,15 @@ async function appendAudit(
   extra: Record<string, unknown>,
   environment: string,
 ): Promise<void> {
-  await sql`
-    select ops.append_audit(${action}, 'job', ${ctx.job.id}, ${
-    sql.json(auditDetails(ctx, extra) as postgres.JSONValue)
-  }, ${environment})`;
+  const write = async (tx: postgres.TransactionSql) => {
+    await asServiceSession(tx);
+    await tx`
+      select ops.append_audit(${action}, 'job', ${ctx.job.id}, ${
+      tx.json(auditDetails(ctx, extra) as postgres.JSONValue)
+    }, ${environment})`;
+  };
+  if ("begin" in sql) await sql.begin(write);
+  else await write(sql);
 }
 
 async function stepAudit(ctx: JobContext<UsersCopyParams>, r: CopyResources) {

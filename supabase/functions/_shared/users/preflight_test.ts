@@ -38,6 +38,11 @@ async function setup(users: number, tierSlug = "pro") {
   return {
     input,
     close: async () => {
+      // Leave no tier behind that only production has: promotions would refuse to drop it.
+      await source`delete from auth.users where email like ${`%@${t}.example.com`}`;
+      if (tierSlug !== "pro") {
+        await source`delete from public.membership_tiers where slug = ${tierSlug}`;
+      }
       await source.end();
       await target.end();
     },
