@@ -29,7 +29,7 @@ export interface OpsDeps {
   customChecks?: () => Promise<CustomCheck[]>;
   /**
    * The target's Stripe catalog (promotion scope `stripe`), built over this function's
-   * database; absent when the function has no Stripe settings. See `_shared/stripe/catalog_sync.ts`.
+   * database; absent when the function has no Stripe settings (`_shared/stripe/catalog_sync.ts`).
    */
   stripeCatalog?: (target: Sql) => ExternalSystem;
 }

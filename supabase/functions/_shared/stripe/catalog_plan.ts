@@ -483,7 +483,8 @@ export function applyPhase(c: Pick<PlanChange, "kind" | "action">): number {
  *
  * @example
  * ```ts
- * await idempotencyKey("9f3…", "price:pro_monthly", "create"); // "stagecoach:9f3…:price:pro_monthly:create"
+ * await idempotencyKey("9f3…", "price:pro_monthly", "create");
+ * // "stagecoach:9f3…:price:pro_monthly:create"
  * ```
  */
 export async function idempotencyKey(

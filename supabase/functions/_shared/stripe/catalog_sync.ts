@@ -46,10 +46,14 @@ import {
 } from "./catalog_plan.ts";
 import { createStripeClient, parseStripeEnv } from "./client.ts";
 import { HANDLED_EVENT_TYPES } from "./events.ts";
+import { createRateLimiter } from "./rate_limit.ts";
 
 /** Options of {@link stripeCatalogSystem}. */
 export interface StripeCatalogOptions {
-  /** The environment's `stripe-webhook` URL, e.g. `https://<ref>.supabase.co/functions/v1/stripe-webhook`. */
+  /**
+   * The environment's `stripe-webhook` URL, e.g.
+   * `https://<ref>.supabase.co/functions/v1/stripe-webhook`.
+   */
   webhookUrl: string;
   /**
    * The target database as its owner: planning reads the current `stripe_price_id` links and
@@ -63,6 +67,11 @@ export interface StripeCatalogOptions {
   functionsHoldSecret?: boolean;
   /** The event types the endpoint receives; default `HANDLED_EVENT_TYPES`. */
   events?: readonly string[];
+  /**
+   * Requests per second to the account (429s wait for `Retry-After`); default 25, Stripe's
+   * test-mode limit (live mode allows 100).
+   */
+  requestsPerSecond?: number;
 }
 
 function toProduct(p: Stripe.Product): CatalogProduct {
@@ -101,26 +110,45 @@ function toEndpoint(e: Stripe.WebhookEndpoint): CatalogEndpoint {
   };
 }
 
-/** Every item of a list, page after page (`autoPagingToArray` stops at 10,000). */
-async function everyItem<T>(list: AsyncIterable<T>): Promise<T[]> {
+/** Runs one Stripe call: paced by a rate limiter, or directly. */
+type Run = <T>(call: () => Promise<T>) => Promise<T>;
+
+/** Every item of a list, page after page, each page one paced call. */
+async function everyItem<T extends { id: string }>(
+  run: Run,
+  page: (after: string | undefined) => Promise<Stripe.ApiList<T>>,
+): Promise<T[]> {
   const out: T[] = [];
-  for await (const item of list) out.push(item);
-  return out;
+  let after: string | undefined;
+  for (;;) {
+    const p = await run(() => page(after));
+    out.push(...p.data);
+    if (!p.has_more || !p.data.length) return out;
+    after = p.data[p.data.length - 1].id;
+  }
 }
 
 /**
  * Reads every product, price and webhook endpoint of an account (all pages).
  *
+ * @param opts.run paces each request (a rate limiter's `run`); default: no pacing
  * @example
  * ```ts
  * const { products, prices, endpoints } = await readCatalogState(stripe);
  * ```
  */
-export async function readCatalogState(stripe: Stripe): Promise<CatalogState> {
+export async function readCatalogState(
+  stripe: Stripe,
+  opts: { run?: Run } = {},
+): Promise<CatalogState> {
+  const run: Run = opts.run ?? ((call) => call());
   const [products, prices, endpoints] = await Promise.all([
-    everyItem(stripe.products.list({ limit: 100 })),
-    everyItem(stripe.prices.list({ limit: 100 })),
-    everyItem(stripe.webhookEndpoints.list({ limit: 100 })),
+    everyItem(run, (after) => stripe.products.list({ limit: 100, starting_after: after })),
+    everyItem(run, (after) => stripe.prices.list({ limit: 100, starting_after: after })),
+    everyItem(
+      run,
+      (after) => stripe.webhookEndpoints.list({ limit: 100, starting_after: after }),
+    ),
   ]);
   return {
     products: products.map(toProduct),
@@ -152,6 +180,7 @@ class Applier {
   readonly effects: CatalogEffects;
   constructor(
     readonly stripe: Stripe,
+    readonly run: Run,
     promotionId: string,
     readonly secrets: Map<string, string>,
   ) {
@@ -180,22 +209,26 @@ class Applier {
   async product(c: PlanChange): Promise<void> {
     const after = ProductRow.parse(c.after);
     if (c.action === "create") {
-      const created = await this.stripe.products.create({
-        name: after.name,
-        ...(after.description ? { description: after.description } : {}),
-        active: after.active,
-        metadata: { tier_slug: after.tier_slug },
-      }, await this.key(c, "create"));
+      const created = await this.run(async () =>
+        await this.stripe.products.create({
+          name: after.name,
+          ...(after.description ? { description: after.description } : {}),
+          active: after.active,
+          metadata: { tier_slug: after.tier_slug },
+        }, await this.key(c, "create"))
+      );
       this.effects.steps.push({ op: "product.created", key: c.key, id: created.id });
       this.effects.product_ids[after.tier_slug] = created.id;
       return;
     }
     const before = ProductRow.parse(c.before);
-    await this.stripe.products.update(before.id!, {
-      name: after.name,
-      description: after.description ?? "",
-      active: after.active,
-    }, await this.key(c, c.action));
+    await this.run(async () =>
+      await this.stripe.products.update(before.id!, {
+        name: after.name,
+        description: after.description ?? "",
+        active: after.active,
+      }, await this.key(c, c.action))
+    );
     this.effects.steps.push({
       op: "product.updated",
       key: c.key,
@@ -215,19 +248,21 @@ class Applier {
           `Cannot create price ${after.lookup_key}: tier ${after.tier_slug} has no product`,
         );
       }
-      const created = await this.stripe.prices.create({
-        product,
-        currency: after.currency,
-        unit_amount: after.unit_amount,
-        recurring: {
-          interval: after.interval as Stripe.PriceCreateParams.Recurring.Interval,
-          interval_count: after.interval_count,
-        },
-        lookup_key: after.lookup_key!,
-        ...(before ? { transfer_lookup_key: true } : {}),
-        active: after.active,
-        metadata: { tier_slug: after.tier_slug },
-      }, await this.key(c, "create"));
+      const created = await this.run(async () =>
+        await this.stripe.prices.create({
+          product,
+          currency: after.currency,
+          unit_amount: after.unit_amount,
+          recurring: {
+            interval: after.interval as Stripe.PriceCreateParams.Recurring.Interval,
+            interval_count: after.interval_count,
+          },
+          lookup_key: after.lookup_key!,
+          ...(before ? { transfer_lookup_key: true } : {}),
+          active: after.active,
+          metadata: { tier_slug: after.tier_slug },
+        }, await this.key(c, "create"))
+      );
       this.effects.steps.push({
         op: "price.created",
         key: c.key,
@@ -242,10 +277,12 @@ class Applier {
     if (c.action === "archive") return await this.archivePrice(c, before!, "archive");
     // An update: `active` / `tier_slug` changed, or only the database link is missing.
     if (before!.active !== after.active || before!.tier_slug !== after.tier_slug) {
-      await this.stripe.prices.update(before!.id!, {
-        active: after.active,
-        metadata: { tier_slug: after.tier_slug },
-      }, await this.key(c, "update"));
+      await this.run(async () =>
+        await this.stripe.prices.update(before!.id!, {
+          active: after.active,
+          metadata: { tier_slug: after.tier_slug },
+        }, await this.key(c, "update"))
+      );
       this.effects.steps.push({
         op: "price.updated",
         key: c.key,
@@ -257,7 +294,9 @@ class Applier {
   }
 
   async archivePrice(c: PlanChange, price: PriceRow, step: string): Promise<void> {
-    await this.stripe.prices.update(price.id!, { active: false }, await this.key(c, step));
+    await this.run(async () =>
+      await this.stripe.prices.update(price.id!, { active: false }, await this.key(c, step))
+    );
     this.effects.steps.push({
       op: "price.updated",
       key: c.key,
@@ -272,10 +311,12 @@ class Applier {
       .enabled_events as Stripe.WebhookEndpointCreateParams.EnabledEvent[];
     if (c.action === "update") {
       const before = EndpointRow.parse(c.before);
-      await this.stripe.webhookEndpoints.update(
-        before.id!,
-        { enabled_events, disabled: false },
-        await this.key(c, "update"),
+      await this.run(async () =>
+        await this.stripe.webhookEndpoints.update(
+          before.id!,
+          { enabled_events, disabled: false },
+          await this.key(c, "update"),
+        )
       );
       this.effects.steps.push({
         op: "endpoint.updated",
@@ -287,11 +328,13 @@ class Applier {
       return;
     }
     // Create (or roll: create the new one first, so events always have somewhere to go).
-    const created = await this.stripe.webhookEndpoints.create({
-      url: after.url,
-      enabled_events,
-      description: "Stagecoach stripe-webhook",
-    }, await this.key(c, "create"));
+    const created = await this.run(async () =>
+      await this.stripe.webhookEndpoints.create({
+        url: after.url,
+        enabled_events,
+        description: "Stagecoach stripe-webhook",
+      }, await this.key(c, "create"))
+    );
     if (!created.secret) throw new Error(`Cannot read the signing secret of ${created.id}`);
     this.secrets.set(this.effects.promotion_id, created.secret);
     this.effects.steps.push({ op: "endpoint.created", key: c.key, id: created.id });
@@ -299,7 +342,7 @@ class Applier {
     if (c.action === "replace") {
       const old = EndpointRow.parse(c.before).id!;
       try {
-        await this.stripe.webhookEndpoints.del(old);
+        await this.run(async () => await this.stripe.webhookEndpoints.del(old));
       } catch (err) {
         if (!isMissing(err)) throw err;
       }
@@ -316,6 +359,7 @@ class Applier {
  */
 async function undo(
   stripe: Stripe,
+  run: Run,
   promotionId: string,
   steps: EffectStep[],
   secrets: Map<string, string>,
@@ -328,44 +372,57 @@ async function undo(
     try {
       switch (step.op) {
         case "product.created":
-          await stripe.products.update(step.id, { active: false }, await key(step.id, "archive"));
+          await run(async () =>
+            await stripe.products.update(step.id, { active: false }, await key(step.id, "archive"))
+          );
           break;
         case "product.updated":
-          await stripe.products.update(step.id, {
-            name: step.previous.name,
-            description: step.previous.description ?? "",
-            active: step.previous.active,
-          }, await key(step.id, "restore"));
+          await run(async () =>
+            await stripe.products.update(step.id, {
+              name: step.previous.name,
+              description: step.previous.description ?? "",
+              active: step.previous.active,
+            }, await key(step.id, "restore"))
+          );
           break;
         case "price.created":
           if (step.transferred_from) {
-            await stripe.prices.update(step.transferred_from, {
-              lookup_key: step.lookup_key,
-              transfer_lookup_key: true,
-            }, await key(step.transferred_from, "take-lookup-key"));
+            const from = step.transferred_from;
+            await run(async () =>
+              await stripe.prices.update(from, {
+                lookup_key: step.lookup_key,
+                transfer_lookup_key: true,
+              }, await key(from, "take-lookup-key"))
+            );
           }
-          await stripe.prices.update(step.id, { active: false }, await key(step.id, "archive"));
+          await run(async () =>
+            await stripe.prices.update(step.id, { active: false }, await key(step.id, "archive"))
+          );
           break;
         case "price.updated":
-          await stripe.prices.update(step.id, {
-            active: step.previous.active,
-            metadata: { tier_slug: step.previous.tier_slug ?? "" },
-          }, await key(step.id, "restore"));
+          await run(async () =>
+            await stripe.prices.update(step.id, {
+              active: step.previous.active,
+              metadata: { tier_slug: step.previous.tier_slug ?? "" },
+            }, await key(step.id, "restore"))
+          );
           break;
         case "endpoint.created":
           secrets.delete(promotionId);
           try {
-            await stripe.webhookEndpoints.del(step.id);
+            await run(async () => await stripe.webhookEndpoints.del(step.id));
           } catch (err) {
             if (!isMissing(err)) throw err;
           }
           break;
         case "endpoint.updated":
-          await stripe.webhookEndpoints.update(step.id, {
-            enabled_events: step.previous
-              .enabled_events as Stripe.WebhookEndpointUpdateParams.EnabledEvent[],
-            disabled: step.previous.status !== "enabled",
-          }, await key(step.id, "restore"));
+          await run(async () =>
+            await stripe.webhookEndpoints.update(step.id, {
+              enabled_events: step.previous
+                .enabled_events as Stripe.WebhookEndpointUpdateParams.EnabledEvent[],
+              disabled: step.previous.status !== "enabled",
+            }, await key(step.id, "restore"))
+          );
           break;
         case "endpoint.deleted":
           // Its secret was lost (that is why it was replaced): nothing to bring back.
@@ -455,6 +512,9 @@ async function snapshotSecretEntry(tx: Tx, promotionId: string): Promise<void> {
  */
 export function stripeCatalogSystem(stripe: Stripe, opts: StripeCatalogOptions): ExternalSystem {
   const events = [...(opts.events ?? HANDLED_EVENT_TYPES)].sort();
+  // One bucket for everything this account's sync sends (Stripe limits per account).
+  const limiter = createRateLimiter({ perSecond: opts.requestsPerSecond ?? 25 });
+  const run: Run = (call) => limiter.run(call);
   const webhook = { url: opts.webhookUrl, events };
   /** Signing secrets of endpoints created by an apply, by promotion id, until `record`. */
   const secrets = new Map<string, string>();
@@ -465,7 +525,7 @@ export function stripeCatalogSystem(stripe: Stripe, opts: StripeCatalogOptions):
 
     async plan(desired) {
       const [state, links, stored] = await Promise.all([
-        readCatalogState(stripe),
+        readCatalogState(stripe, { run }),
         readLinks(opts.target),
         readStoredSecretEndpoint(opts.target),
       ]);
@@ -481,14 +541,14 @@ export function stripeCatalogSystem(stripe: Stripe, opts: StripeCatalogOptions):
     },
 
     async apply(promotionId, changes) {
-      const applier = new Applier(stripe, promotionId, secrets);
+      const applier = new Applier(stripe, run, promotionId, secrets);
       const ordered = changes
         .map((c, i) => ({ c, i }))
         .sort((a, b) => applyPhase(a.c) - applyPhase(b.c) || a.i - b.i);
       try {
         for (const { c } of ordered) await applier.change(c);
       } catch (err) {
-        const problems = await undo(stripe, promotionId, applier.effects.steps, secrets);
+        const problems = await undo(stripe, run, promotionId, applier.effects.steps, secrets);
         throw new Error(
           [
             `Cannot apply the Stripe catalog changes: ${(err as Error).message}`,
@@ -523,7 +583,7 @@ export function stripeCatalogSystem(stripe: Stripe, opts: StripeCatalogOptions):
     },
 
     async revert(promotionId, effects) {
-      const problems = await undo(stripe, promotionId, parseEffects(effects).steps, secrets);
+      const problems = await undo(stripe, run, promotionId, parseEffects(effects).steps, secrets);
       if (problems.length) throw new Error(problems.join("; "));
     },
 
@@ -535,7 +595,7 @@ export function stripeCatalogSystem(stripe: Stripe, opts: StripeCatalogOptions):
         join public.membership_tiers as t on t.id = p.tier_id
         where p.active and t.active and p.lookup_key is not null
         order by p.lookup_key`;
-      return catalogChecks(rows, await readCatalogState(stripe), webhook);
+      return catalogChecks(rows, await readCatalogState(stripe, { run }), webhook);
     },
   };
 }
