@@ -32,8 +32,14 @@ export interface StripeWebhookDeps {
   sql: Sql;
   /** A client of this environment's Stripe account (re-reads objects; checks signatures). */
   stripe: Stripe;
-  /** The endpoint's signing secret (`whsec_…`). */
+  /** The endpoint's signing secret (`whsec_…`) from the function's secrets; may be empty. */
   webhookSecret: string;
+  /**
+   * The secret catalog sync stored for the endpoint it created or rolled
+   * (`app_config` `stripe.webhook_secret`, encrypted): tried when the function's own secret
+   * does not verify, so a new endpoint works before anyone updates the function secrets.
+   */
+  storedSecret?: () => Promise<string | null>;
   /** Signature tolerance, default {@link SIGNATURE_TOLERANCE_SECONDS}. */
   toleranceSeconds?: number;
 }
@@ -45,7 +51,24 @@ export interface StripeWebhookDeps {
  * `invalid_json` or `invalid_event`
  */
 export async function verifyEvent(
-  deps: Pick<StripeWebhookDeps, "stripe" | "webhookSecret" | "toleranceSeconds">,
+  deps: Pick<StripeWebhookDeps, "stripe" | "webhookSecret" | "toleranceSeconds" | "storedSecret">,
+  body: string,
+  signature: string | undefined,
+) {
+  try {
+    return await verifyWith(deps, deps.webhookSecret, body, signature);
+  } catch (err) {
+    const stored = err instanceof ApiError && err.code === "invalid_signature" && deps.storedSecret
+      ? await deps.storedSecret()
+      : null;
+    if (!stored || stored === deps.webhookSecret) throw err;
+    return await verifyWith(deps, stored, body, signature);
+  }
+}
+
+async function verifyWith(
+  deps: Pick<StripeWebhookDeps, "stripe" | "toleranceSeconds">,
+  secret: string,
   body: string,
   signature: string | undefined,
 ) {
@@ -61,7 +84,7 @@ export async function verifyEvent(
     parsed = await deps.stripe.webhooks.constructEventAsync(
       body,
       signature,
-      deps.webhookSecret,
+      secret,
       deps.toleranceSeconds ?? SIGNATURE_TOLERANCE_SECONDS,
       cryptoProvider,
     );

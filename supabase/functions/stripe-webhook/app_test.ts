@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import Stripe from "stripe";
 import type { Sql } from "../_shared/db.ts";
 import { cryptoProvider } from "../_shared/stripe/client.ts";
-import { createStripeWebhookApp } from "./app.ts";
+import { createStripeWebhookApp, verifyEvent } from "./app.ts";
 
 const secret = "whsec_unit_test_secret_0001";
 const stripe = new Stripe("sk_test_unit_00000000", { httpClient: Stripe.createFetchHttpClient() });
@@ -68,4 +68,23 @@ Deno.test("stripe-webhook app refuses malformed JSON and non-events", async () =
 Deno.test("stripe-webhook app answers 404 for other paths", async () => {
   const res = await app.request("/stripe-webhook/else", { method: "POST" });
   assert.equal(res.status, 404);
+});
+
+Deno.test("verifyEvent falls back to the secret catalog sync stored when the function's own does not verify", async () => {
+  const signature = await sign(body, { secret: "whsec_new_endpoint_secret_02" });
+  const stored = () => Promise.resolve("whsec_new_endpoint_secret_02");
+  const event = await verifyEvent(
+    { stripe, webhookSecret: secret, storedSecret: stored },
+    body,
+    signature,
+  );
+  assert.equal((event as { id: string }).id, "evt_unit");
+  await assert.rejects(
+    verifyEvent(
+      { stripe, webhookSecret: secret, storedSecret: () => Promise.resolve(null) },
+      body,
+      signature,
+    ),
+    (err: { code?: string }) => err.code === "invalid_signature",
+  );
 });

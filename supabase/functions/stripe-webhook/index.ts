@@ -5,13 +5,25 @@ import { createStripeWebhookApp } from "./app.ts";
 
 const env = functionEnv();
 const stripeEnv = parseStripeEnv(Deno.env.toObject());
-if (!stripeEnv.STRIPE_WEBHOOK_SECRET) {
-  throw new Error("Cannot start stripe-webhook: STRIPE_WEBHOOK_SECRET is not set");
+const sql = createDb(env.SUPABASE_DB_URL, { max: 8 });
+
+// The secret catalog sync stored (encrypted) for an endpoint it created or rolled: a named
+// service read, cached for a minute.
+let cached: { at: number; secret: string | null } | null = null;
+async function storedSecret(): Promise<string | null> {
+  if (cached && Date.now() - cached.at < 60_000) return cached.secret;
+  const [row] = await sql`
+    select private.decrypt_config_secret(secret_ciphertext) as secret
+    from public.app_config where key = 'stripe.webhook_secret' and is_secret`;
+  cached = { at: Date.now(), secret: row?.secret ?? null };
+  return cached.secret;
 }
+
 const app = createStripeWebhookApp({
-  sql: createDb(env.SUPABASE_DB_URL, { max: 8 }),
+  sql,
   stripe: createStripeClient(stripeEnv),
-  webhookSecret: stripeEnv.STRIPE_WEBHOOK_SECRET,
+  webhookSecret: stripeEnv.STRIPE_WEBHOOK_SECRET ?? "",
+  storedSecret,
 });
 
 Deno.serve(app.fetch);

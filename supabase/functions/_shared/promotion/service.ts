@@ -729,6 +729,9 @@ export async function validateTarget(
     custom: await ctx.customChecks(),
     replan: async () => (await computePlan(ctx, req)).plan,
   });
+  for (const system of externalsIn(ctx, req.scope)) {
+    results.push(...await system.checks(ctx.target));
+  }
   await recordResults(ctx, null, req.source, results);
   return results;
 }
