@@ -10,7 +10,9 @@
  * 6. Plan staging → production and show the diff; the planner cannot approve their own plan;
  *    two approvers approve; apply; read the validation report.
  * 7. Roll back (an approver, as production requires), and again (nothing changes).
- * 8. Verify every environment's audit chain, and print the status.
+ * 8. Sync staging's Stripe account to its catalog (the promotion scope `stripe`).
+ * 9. Copy development's users into staging, anonymized on the way.
+ * 10. Verify every environment's audit chain, and print the status.
  *
  * Re-running it tells the same story (the changes it makes are fixed values).
  *
@@ -266,7 +268,78 @@ async function main(): Promise<void> {
       select unit_amount from public.tier_prices where lookup_key = 'pro_monthly'`;
     say(`production pro_monthly is ${price.unit_amount} again`);
 
-    headline("8. The audit trail: a hash chain per environment");
+    headline("8. The Stripe catalog follows: staging's Stripe account gets its tiers and prices");
+    const catalog = await api<{ promotion?: Promotion; plan: Plan }>(
+      staging,
+      OLIVIA,
+      "/promotions",
+      {
+        source: dev.name,
+        scope: ["stripe"],
+      },
+    );
+    if (catalog.promotion) {
+      const c = catalog.promotion;
+      say(
+        `planned ${c.plan!.changes.length} Stripe changes (${
+          summary(c.plan!)
+        }): products by tier, prices by lookup key, the webhook endpoint`,
+      );
+      const done = await api<{ promotion: Promotion; validation: Check[] }>(
+        staging,
+        OLIVIA,
+        `/promotions/${c.id}/apply`,
+        {},
+      );
+      say(
+        `applied (idempotency keys per change): ${done.promotion.status}; ${
+          checks(done.validation)
+        }`,
+      );
+    } else say("nothing to do: staging's Stripe account already matches its catalog");
+    const [{ linked, total }] = await sql.staging`
+      select count(*) filter (where stripe_price_id is not null)::int as linked,
+             count(*)::int as total
+      from public.tier_prices where active`;
+    say(`${linked} of ${total} active staging prices now point at their Stripe price`);
+
+    headline("9. Realistic users for staging, anonymized on the way (users copy)");
+    const copy = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "scripts/stagecoach.ts",
+        "users",
+        "copy",
+        "--from",
+        dev.name,
+        "--to",
+        staging.name,
+      ],
+      env: {
+        STAGECOACH_ANON_KEY: "demo-anonymization-key-never-use-in-production",
+        STAGECOACH_TEST_PASSWORD: DEMO_PASSWORD,
+        NO_COLOR: "1",
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(copy.stdout) + new TextDecoder().decode(copy.stderr);
+    for (const line of out.trim().split("\n").slice(-3)) say(dim(line));
+    if (!copy.success) throw new Error("Cannot continue the demo: the users copy failed");
+    const [original] = await sql.development`
+      select email from auth.users where email like '%@example.com' order by email limit 1`;
+    const [copies] = await sql.staging`
+      select count(*)::int as n,
+             count(*) filter (where encrypted_password = extensions.crypt(${DEMO_PASSWORD}, encrypted_password))::int as can_log_in,
+             count(*) filter (where email = ${original?.email ?? ""})::int as leaked
+      from auth.users where email not like '%@stagecoach.test'`;
+    say(
+      `staging has ${copies.n} copied users; ${copies.can_log_in} log in with the test password; ` +
+        `${copies.leaked} carry a real email (e.g. ${original?.email ?? "-"} is not there)`,
+    );
+
+    headline("10. The audit trail: a hash chain per environment");
     for (const env of envs) {
       const v = await api<{ intact: boolean; entries: unknown }>(env, OLIVIA, "/audit/verify");
       say(`${env.name.padEnd(12)} ${v.intact ? "intact" : "BROKEN"} (${v.entries} entries)`);
@@ -275,7 +348,7 @@ async function main(): Promise<void> {
     await Promise.all(Object.values(sql).map((db) => db.end()));
   }
 
-  headline("9. Status");
+  headline("11. Status");
   const statuses = await collectStatus(opts);
   printStatus(statuses, { json: false });
   console.log(
