@@ -29,6 +29,25 @@ function scopeOption(value: string | undefined): Scope[] {
   return parts as Scope[];
 }
 
+/** The options of commands that compare a source and a target (`promote plan`, `validate`). */
+const PAIR_OPTIONS = {
+  from: { type: "string" },
+  to: { type: "string" },
+  scope: { type: "string" },
+  "include-flag-state": { type: "boolean" },
+  as: { type: "string" },
+  json: { type: "boolean" },
+} as const;
+
+/** `--from`, `--to` and `--scope`, parsed. @throws {UsageError} for a missing or bad one */
+function envPair(values: { from?: string; to?: string; scope?: string }) {
+  return {
+    from: envOption(required(values.from, "--from")),
+    to: envOption(required(values.to, "--to")),
+    scope: scopeOption(values.scope),
+  };
+}
+
 const AS_HELP =
   "  --as <email>        act as this user of the target (local stack); else STAGECOACH_TOKEN";
 
@@ -70,21 +89,16 @@ ${AS_HELP}
   --json                print the API answer as JSON
   -h, --help`,
   async run(args) {
-    const parsed = parseCommand(this, args, {
-      from: { type: "string" },
-      to: { type: "string" },
-      scope: { type: "string" },
-      "include-flag-state": { type: "boolean" },
-      "dry-run": { type: "boolean" },
-      as: { type: "string" },
-      json: { type: "boolean" },
-    }, []);
+    const parsed = parseCommand(
+      this,
+      args,
+      { ...PAIR_OPTIONS, "dry-run": { type: "boolean" } },
+      [],
+    );
     if (!parsed) return 0;
     const { values } = parsed;
-    const from = envOption(required(values.from, "--from"));
-    const to = envOption(required(values.to, "--to"));
+    const { from, to, scope } = envPair(values);
     if (from.name === to.name) throw new UsageError("--from and --to must differ");
-    const scope = scopeOption(values.scope);
     const token = await resolveToken(to, values.as);
     const out = await callOps<
       { empty: boolean; plan: Plan; plan_hash: string; promotion?: PromotionView }
@@ -331,18 +345,10 @@ ${AS_HELP}
   --json                print the results as JSON
   -h, --help`,
   async run(args) {
-    const parsed = parseCommand(this, args, {
-      from: { type: "string" },
-      to: { type: "string" },
-      scope: { type: "string" },
-      "include-flag-state": { type: "boolean" },
-      as: { type: "string" },
-      json: { type: "boolean" },
-    }, []);
+    const parsed = parseCommand(this, args, PAIR_OPTIONS, []);
     if (!parsed) return 0;
     const { values } = parsed;
-    const from = envOption(required(values.from, "--from"));
-    const to = envOption(required(values.to, "--to"));
+    const { from, to, scope } = envPair(values);
     const out = await callOps<
       { passed: boolean; results: { name: string; passed: boolean; details: unknown }[] }
     >(
@@ -352,7 +358,7 @@ ${AS_HELP}
         token: await resolveToken(to, values.as),
         body: {
           source: from.name,
-          scope: scopeOption(values.scope),
+          scope,
           include_flag_state: values["include-flag-state"] ?? false,
         },
       },
