@@ -573,14 +573,13 @@ export async function applyPromotion(
             await readTierUsage(tx),
             false,
           );
-          // With external effects already made, only the database part must still match.
-          const drift = systems.length
-            ? planDifferences(databasePart(promotion.plan!), databasePart(plan))
-            : hash === promotion.plan_hash
-            ? []
-            : planDifferences(promotion.plan!, plan);
-          if (drift.length || (!systems.length && hash !== promotion.plan_hash)) {
-            throw new PlanDriftError(id, drift);
+          // With external effects already made (their state checked above), only the
+          // database part must still match; otherwise the whole plan, by its hash.
+          if (systems.length) {
+            const drift = planDifferences(databasePart(promotion.plan!), databasePart(plan));
+            if (drift.length) throw new PlanDriftError(id, drift);
+          } else if (hash !== promotion.plan_hash) {
+            throw new PlanDriftError(id, planDifferences(promotion.plan!, plan));
           }
           const written = await writePlan(tx, id, plan, plaintexts);
           for (const [system, record] of effects) await system.record(tx, record);
