@@ -1,12 +1,21 @@
 /**
- * What the local functions gateway costs: `GET /ops/health` through the gateway (JWT
- * verification + proxy to the function's process) against the same function process called
- * directly (the baseline), in the same run, at 1, 10 and 50 concurrent senders.
+ * What the local functions gateway costs: the same function process reached through the
+ * gateway and called directly (the baseline, hosted the same way), in the same run, at 1, 10
+ * and 50 concurrent senders, for two requests:
+ *
+ * - `GET /ops/health` with the service-role key: JWT verification + proxy, a tiny answer;
+ * - `POST /stripe-webhook` with a ~4 KB Stripe-like JSON event and a `Stripe-Signature` that
+ *   does not match: what Stripe sends to a `verify_jwt = false` function. The function checks
+ *   the signature over the raw body and answers 400 `invalid_signature` without writing
+ *   anything, a cheap and deterministic answer, so the figures are about the hop. The 400 is
+ *   the expected answer here; any other status counts as an error.
  *
  * @module
  */
+import { join } from "node:path";
 import { type LocalEnv, localEnv, readKeys, REPO_ROOT } from "../scripts/local/config.ts";
 import type { BenchContext } from "./run.ts";
+import { readDotenvFile } from "../scripts/local/dotenv.ts";
 import { composeFunctionEnv } from "../scripts/local/gateway_env.ts";
 import { discoverFunctions } from "../scripts/local/gateway_functions.ts";
 import { createFunctionPool } from "../scripts/local/gateway_processes.ts";
@@ -14,8 +23,64 @@ import { type LoadResult, runLoad } from "./load.ts";
 
 /** One row of the report. */
 export interface GatewayBenchRow {
+  /** Which request, e.g. `GET /ops/health`. */
+  request: string;
   path: "gateway" | "direct (baseline)";
   result: LoadResult;
+}
+
+/** One request the benchmark sends, by the path it takes. */
+interface BenchRequest {
+  name: string;
+  /** The status the function answers it with. */
+  status: number;
+  make: (base: string) => Request;
+  gateway: string;
+  direct: string;
+}
+
+/** A Stripe-like event of about 4 KB, with non-ASCII text as real customer data has. */
+function stripeLikeEvent(): string {
+  const event = {
+    id: "evt_bench_gateway_0001",
+    object: "event",
+    api_version: "2025-03-31.basil",
+    created: Math.floor(Date.now() / 1000),
+    type: "customer.subscription.updated",
+    livemode: false,
+    pending_webhooks: 1,
+    request: { id: null, idempotency_key: null },
+    data: {
+      object: {
+        id: "sub_bench_gateway_0001",
+        object: "subscription",
+        customer: "cus_bench_gateway_0001",
+        status: "active",
+        metadata: { note: "Zoë’s plan — 月額 ✓" },
+        items: {
+          object: "list",
+          data: Array.from({ length: 6 }, (_, i) => ({
+            id: `si_bench_gateway_000${i}`,
+            object: "subscription_item",
+            price: {
+              id: `price_bench_gateway_000${i}`,
+              object: "price",
+              currency: "eur",
+              unit_amount: 900 + i,
+              recurring: { interval: "month", interval_count: 1 },
+              product: `prod_bench_gateway_000${i}`,
+              nickname: `Tier ${i} — mensuel`,
+            },
+            quantity: 1,
+            current_period_start: 1_764_000_000,
+            current_period_end: 1_766_592_000,
+          })),
+        },
+      },
+      previous_attributes: { status: "trialing" },
+    },
+  };
+  return JSON.stringify(event, null, 2);
 }
 
 /** Runs the comparison on one environment of a running stack. */
@@ -24,12 +89,15 @@ export async function benchGateway(
   opts: { requests: number; concurrencies: number[] },
 ): Promise<GatewayBenchRow[]> {
   const keys = await readKeys(env);
-  const functions = (await discoverFunctions(REPO_ROOT)).filter((f) => f.name === "ops");
+  const functions = (await discoverFunctions(REPO_ROOT)).filter((f) =>
+    f.name === "ops" || f.name === "stripe-webhook"
+  );
+  // The same environment the gateway gives its functions (stripe-webhook needs its Stripe keys).
   const { env: childEnv } = composeFunctionEnv({
     process: Deno.env.toObject(),
     defaults: { STAGECOACH_ENV: env.name },
-    stackSecrets: {},
-    userSecrets: {},
+    stackSecrets: await readDotenvFile(env.functionsEnvFile),
+    userSecrets: await readDotenvFile(join(REPO_ROOT, "supabase/functions/.env")),
     platform: {
       SUPABASE_URL: env.apiUrl,
       SUPABASE_ANON_KEY: keys.anon_key,
@@ -37,28 +105,64 @@ export async function benchGateway(
       SUPABASE_DB_URL: env.dbUrl,
     },
   });
-  // The baseline: the same function, hosted the same way, without the gateway in front.
+  // The baseline: the same functions, hosted the same way, without the gateway in front.
   const pool = createFunctionPool(functions, { env: childEnv, cwd: REPO_ROOT, log: () => {} });
   const rows: GatewayBenchRow[] = [];
   try {
     await pool.startAll();
-    const direct = await pool.resolve("ops");
-    const headers = { Authorization: `Bearer ${keys.service_role_key}` };
-    const targets = [
-      { path: "gateway" as const, url: `${env.functionsUrl}/ops/health` },
-      { path: "direct (baseline)" as const, url: `${direct}/ops/health` },
+    const ops = await pool.resolve("ops");
+    const webhook = await pool.resolve("stripe-webhook");
+    const authorization = `Bearer ${keys.service_role_key}`;
+    const event = stripeLikeEvent();
+    const requests: BenchRequest[] = [
+      {
+        name: "GET /ops/health (service-role JWT)",
+        status: 200,
+        make: (url) => new Request(url, { headers: { Authorization: authorization } }),
+        gateway: `${env.functionsUrl}/ops/health`,
+        direct: `${ops}/ops/health`,
+      },
+      {
+        name: `POST /stripe-webhook (${
+          new TextEncoder().encode(event).length
+        } B JSON, bad signature: 400 invalid_signature)`,
+        status: 400,
+        make: (url) =>
+          new Request(url, {
+            method: "POST",
+            headers: {
+              "Content-Type": "application/json; charset=utf-8",
+              // Fresh enough to be checked (not stale), never matching: always the same 400.
+              "Stripe-Signature": `t=${Math.floor(Date.now() / 1000)},v1=${"0".repeat(64)}`,
+            },
+            body: event,
+          }),
+        gateway: `${env.functionsUrl}/stripe-webhook`,
+        direct: `${webhook}/stripe-webhook`,
+      },
     ];
-    // Warm both paths (JIT, connection pools) before measuring.
-    for (const t of targets) {
-      await runLoad(() => new Request(t.url, { headers }), { requests: 300, concurrency: 10 });
-    }
-    for (const concurrency of opts.concurrencies) {
+    for (const r of requests) {
+      const targets = [
+        { path: "gateway" as const, url: r.gateway },
+        { path: "direct (baseline)" as const, url: r.direct },
+      ];
+      // Warm both paths (JIT, connection pools, the webhook's cached secret) before measuring.
       for (const t of targets) {
-        const result = await runLoad(() => new Request(t.url, { headers }), {
-          requests: opts.requests,
-          concurrency,
+        await runLoad(() => r.make(t.url), {
+          requests: 300,
+          concurrency: 10,
+          expect: r.status,
         });
-        rows.push({ path: t.path, result });
+      }
+      for (const concurrency of opts.concurrencies) {
+        for (const t of targets) {
+          const result = await runLoad(() => r.make(t.url), {
+            requests: opts.requests,
+            concurrency,
+            expect: r.status,
+          });
+          rows.push({ request: r.name, path: t.path, result });
+        }
       }
     }
   } finally {
@@ -77,19 +181,34 @@ export async function run(ctx: BenchContext): Promise<void> {
   );
 }
 
-/** Prints the rows as a table. */
+/**
+ * Prints the rows as one table per request; each gateway row is followed by a line with what
+ * the gateway adds to the direct row after it (p50 latency) and its share of direct req/s.
+ */
 export function printGatewayBench(rows: GatewayBenchRow[]): void {
-  console.log("\ngateway: GET /functions/v1/ops/health vs the function process called directly");
-  console.log(
-    "  path               senders  requests   req/s   p50 ms   p99 ms  errors",
-  );
-  for (const { path, result: r } of rows) {
+  const requests = [...new Set(rows.map((r) => r.request))];
+  for (const request of requests) {
+    console.log(`\ngateway: ${request}, through /functions/v1 vs the function process directly`);
     console.log(
-      `  ${path.padEnd(18)} ${String(r.concurrency).padStart(7)} ${
-        String(r.requests).padStart(9)
-      } ${r.perSecond.toFixed(0).padStart(7)} ${r.p50Ms.toFixed(2).padStart(8)} ${
-        r.p99Ms.toFixed(2).padStart(8)
-      } ${String(r.errors).padStart(7)}`,
+      "  path               senders  requests   req/s   p50 ms   p99 ms  errors",
     );
+    const mine = rows.filter((r) => r.request === request);
+    for (const [i, { path, result: r }] of mine.entries()) {
+      console.log(
+        `  ${path.padEnd(18)} ${String(r.concurrency).padStart(7)} ${
+          String(r.requests).padStart(9)
+        } ${r.perSecond.toFixed(0).padStart(7)} ${r.p50Ms.toFixed(2).padStart(8)} ${
+          r.p99Ms.toFixed(2).padStart(8)
+        } ${String(r.errors).padStart(7)}`,
+      );
+      const direct = mine[i + 1];
+      if (path === "gateway" && direct?.path === "direct (baseline)") {
+        console.log(
+          `    gateway adds ${(r.p50Ms - direct.result.p50Ms).toFixed(2)} ms at p50; ${
+            (100 * r.perSecond / direct.result.perSecond).toFixed(0)
+          }% of direct req/s`,
+        );
+      }
+    }
   }
 }

@@ -25,13 +25,19 @@ export function quantile(sorted: number[], q: number): number {
 }
 
 /**
- * Sends `requests` requests made by `makeRequest` with `concurrency` senders.
+ * Closed-loop load over any call: `concurrency` senders each make their next call as soon as
+ * the previous one settled, until `requests` calls were made.
  *
- * @param makeRequest builds request number i (a fresh Request each time: bodies are streams)
- * @returns throughput and latency figures; a non-2xx answer counts as an error
+ * @param call makes call number i; resolves true when it succeeded (false or a rejection
+ * counts as an error)
+ * @returns throughput and latency figures
+ * @example
+ * ```ts
+ * const r = await runCalls((i) => handler(events[i]).then(() => true), { requests: 1000, concurrency: 10 });
+ * ```
  */
-export async function runLoad(
-  makeRequest: (i: number) => Request,
+export async function runCalls(
+  call: (i: number) => Promise<boolean>,
   opts: { requests: number; concurrency: number },
 ): Promise<LoadResult> {
   const latencies: number[] = [];
@@ -42,10 +48,9 @@ export async function runLoad(
     while (next < opts.requests) {
       const i = next++;
       const started = performance.now();
-      const res = await fetch(makeRequest(i));
-      await res.arrayBuffer();
+      const ok = await call(i).catch(() => false);
       latencies.push(performance.now() - started);
-      if (!res.ok) errors++;
+      if (!ok) errors++;
     }
   }
   await Promise.all(Array.from({ length: opts.concurrency }, () => sender()));
@@ -60,4 +65,22 @@ export async function runLoad(
     p99Ms: quantile(latencies, 0.99),
     errors,
   };
+}
+
+/**
+ * Sends `requests` requests made by `makeRequest` with `concurrency` senders.
+ *
+ * @param makeRequest builds request number i (a fresh Request each time: bodies are streams)
+ * @param opts.expect the status that counts as success; default any 2xx
+ * @returns throughput and latency figures; any other answer counts as an error
+ */
+export function runLoad(
+  makeRequest: (i: number) => Request,
+  opts: { requests: number; concurrency: number; expect?: number },
+): Promise<LoadResult> {
+  return runCalls(async (i) => {
+    const res = await fetch(makeRequest(i));
+    await res.arrayBuffer();
+    return opts.expect === undefined ? res.ok : res.status === opts.expect;
+  }, opts);
 }

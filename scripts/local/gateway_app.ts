@@ -4,13 +4,18 @@
  *
  * - `GET /health` → `{ ok: true, env, functions }`.
  * - `/functions/v1/<name>/…` is forwarded to the function with the path `/<name>/…`, the
- *   query string, the method, the headers and the body streamed byte for byte (Stripe
- *   signatures are computed over the raw body).
+ *   query string, the method, the headers (minus hop-by-hop ones) and the body byte for byte
+ *   (Stripe signatures are computed over the raw body): read whole first when it declares a
+ *   `content-length` of at most `maxBufferedBytes` (1 MiB), which is cheaper than streaming
+ *   it, and streamed otherwise. The answer comes back the same way (see
+ *   `gateway_upstream.ts`, which does the hop).
  * - Unless the function sets `verify_jwt = false`, the `Authorization: Bearer <jwt>` header
  *   must carry an HS256 token signed with the environment's JWT secret, or the gateway
  *   answers 401 with the reason. As on Supabase, only the `Authorization` header counts (the
  *   `apikey` header is passed on but never accepted instead of it), and `OPTIONS` requests
- *   (CORS preflights, which browsers send without credentials) are not checked.
+ *   (CORS preflights, which browsers send without credentials) are not checked. A token that
+ *   verified is remembered until its `exp` (verifying one costs ~150 µs; the same few keys and
+ *   session tokens come back on every request).
  *
  * Every error the gateway itself produces has the shape
  * `{ "error": { "code", "message", "details" } }`.
@@ -20,24 +25,16 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { JwtError, verifyJwt } from "./jwt.ts";
+import { JwtError, type SupabaseClaims, verifyJwt } from "./jwt.ts";
+import {
+  createUpstreamClient,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  type UpstreamRequest,
+  type UpstreamSend,
+} from "./gateway_upstream.ts";
 
 /** The prefix under which Supabase serves Edge Functions. */
 export const FUNCTIONS_PREFIX = "/functions/v1";
-
-/** Headers that describe one hop and must not be forwarded. */
-const HOP_BY_HOP = [
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "host",
-];
 
 /** What the gateway needs to know about one function. */
 export interface GatewayFunction {
@@ -58,8 +55,16 @@ export interface GatewayAppOptions {
    * needed; rejects when the function cannot boot.
    */
   resolveUpstream: (name: string) => Promise<string>;
-  /** Sends the forwarded request; defaults to the global `fetch`. */
-  fetch?: (request: Request) => Promise<Response>;
+  /**
+   * Sends the forwarded request to a function's base URL and returns its answer, hop-by-hop
+   * headers removed; defaults to a {@link createUpstreamClient} of the app's own.
+   */
+  send?: UpstreamSend;
+  /**
+   * Request bodies declaring a `content-length` up to this are read whole before being
+   * forwarded (and so are answers, by the default `send`); default 1 MiB.
+   */
+  maxBufferedBytes?: number;
 }
 
 /**
@@ -80,7 +85,9 @@ export interface GatewayAppOptions {
  */
 export function createGatewayApp(opts: GatewayAppOptions): Hono {
   const functions = new Map(opts.functions.map((f) => [f.name, f]));
-  const send = opts.fetch ?? ((request: Request) => fetch(request));
+  const maxBuffered = opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+  const send = opts.send ?? createUpstreamClient({ maxBufferedBytes: maxBuffered }).send;
+  const verifyAuthorization = createBearerVerifier(opts.jwtSecret);
   const app = new Hono();
 
   app.get(
@@ -89,7 +96,8 @@ export function createGatewayApp(opts: GatewayAppOptions): Hono {
   );
 
   app.all(`${FUNCTIONS_PREFIX}/*`, async (c) => {
-    const url = new URL(c.req.url);
+    const request = c.req.raw;
+    const url = new URL(request.url);
     // The raw (still percent-encoded) path, so the function sees exactly what was sent.
     const path = url.pathname.slice(FUNCTIONS_PREFIX.length);
     const name = path.split("/")[1] ?? "";
@@ -103,9 +111,9 @@ export function createGatewayApp(opts: GatewayAppOptions): Hono {
         { function: name },
       );
     }
-    if (fn.verifyJwt && c.req.method !== "OPTIONS") {
+    if (fn.verifyJwt && request.method !== "OPTIONS") {
       try {
-        await verifyBearer(c.req.header("authorization"), opts.jwtSecret);
+        await verifyAuthorization(request.headers.get("authorization") ?? undefined);
       } catch (err) {
         if (!(err instanceof JwtError)) throw err;
         return errorResponse(c, 401, "unauthorized", err.message, { reason: err.reason });
@@ -123,9 +131,14 @@ export function createGatewayApp(opts: GatewayAppOptions): Hono {
         { function: name },
       );
     }
-    let upstream: Response;
     try {
-      upstream = await send(forwardRequest(c.req.raw, `${base}${path}${url.search}`));
+      // Reading the body belongs here too: a sender that goes away mid-body fails the hop.
+      return await send(base, {
+        method: request.method,
+        target: `${path}${url.search}`,
+        headers: request.headers,
+        ...(await forwardedBody(request, maxBuffered)),
+      });
     } catch (err) {
       return errorResponse(
         c,
@@ -135,13 +148,6 @@ export function createGatewayApp(opts: GatewayAppOptions): Hono {
         { function: name },
       );
     }
-    const headers = new Headers(upstream.headers);
-    for (const h of HOP_BY_HOP) headers.delete(h);
-    return new Response(upstream.body, {
-      status: upstream.status,
-      statusText: upstream.statusText,
-      headers,
-    });
   });
 
   app.notFound((c) =>
@@ -171,6 +177,7 @@ export function createGatewayApp(opts: GatewayAppOptions): Hono {
  *
  * @param header the header value, or undefined when absent
  * @param secret the HS256 secret
+ * @returns the token's claims
  * @throws {JwtError} with reason `missing` (no header), `malformed` (not `Bearer <token>` or not
  * a JWT), `bad_signature`, `expired` or `invalid`
  * @example
@@ -178,7 +185,60 @@ export function createGatewayApp(opts: GatewayAppOptions): Hono {
  * await verifyBearer(req.headers.get("authorization") ?? undefined, keys.jwt_secret);
  * ```
  */
-export async function verifyBearer(header: string | undefined, secret: string): Promise<void> {
+export async function verifyBearer(
+  header: string | undefined,
+  secret: string,
+): Promise<SupabaseClaims> {
+  return await verifyJwt(secret, bearerToken(header));
+}
+
+/** Options of {@link createBearerVerifier}. */
+export interface BearerVerifierOptions {
+  /** How many accepted tokens are remembered (the oldest is forgotten first); default 1,000. */
+  maxTokens?: number;
+  /** The clock, in milliseconds since the epoch; default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * Makes a {@link verifyBearer} bound to one secret that remembers the tokens it accepted, so
+ * the same token is verified once rather than on every request. A remembered token is
+ * accepted again only while its `exp` is in the future, measured as `jwtVerify` measures it
+ * (whole seconds, expired at `exp`), so every answer is the one a full verification would
+ * give: the signature and the claims cannot change, and `nbf` once passed stays passed. Only
+ * acceptances are remembered; every refusal is verified in full.
+ *
+ * @param secret the HS256 secret
+ * @param opts how many tokens to remember and the clock
+ * @returns `(header) => Promise<void>`, throwing {@link JwtError} as {@link verifyBearer}
+ * @example
+ * ```ts
+ * const verify = createBearerVerifier(keys.jwt_secret);
+ * await verify(req.headers.get("authorization") ?? undefined);
+ * ```
+ */
+export function createBearerVerifier(
+  secret: string,
+  opts: BearerVerifierOptions = {},
+): (header: string | undefined) => Promise<void> {
+  const maxTokens = opts.maxTokens ?? 1000;
+  const now = opts.now ?? Date.now;
+  // token → its `exp` (undefined: the token never expires)
+  const accepted = new Map<string, number | undefined>();
+  return async (header) => {
+    const token = bearerToken(header);
+    if (accepted.has(token)) {
+      const exp = accepted.get(token);
+      if (exp === undefined || exp > Math.floor(now() / 1000)) return;
+      accepted.delete(token);
+    }
+    const claims = await verifyJwt(secret, token);
+    if (accepted.size >= maxTokens) accepted.delete(accepted.keys().next().value!);
+    accepted.set(token, typeof claims.exp === "number" ? claims.exp : undefined);
+  };
+}
+
+function bearerToken(header: string | undefined): string {
   if (header === undefined || header.trim() === "") {
     throw new JwtError("missing", "Cannot verify token: the Authorization header is missing");
   }
@@ -189,21 +249,30 @@ export async function verifyBearer(header: string | undefined, secret: string): 
       "Cannot verify token: the Authorization header is not 'Bearer <token>'",
     );
   }
-  await verifyJwt(secret, match[1]);
+  return match[1];
 }
 
-function forwardRequest(incoming: Request, target: string): Request {
-  const headers = new Headers(incoming.headers);
-  for (const h of HOP_BY_HOP) headers.delete(h);
-  const hasBody = incoming.method !== "GET" && incoming.method !== "HEAD" && incoming.body;
-  return new Request(target, {
-    method: incoming.method,
-    headers,
-    body: hasBody ? incoming.body : undefined,
-    redirect: "manual",
-    // Required by fetch for a streamed request body.
-    ...(hasBody ? { duplex: "half" } : {}),
-  } as RequestInit);
+/**
+ * The body to forward: none for GET and HEAD (as `fetch` would send), the whole body when it
+ * declares a length of at most `maxBuffered`, otherwise a stream, with its declared length
+ * when it has one (else it goes on chunked, as it came).
+ */
+async function forwardedBody(
+  request: Request,
+  maxBuffered: number,
+): Promise<Pick<UpstreamRequest, "body" | "bodyLength">> {
+  if (request.method === "GET" || request.method === "HEAD" || !request.body) {
+    return { body: null };
+  }
+  const declared = request.headers.get("content-length");
+  if (
+    declared === null || !/^\d{1,15}$/.test(declared) || request.headers.has("transfer-encoding")
+  ) {
+    return { body: request.body };
+  }
+  const length = Number(declared);
+  if (length <= maxBuffered) return { body: await request.bytes() };
+  return { body: request.body, bodyLength: length };
 }
 
 function errorResponse(

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { createGatewayApp, verifyBearer } from "./gateway_app.ts";
+import { createBearerVerifier, createGatewayApp, verifyBearer } from "./gateway_app.ts";
+import { createUpstreamClient, type UpstreamRequest } from "./gateway_upstream.ts";
 import { JwtError, signJwt } from "./jwt.ts";
 
 const SECRET = "gateway-test-secret-with-at-least-32-characters";
@@ -9,9 +10,18 @@ interface Forwarded {
   method: string;
   headers: Headers;
   body: Uint8Array;
+  /** How the body was handed over: whole, as a stream, or not at all. */
+  mode: "whole" | "stream" | "none";
+  bodyLength?: number;
 }
 
-function fakeGateway() {
+async function bytesOf(body: UpstreamRequest["body"]): Promise<Uint8Array> {
+  if (body === null) return new Uint8Array();
+  if (body instanceof Uint8Array) return body;
+  return new Uint8Array(await new Response(body).arrayBuffer());
+}
+
+function fakeGateway(opts: { maxBufferedBytes?: number } = {}) {
   const forwarded: Forwarded[] = [];
   const app = createGatewayApp({
     envName: "development",
@@ -21,17 +31,32 @@ function fakeGateway() {
       { name: "stripe-webhook", verifyJwt: false },
     ],
     resolveUpstream: () => Promise.resolve("http://127.0.0.1:9"),
-    fetch: async (request) => {
+    maxBufferedBytes: opts.maxBufferedBytes,
+    send: async (base, request) => {
       forwarded.push({
-        url: request.url,
+        url: `${base}${request.target}`,
         method: request.method,
-        headers: request.headers,
-        body: new Uint8Array(await request.arrayBuffer()),
+        headers: new Headers([...request.headers]),
+        body: await bytesOf(request.body),
+        mode: request.body === null
+          ? "none"
+          : request.body instanceof Uint8Array
+          ? "whole"
+          : "stream",
+        bodyLength: request.bodyLength,
       });
       return Response.json({ from: "upstream" }, { status: 201, headers: { "x-fn": "yes" } });
     },
   });
   return { app, forwarded };
+}
+
+/** Every byte value, and UTF-8 that is not ASCII: what a Stripe signature must see unchanged. */
+function awkwardBytes(): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(256 + 8);
+  for (let i = 0; i < 256; i++) bytes[i] = i;
+  bytes.set(new TextEncoder().encode("Zoë ✓"), 256);
+  return bytes;
 }
 
 async function errorOf(res: Response) {
@@ -106,7 +131,11 @@ Deno.test("gateway forwards a verified request with its path, query, method, hea
   const bytes = new Uint8Array([0, 1, 2, 0xff, 0xfe, 10, 13, 0x80]);
   const res = await app.request("/functions/v1/ops/plans/a%20b?x=1&y=%2F", {
     method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/octet-stream" },
+    headers: {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/octet-stream",
+      "content-length": String(bytes.length),
+    },
     body: bytes,
   });
   assert.equal(res.status, 201);
@@ -133,7 +162,7 @@ Deno.test("gateway forwards to a verify_jwt=false function without a token", asy
   const payload = '{"id":"evt_1","object":"event"}';
   const res = await app.request("/functions/v1/stripe-webhook", {
     method: "POST",
-    headers: { "stripe-signature": "t=1,v1=abc" },
+    headers: { "stripe-signature": "t=1,v1=abc", "content-length": String(payload.length) },
     body: payload,
   });
   assert.equal(res.status, 201);
@@ -180,7 +209,7 @@ Deno.test("gateway answers 502 bad_gateway when the function does not answer", a
     jwtSecret: SECRET,
     functions: [{ name: "gone", verifyJwt: false }],
     resolveUpstream: () => Promise.resolve("http://127.0.0.1:9"),
-    fetch: () => Promise.reject(new TypeError("connection refused")),
+    send: () => Promise.reject(new TypeError("connection refused")),
   });
   const res = await app.request("/functions/v1/gone");
   assert.equal(res.status, 502);
@@ -196,5 +225,177 @@ Deno.test("verifyBearer accepts a valid token and reports the reason of a refusa
   await assert.rejects(
     verifyBearer(`Bearer ${await signJwt(SECRET, { role: 1 as unknown as string })}`, SECRET),
     (err: unknown) => err instanceof JwtError && err.reason === "invalid",
+  );
+});
+
+Deno.test("gateway forwards a body that declares a length within the limit whole, byte for byte", async () => {
+  const { app, forwarded } = fakeGateway();
+  const bytes = awkwardBytes();
+  await app.request("/functions/v1/stripe-webhook", {
+    method: "POST",
+    headers: { "content-length": String(bytes.length) },
+    body: bytes,
+  });
+  assert.equal(forwarded[0].mode, "whole");
+  assert.deepEqual(forwarded[0].body, bytes);
+});
+
+Deno.test("gateway streams a body larger than the limit with its declared length", async () => {
+  const { app, forwarded } = fakeGateway({ maxBufferedBytes: 16 });
+  const bytes = awkwardBytes();
+  await app.request("/functions/v1/stripe-webhook", {
+    method: "POST",
+    headers: { "content-length": String(bytes.length) },
+    body: bytes,
+  });
+  assert.equal(forwarded[0].mode, "stream");
+  assert.equal(forwarded[0].bodyLength, bytes.length);
+  assert.deepEqual(forwarded[0].body, bytes);
+});
+
+Deno.test("gateway streams a body without a declared length, without inventing one", async () => {
+  const { app, forwarded } = fakeGateway();
+  const bytes = awkwardBytes();
+  await app.request("/functions/v1/stripe-webhook", {
+    method: "POST",
+    body: new Blob([bytes.subarray(0, 100), bytes.subarray(100)]).stream(),
+  });
+  assert.equal(forwarded[0].mode, "stream");
+  assert.equal(forwarded[0].bodyLength, undefined);
+  assert.deepEqual(forwarded[0].body, bytes);
+});
+
+Deno.test("gateway forwards no body for GET and HEAD", async () => {
+  const { app, forwarded } = fakeGateway();
+  await app.request("/functions/v1/stripe-webhook/x", { method: "GET" });
+  await app.request("/functions/v1/stripe-webhook/x", { method: "HEAD" });
+  assert.deepEqual(forwarded.map((f) => [f.method, f.mode]), [["GET", "none"], ["HEAD", "none"]]);
+});
+
+Deno.test("gateway forwards through the upstream client to a real server byte for byte", async () => {
+  const seen: { url: string; headers: Headers; body: Uint8Array }[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (req) => {
+      seen.push({
+        url: req.url,
+        headers: req.headers,
+        body: new Uint8Array(await req.arrayBuffer()),
+      });
+      return new Response(new Uint8Array([0xff, 0x00, 0xc3, 0xa9]), {
+        status: 400,
+        headers: { "x-fn": "yes", "keep-alive": "timeout=5" },
+      });
+    },
+  );
+  const client = createUpstreamClient({ maxBufferedBytes: 64 });
+  const app = createGatewayApp({
+    envName: "development",
+    jwtSecret: SECRET,
+    functions: [{ name: "stripe-webhook", verifyJwt: false }],
+    resolveUpstream: () => Promise.resolve(`http://127.0.0.1:${server.addr.port}`),
+    send: client.send,
+  });
+  try {
+    const bytes = awkwardBytes();
+    // Within the limit (whole), over it (streamed with its length), and without a length.
+    const bodies: [Record<string, string>, BodyInit][] = [
+      [{ "content-length": "60" }, bytes.slice(0, 60)],
+      [{ "content-length": String(bytes.length) }, bytes],
+      [{}, new Blob([bytes]).stream()],
+    ];
+    for (const [headers, body] of bodies) {
+      const res = await app.request("/functions/v1/stripe-webhook/a%20b?x=1&y=%2F", {
+        method: "POST",
+        headers: { ...headers, "stripe-signature": "t=1,v1=abc", connection: "keep-alive" },
+        body,
+      });
+      assert.equal(res.status, 400);
+      assert.equal(res.headers.get("x-fn"), "yes");
+      assert.equal(res.headers.get("keep-alive"), null);
+      assert.deepEqual(
+        new Uint8Array(await res.arrayBuffer()),
+        new Uint8Array([0xff, 0, 0xc3, 0xa9]),
+      );
+    }
+    assert.equal(seen.length, 3);
+    for (const [i, s] of seen.entries()) {
+      assert.equal(s.url, `http://127.0.0.1:${server.addr.port}/stripe-webhook/a%20b?x=1&y=%2F`);
+      assert.equal(s.headers.get("stripe-signature"), "t=1,v1=abc");
+      assert.equal(s.headers.get("connection"), null);
+      assert.deepEqual(s.body, i === 0 ? bytes.slice(0, 60) : bytes);
+    }
+    assert.equal(seen[0].headers.get("content-length"), "60");
+    assert.equal(seen[1].headers.get("content-length"), String(bytes.length));
+    assert.equal(seen[2].headers.get("transfer-encoding"), "chunked");
+  } finally {
+    client.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("gateway answers 502 bad_gateway through the upstream client when nothing listens", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const client = createUpstreamClient();
+  const app = createGatewayApp({
+    envName: "development",
+    jwtSecret: SECRET,
+    functions: [{ name: "gone", verifyJwt: false }],
+    resolveUpstream: () => Promise.resolve(`http://127.0.0.1:${port}`),
+    send: client.send,
+  });
+  try {
+    const res = await app.request("/functions/v1/gone", { method: "POST", body: "{}" });
+    assert.equal(res.status, 502);
+    const body = await errorOf(res);
+    assert.equal(body.error.code, "bad_gateway");
+    assert.match(body.error.message, /^Cannot reach function "gone": /);
+    assert.deepEqual(body.error.details, { function: "gone" });
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("createBearerVerifier still refuses what verifyBearer refuses", async () => {
+  const verify = createBearerVerifier(SECRET, { maxTokens: 1 });
+  const good = `Bearer ${await signJwt(SECRET, { role: "anon" })}`;
+  const other = `Bearer ${await signJwt(SECRET, { role: "service_role" })}`;
+  const forged = `Bearer ${await signJwt("another-secret-with-at-least-32-characters!", {
+    role: "anon",
+  })}`;
+  await verify(good);
+  await verify(other); // forgets `good`, which still verifies in full
+  await verify(good);
+  for (
+    const [header, reason] of [
+      [undefined, "missing"],
+      ["Basic dXNlcjpwdw==", "malformed"],
+      [forged, "bad_signature"],
+    ] as const
+  ) {
+    await assert.rejects(
+      verify(header),
+      (err: unknown) => err instanceof JwtError && err.reason === reason,
+    );
+  }
+});
+
+Deno.test("createBearerVerifier answers from memory until exp, measured as jwtVerify measures it", async () => {
+  let nowMs = Date.now();
+  const verify = createBearerVerifier(SECRET, { now: () => nowMs });
+  const exp = Math.floor(Date.now() / 1000) + 1;
+  const header = `Bearer ${await signJwt(SECRET, { role: "anon", exp })}`;
+  await verify(header);
+  // Once the token has really expired, only the verifier's memory can still accept it.
+  await new Promise((r) => setTimeout(r, exp * 1000 + 20 - Date.now()));
+  await assert.rejects(verifyBearer(header, SECRET), /expired/);
+  nowMs = exp * 1000 - 1;
+  await verify(header);
+  nowMs = exp * 1000;
+  await assert.rejects(
+    verify(header),
+    (err: unknown) => err instanceof JwtError && err.reason === "expired",
   );
 });
