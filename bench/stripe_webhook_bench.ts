@@ -4,19 +4,19 @@
  * into the `stripe` mirror (ledger, ordering guard, memberships), theirs into its own schema
  * in its own database (`stripe_sync_bench`) on the same Postgres — at 1, 10 and 50 concurrent
  * senders, in the same run:
- * - in process: our `receiveEvent(body, signature)` (what the function's route runs) vs
+ * - in process: our receiver `(body, signature)` from `createReceiver` (what the function's
+ *   route runs, batching concurrent deliveries the same way) vs
  *   `StripeSync.processWebhook(payload, signature)`;
- * - end to end over HTTP: ours through the local functions gateway, theirs behind a minimal
- *   `Deno.serve` server.
+ * - end to end over HTTP: ours through the local functions gateway to the function's own
+ *   process, theirs behind a minimal `Deno.serve` server in a process of its own
+ *   (`stripe_sync_engine_server.ts`); the load generator is this process in both.
  * Signature checks, the event ledger and the ordering guard stay on. Every run sends fresh
  * events (new ids and objects) and checks afterwards that each one landed.
  *
- * The baseline is loaded from its CommonJS build (`createRequire`): its ESM build's
- * `runMigrations` fails silently on a `__dirname` error.
+ * The baseline is loaded from its CommonJS build (see `stripe_sync_engine.ts`).
  *
  * @module
  */
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import postgres from "postgres";
 import Stripe from "stripe";
@@ -24,6 +24,7 @@ import {
   type LocalEnv,
   localEnv,
   localStripeKey,
+  REPO_ROOT,
   type StackOptions,
   stripeEmulatorConfig,
 } from "../scripts/local/config.ts";
@@ -40,17 +41,10 @@ import {
 import { newId } from "../scripts/local/stripe_emulator/store.ts";
 import { createDb } from "../supabase/functions/_shared/db.ts";
 import { createStripeClient, cryptoProvider } from "../supabase/functions/_shared/stripe/client.ts";
-import { receiveEvent } from "../supabase/functions/stripe-webhook/app.ts";
-import { type LoadResult, quantile, runLoad } from "./load.ts";
-
-/** The baseline's surface we use (typed here; the package is loaded with `require`). */
-interface SyncEngineModule {
-  runMigrations(config: { databaseUrl: string; schema: string; logger?: unknown }): Promise<void>;
-  StripeSync: new (config: Record<string, unknown>) => {
-    processWebhook(payload: string, signature: string | undefined): Promise<void>;
-    postgresClient: { pool: { end(): Promise<void> } };
-  };
-}
+import { createReceiver } from "../supabase/functions/stripe-webhook/app.ts";
+import { type LoadResult, runCalls, runLoad } from "./load.ts";
+import { type BaselineConfig, createBaseline, migrateBaseline } from "./stripe_sync_engine.ts";
+import { LISTENING_PREFIX } from "./stripe_sync_engine_server.ts";
 
 /** One row of the report. */
 export interface StripeBenchRow {
@@ -60,23 +54,8 @@ export interface StripeBenchRow {
   missing: number;
 }
 
-/** A logger for the baseline that keeps quiet (pino's shape). */
-function quietLogger(): Record<string, unknown> {
-  const noop = () => {};
-  const logger: Record<string, unknown> = {
-    info: noop,
-    warn: noop,
-    error: noop,
-    debug: noop,
-    trace: noop,
-    fatal: noop,
-  };
-  logger.child = () => logger;
-  return logger;
-}
-
 /** A signed event, ready to send. */
-interface SignedEvent {
+export interface SignedEvent {
   id: string;
   body: string;
   signature: string;
@@ -91,7 +70,7 @@ const PRICE_ID = "price_benchTierMonthly";
  * customer.subscription.created and .updated (a second later), each unit its own objects;
  * every subscription uses the bench tier's price and a customer linked to its own user.
  */
-function makeCorpus(
+export function makeCorpus(
   units: number,
   created: number,
 ): { events: Record<string, unknown>[]; customers: string[] } {
@@ -194,7 +173,10 @@ function makeCorpus(
   return { events, customers };
 }
 
-async function sign(events: Record<string, unknown>[], secret: string): Promise<SignedEvent[]> {
+export async function sign(
+  events: Record<string, unknown>[],
+  secret: string,
+): Promise<SignedEvent[]> {
   const stripe = new Stripe("sk_test_bench_signer_0000");
   return await Promise.all(events.map(async (e) => {
     const body = JSON.stringify(e, null, 2);
@@ -213,40 +195,8 @@ async function sign(events: Record<string, unknown>[], secret: string): Promise<
   }));
 }
 
-/** Closed-loop load over an in-process handler (like `runLoad`, without HTTP). */
-async function runCalls(
-  call: (i: number) => Promise<boolean>,
-  opts: { requests: number; concurrency: number },
-): Promise<LoadResult> {
-  const latencies: number[] = [];
-  let next = 0;
-  let errors = 0;
-  const t0 = performance.now();
-  const sender = async () => {
-    while (next < opts.requests) {
-      const i = next++;
-      const started = performance.now();
-      const ok = await call(i).catch(() => false);
-      latencies.push(performance.now() - started);
-      if (!ok) errors++;
-    }
-  };
-  await Promise.all(Array.from({ length: opts.concurrency }, sender));
-  const seconds = (performance.now() - t0) / 1000;
-  latencies.sort((a, b) => a - b);
-  return {
-    requests: opts.requests,
-    concurrency: opts.concurrency,
-    seconds,
-    perSecond: opts.requests / seconds,
-    p50Ms: quantile(latencies, 0.5),
-    p99Ms: quantile(latencies, 0.99),
-    errors,
-  };
-}
-
 /** Users and customer links for a corpus, so our subscriptions become memberships. */
-async function linkCustomers(sql: postgres.Sql, customers: string[]): Promise<void> {
+export async function linkCustomers(sql: postgres.Sql, customers: string[]): Promise<void> {
   await sql`
     with u as (
       insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
@@ -288,6 +238,51 @@ async function theirsMissing(sql: postgres.Sql, events: SignedEvent[]): Promise<
   return events.length - found;
 }
 
+/** Starts the baseline's HTTP server process; resolves once it listens. */
+async function startBaselineServer(
+  config: BaselineConfig,
+): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--no-prompt",
+      new URL("./stripe_sync_engine_server.ts", import.meta.url).pathname,
+    ],
+    cwd: REPO_ROOT,
+    env: {
+      BASELINE_DB_URL: config.databaseUrl,
+      BASELINE_STRIPE_KEY: config.stripeSecretKey,
+      BASELINE_WEBHOOK_SECRET: config.webhookSecret,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.includes("\n")) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error("Cannot start the baseline server: it exited before listening");
+    seen += value;
+  }
+  const line = seen.split("\n")[0];
+  if (!line.startsWith(LISTENING_PREFIX)) {
+    throw new Error(`Cannot start the baseline server: it printed ${JSON.stringify(line)}`);
+  }
+  // Keep draining its output so it never blocks on a full pipe.
+  (async () => {
+    while (!(await lines.read()).done);
+  })().catch(() => {});
+  return {
+    url: `http://127.0.0.1:${Number(line.slice(LISTENING_PREFIX.length))}/`,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
 /**
  * Runs the comparison on the development environment of a running stack.
  *
@@ -307,43 +302,22 @@ export async function benchStripeWebhook(
   // The baseline's own database on the same cluster, migrated by its own migrations.
   await admin.unsafe("drop database if exists stripe_sync_bench with (force)");
   await admin.unsafe("create database stripe_sync_bench");
-  const require = createRequire(import.meta.url);
-  const engine = require("@supabase/stripe-sync-engine") as SyncEngineModule;
-  const logger = quietLogger();
-  await engine.runMigrations({ databaseUrl: benchDbUrl, schema: "stripe", logger });
-  const sync = new engine.StripeSync({
-    poolConfig: { connectionString: benchDbUrl, max: 8 },
-    stripeSecretKey: key,
-    stripeWebhookSecret: secret,
-    stripeApiVersion: Stripe.API_VERSION,
-    backfillRelatedEntities: false,
-    logger,
-  });
+  await migrateBaseline(benchDbUrl);
+  const baseline = { databaseUrl: benchDbUrl, stripeSecretKey: key, webhookSecret: secret };
+  const sync = createBaseline(baseline);
   const theirsDb = postgres(benchDbUrl, { max: 2, onnotice: () => {} });
 
   // Ours in process: the function's app with the same pool size as the deployed function.
   const oursDb = createDb(env.dbUrl, { max: 8 });
-  const oursDeps = {
+  const receive = createReceiver({
     sql: oursDb,
     stripe: createStripeClient({ STRIPE_SECRET_KEY: key, STRIPE_API_BASE: emulator.url }),
     webhookSecret: secret,
-  };
-  // Theirs over HTTP: the smallest server that hands the raw body to processWebhook.
-  const theirsServer = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    async (req) => {
-      try {
-        await sync.processWebhook(
-          await req.text(),
-          req.headers.get("stripe-signature") ?? undefined,
-        );
-        return Response.json({ received: true });
-      } catch (err) {
-        return Response.json({ error: (err as Error).message }, { status: 400 });
-      }
-    },
-  );
-  const theirsUrl = `http://127.0.0.1:${theirsServer.addr.port}/`;
+  });
+  // Theirs over HTTP: the smallest server that hands the raw body to processWebhook, in a
+  // process of its own (as our function runs in its own, behind the gateway).
+  const theirsServer = await startBaselineServer(baseline);
+  const theirsUrl = theirsServer.url;
   const oursUrl = `${env.functionsUrl}/stripe-webhook`;
 
   // The bench tier: every corpus subscription uses its price.
@@ -357,8 +331,7 @@ export async function benchStripeWebhook(
     {
       path: "in-process  ours",
       // Our handler without HTTP, as theirs is called: (payload, signature) → done.
-      call: (e: SignedEvent) =>
-        receiveEvent(oursDeps, e.body, e.signature).then((r) => r.outcome !== "duplicate"),
+      call: (e: SignedEvent) => receive(e.body, e.signature).then((r) => r.outcome !== "duplicate"),
       http: null as string | null,
       missing: (events: SignedEvent[]) => oursMissing(admin, events),
     },
@@ -398,6 +371,9 @@ export async function benchStripeWebhook(
     return { result, missing: await t.missing(events) };
   }
 
+  // STRIPE_BENCH_ONLY=<path prefix> (e.g. "HTTP" or "in-process  ours") measures a subset.
+  const only = Deno.env.get("STRIPE_BENCH_ONLY");
+  if (only) targets.splice(0, targets.length, ...targets.filter((t) => t.path.startsWith(only)));
   const rows: StripeBenchRow[] = [];
   try {
     for (const t of targets) await runOnce(t, 40, 10); // warm up JIT, pools, the gateway
@@ -408,7 +384,7 @@ export async function benchStripeWebhook(
       }
     }
   } finally {
-    await theirsServer.shutdown();
+    await theirsServer.stop();
     await sync.postgresClient.pool.end().catch(() => {});
     await oursDb.end();
     await theirsDb.end();
@@ -459,7 +435,8 @@ export function printStripeBench(rows: StripeBenchRow[]): void {
 
 /**
  * `npm run bench -- stripe_webhook`: 200 units (1,000 signed events) per run by default;
- * `STRIPE_BENCH_UNITS` changes it. Also runnable alone against a running stack
+ * `STRIPE_BENCH_UNITS` changes it, `STRIPE_BENCH_SENDERS` the concurrencies (default
+ * `1,10,50`), `STRIPE_BENCH_ONLY` the paths measured (a prefix, e.g. `HTTP`). Also runnable alone against a running stack
  * (`STAGECOACH_HOME=… STAGECOACH_PORT_OFFSET=… deno run -A bench/stripe_webhook_bench.ts`).
  */
 export async function run(ctx: BenchContext): Promise<void> {
@@ -467,7 +444,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     await benchStripeWebhook(localEnv("development", ctx.stack), {
       stack: ctx.stack,
       units: Number(Deno.env.get("STRIPE_BENCH_UNITS") ?? "200"),
-      concurrencies: [1, 10, 50],
+      concurrencies: (Deno.env.get("STRIPE_BENCH_SENDERS") ?? "1,10,50").split(",").map(Number),
     }),
   );
 }

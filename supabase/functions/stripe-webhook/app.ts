@@ -22,7 +22,12 @@ import type { Sql } from "../_shared/db.ts";
 import { ApiError, notFound, onError } from "../_shared/http.ts";
 import { cryptoProvider } from "../_shared/stripe/client.ts";
 import { StripeEventSchema } from "../_shared/stripe/events.ts";
-import { ingestEvent, recordFailure } from "../_shared/stripe/mirror.ts";
+import {
+  createIngestBatcher,
+  type IngestBatcher,
+  ingestEvent,
+  recordFailure,
+} from "../_shared/stripe/mirror.ts";
 
 /** Stripe's default tolerance for a signature's timestamp, in seconds. */
 export const SIGNATURE_TOLERANCE_SECONDS = 300;
@@ -42,6 +47,11 @@ export interface StripeWebhookDeps {
   storedSecret?: () => Promise<string | null>;
   /** Signature tolerance, default {@link SIGNATURE_TOLERANCE_SECONDS}. */
   toleranceSeconds?: number;
+  /**
+   * Shares transactions among concurrent deliveries; default: one made over `sql` by
+   * {@link createReceiver} (see `createIngestBatcher`).
+   */
+  batcher?: IngestBatcher;
 }
 
 /**
@@ -114,36 +124,48 @@ async function verifyWith(
   return event.data;
 }
 
-/** What {@link receiveEvent} answers with. */
+/** What {@link createReceiver}'s receiver answers with. */
 export interface Received {
   event: string;
   outcome: string;
 }
 
 /**
- * The webhook's whole work for one delivery, without HTTP: verify, record, apply. The route
- * below wraps it; benchmarks call it in process.
+ * The webhook's whole work for one delivery, without HTTP: verify, record, apply. Made once
+ * per function instance, so its deliveries share one batcher; the route below wraps it and
+ * benchmarks call it in process.
  *
- * @throws {ApiError} 400 as {@link verifyEvent}; 500 `ingest_failed` after recording the
- * event as failed
+ * @returns `(body, signature) => Promise<Received>`, which throws {@link ApiError} 400 as
+ * {@link verifyEvent}, or 500 `ingest_failed` after recording the event as failed
+ * @example
+ * ```ts
+ * const receive = createReceiver({ sql, stripe, webhookSecret });
+ * await receive(rawBody, req.headers.get("stripe-signature") ?? undefined);
+ * ```
  */
-export async function receiveEvent(
+export function createReceiver(
   deps: StripeWebhookDeps,
-  body: string,
-  signature: string | undefined,
-): Promise<Received> {
-  const event = await verifyEvent(deps, body, signature);
-  try {
-    const result = await ingestEvent(deps, event);
-    return { event: event.id, outcome: result.outcome };
-  } catch (err) {
-    const message = (err as Error).message ?? String(err);
-    console.error(`stripe-webhook: ${event.id} (${event.type}) failed: ${message}`);
-    await recordFailure(deps.sql, event, message);
-    throw new ApiError(500, "ingest_failed", "Cannot apply the event: it was recorded as failed", {
-      event: event.id,
-    });
-  }
+): (body: string, signature: string | undefined) => Promise<Received> {
+  const ingestDeps = { ...deps, batcher: deps.batcher ?? createIngestBatcher(deps.sql) };
+  return async (body, signature) => {
+    const event = await verifyEvent(deps, body, signature);
+    try {
+      const result = await ingestEvent(ingestDeps, event, body);
+      return { event: event.id, outcome: result.outcome };
+    } catch (err) {
+      const message = (err as Error).message ?? String(err);
+      console.error(`stripe-webhook: ${event.id} (${event.type}) failed: ${message}`);
+      await recordFailure(deps.sql, event, message);
+      throw new ApiError(
+        500,
+        "ingest_failed",
+        "Cannot apply the event: it was recorded as failed",
+        {
+          event: event.id,
+        },
+      );
+    }
+  };
 }
 
 /**
@@ -160,8 +182,9 @@ export function createStripeWebhookApp(deps: StripeWebhookDeps) {
   app.onError(onError);
   app.notFound(notFound);
 
+  const receive = createReceiver(deps);
   app.post("/", async (c) => {
-    const received = await receiveEvent(deps, await c.req.text(), c.req.header("stripe-signature"));
+    const received = await receive(await c.req.text(), c.req.header("stripe-signature"));
     return c.json({ received: true, ...received });
   });
 

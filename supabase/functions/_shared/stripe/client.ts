@@ -101,8 +101,42 @@ export function createStripeClient(
   });
 }
 
-/** The SubtleCrypto provider webhook signatures are checked with (works in Edge Functions). */
-export const cryptoProvider: Stripe.CryptoProvider = Stripe.createSubtleCryptoProvider();
+/**
+ * `crypto.subtle` with the HMAC keys it imported kept, by secret: Stripe's SubtleCrypto
+ * provider imports the signing secret again for every event, which costs as much as the
+ * signature itself. Only raw keys are cached, at most a few (one endpoint secret, perhaps a
+ * rolled one beside it).
+ */
+function cachingSubtle(): SubtleCrypto {
+  const subtle = crypto.subtle;
+  const keys = new Map<string, Promise<CryptoKey>>();
+  return {
+    importKey(...args: Parameters<SubtleCrypto["importKey"]>) {
+      const [format, data, algorithm, extractable, usages] = args;
+      if (format !== "raw" || !ArrayBuffer.isView(data)) return subtle.importKey(...args);
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      const id = `${JSON.stringify(algorithm)}:${extractable}:${usages.join()}:${bytes.join()}`;
+      let key = keys.get(id);
+      if (!key) {
+        if (keys.size >= 8) keys.clear();
+        key = subtle.importKey(format, data, algorithm, extractable, usages);
+        key.catch(() => keys.delete(id));
+        keys.set(id, key);
+      }
+      return key;
+    },
+    sign: (...args: Parameters<SubtleCrypto["sign"]>) => subtle.sign(...args),
+    digest: (...args: Parameters<SubtleCrypto["digest"]>) => subtle.digest(...args),
+  } as SubtleCrypto;
+}
+
+/**
+ * The SubtleCrypto provider webhook signatures are checked with (works in Edge Functions),
+ * over `crypto.subtle` with imported keys cached.
+ */
+export const cryptoProvider: Stripe.CryptoProvider = Stripe.createSubtleCryptoProvider(
+  cachingSubtle(),
+);
 
 /**
  * Stripe's clock at the time of a response: its `Date` header in unix seconds, or null.

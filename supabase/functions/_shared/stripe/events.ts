@@ -1,7 +1,7 @@
 /**
  * What a Stripe event means for the mirror — pure: an event in, a plan out, no I/O.
  *
- * The plan is what `stripe.ingest_event(event, plan)` (SQL) applies:
+ * The plan is what `stripe.ingest_events(batch)` (SQL) applies:
  * - `sync`: write the object (products, prices, customers, subscriptions) under the ordering
  *   guard; `*.deleted` events mark it deleted (a subscription's carries its canceled state);
  * - `link`: `checkout.session.completed` links the session's customer to the Supabase user

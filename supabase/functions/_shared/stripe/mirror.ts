@@ -7,6 +7,7 @@
  */
 import type Stripe from "stripe";
 import type { Sql } from "../db.ts";
+import { type Batcher, createBatcher } from "./batcher.ts";
 import { responseTime } from "./client.ts";
 import {
   type EventMeta,
@@ -104,22 +105,148 @@ export async function fetchAndApply(
   }) as SqlOutcome;
 }
 
+/** One event for `stripe.ingest_events`: its ledger record, its plan and, optionally, its raw body. */
+export interface IngestItem {
+  meta: EventMeta;
+  plan: EventPlan;
+  /**
+   * The event exactly as Stripe sent it (already verified and parsed once). When given, a
+   * sync plan's object is read from it in SQL instead of being serialised again.
+   */
+  body?: string;
+}
+
+/** The key of the advisory lock an item takes first (batches are sorted by it). */
+function lockKey(plan: EventPlan): string {
+  if (plan.action === "sync") return String(plan.object.id ?? "");
+  if (plan.action === "link") return plan.customer ?? "";
+  return "";
+}
+
+/**
+ * An item as JSON text. The raw body is spliced in as it came: it is one JSON value (it
+ * parsed), so it cannot break out of its place, and its numbers reach Postgres exactly.
+ */
+function itemJson(item: IngestItem): string {
+  if (item.body === undefined || item.plan.action !== "sync") {
+    return JSON.stringify({ event: item.meta, plan: item.plan });
+  }
+  const { object: _fromBody, ...plan } = item.plan;
+  return `{"event":${JSON.stringify(item.meta)},"plan":${
+    JSON.stringify(plan)
+  },"body":${item.body}}`;
+}
+
+/**
+ * A SQL literal of a JSON text, cast to jsonb. An escape string (`E'…'`) with backslashes and
+ * quotes doubled means the same whatever `standard_conforming_strings` says; JSON text holds
+ * no NUL (control characters only appear escaped), the one byte a literal cannot carry.
+ *
+ * @throws {Error} when the text holds a NUL anyway
+ */
+export function jsonbLiteral(json: string): string {
+  if (json.includes("\0")) {
+    throw new Error("Cannot quote the JSON: it holds a NUL character");
+  }
+  return `E'${json.replaceAll("\\", "\\\\").replaceAll("'", "''")}'::jsonb`;
+}
+
+/**
+ * Records and applies a batch of events in one transaction (one call of
+ * `stripe.ingest_events`), returning one outcome per item, in order. The items are sent in
+ * lock-key order, so concurrent batches take their object locks in the same order.
+ *
+ * @throws whatever the database threw; nothing of the batch is written then
+ */
+export async function ingestBatch(sql: Sql, items: IngestItem[]): Promise<SqlOutcome[]> {
+  const order = items.map((_, i) => i).sort((a, b) => {
+    const ka = lockKey(items[a].plan);
+    const kb = lockKey(items[b].plan);
+    return ka < kb ? -1 : ka > kb ? 1 : a - b;
+  });
+  const text = `[${order.map((i) => itemJson(items[i])).join(",")}]`;
+  // The batch goes as a literal, not a parameter: with `prepare: false` (what Supabase's
+  // transaction pooler needs) postgres.js describes every parameterised statement in a round
+  // trip of its own first, which would double the webhook's round trips.
+  const [row] = await sql.unsafe<{ r: SqlOutcome[] }[]>(
+    `select stripe.ingest_events(${jsonbLiteral(text)}) as r`,
+  );
+  const outcomes: SqlOutcome[] = new Array(items.length);
+  order.forEach((itemIndex, position) => outcomes[itemIndex] = row.r[position]);
+  return outcomes;
+}
+
+/**
+ * Runs a batch; if it fails (a deadlock with another batch, one bad event), replays its
+ * items one by one, each with deadlock retries, so an item fails only for its own reason.
+ */
+export async function ingestBatchOrEach(
+  sql: Sql,
+  items: IngestItem[],
+): Promise<PromiseSettledResult<SqlOutcome>[]> {
+  if (items.length > 1) {
+    try {
+      const outcomes = await ingestBatch(sql, items);
+      return outcomes.map((value) => ({ status: "fulfilled", value }));
+    } catch {
+      // Nothing of the batch was written: each item gets its own transaction below.
+    }
+  }
+  const settled: PromiseSettledResult<SqlOutcome>[] = [];
+  for (const item of items) {
+    try {
+      const [value] = await withRetries(() => ingestBatch(sql, [item]));
+      settled.push({ status: "fulfilled", value });
+    } catch (reason) {
+      settled.push({ status: "rejected", reason });
+    }
+  }
+  return settled;
+}
+
+/** Shares transactions among concurrent deliveries (see `batcher.ts`). */
+export type IngestBatcher = Batcher<IngestItem, SqlOutcome>;
+
+/**
+ * Creates the batcher the webhook submits its events to: concurrent deliveries are recorded
+ * and applied together, one round trip and one commit per batch; a lone delivery goes at once.
+ *
+ * @param sql the pool
+ * @param opts batch limits (see {@link createBatcher}): default 32 events per batch, 2
+ * batches at once
+ */
+export function createIngestBatcher(
+  sql: Sql,
+  opts: { maxBatch?: number; maxInFlight?: number } = {},
+): IngestBatcher {
+  return createBatcher<IngestItem, SqlOutcome>({
+    run: (items) => ingestBatchOrEach(sql, items),
+    maxBatch: opts.maxBatch ?? 32,
+    maxInFlight: opts.maxInFlight ?? 2,
+  });
+}
+
 /**
  * Applies one verified event: records it in the ledger and mirrors it (a duplicate has no
  * second effect). Same-second ties, invoice events and links to a subscription not mirrored
  * yet re-read the object from Stripe.
  *
- * @param deps the database pool and a Stripe client of the same account
+ * @param deps the database pool, a Stripe client of the same account and, optionally, the
+ * batcher to share transactions with concurrent deliveries
  * @param event the verified event
+ * @param body the raw body it was verified from (spares serialising its object again)
  * @throws whatever the database or Stripe threw (after retrying deadlocks); the caller
  * records the failure with {@link recordFailure} and answers 500 so Stripe retries
  */
 export async function ingestEvent(
-  deps: { sql: Sql; stripe: Stripe },
+  deps: { sql: Sql; stripe: Stripe; batcher?: IngestBatcher },
   event: StripeEventEnvelope,
+  body?: string,
 ): Promise<IngestResult> {
   const { meta, plan } = planEvent(event);
-  return await applyPlan(deps, meta, plan);
+  if (!deps.batcher) return await applyPlan(deps, meta, plan);
+  const first = await deps.batcher.submit({ meta, plan, body });
+  return await finishOutcome(deps, meta, first);
 }
 
 /** Applies a plan (see {@link ingestEvent}); reconciliation replays failed events with it. */
@@ -130,13 +257,17 @@ export async function applyPlan(
 ): Promise<IngestResult> {
   // Each transaction is retried on its own (deadlock, serialization): retrying the first
   // would count the delivery twice.
-  let result = await withRetries(async () => {
-    const [row] = await deps.sql<{ r: SqlOutcome }[]>`
-      select stripe.ingest_event(${deps.sql.json(meta as never)}, ${
-      deps.sql.json(plan as never)
-    }) as r`;
-    return row.r;
-  });
+  const [first] = await withRetries(() => ingestBatch(deps.sql, [{ meta, plan }]));
+  return await finishOutcome(deps, meta, first);
+}
+
+/** Follows a first outcome of `fetch` with the fetch under the object's lock. */
+async function finishOutcome(
+  deps: { sql: Sql; stripe: Stripe },
+  meta: EventMeta,
+  first: SqlOutcome,
+): Promise<IngestResult> {
+  let result = first;
   let fetched = false;
   if (result.outcome === "fetch" && result.fetch) {
     const { kind, id } = result.fetch;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { startInProcessEmulator } from "../../../../scripts/local/stripe_emulator/testing.ts";
-import { fetchObject } from "./mirror.ts";
+import { fetchObject, jsonbLiteral } from "./mirror.ts";
 
 Deno.test("fetchObject reads an object with Stripe's time, and a vanished one as a deleted stub", async () => {
   const emu = await startInProcessEmulator();
@@ -19,4 +19,16 @@ Deno.test("fetchObject reads an object with Stripe's time, and a vanished one as
   } finally {
     await emu.close();
   }
+});
+
+Deno.test("jsonbLiteral quotes JSON text as an escape string that reads back the same", () => {
+  assert.equal(jsonbLiteral(`{"a":"it's"}`), `E'{"a":"it''s"}'::jsonb`);
+  assert.equal(
+    jsonbLiteral(String.raw`{"path":"C:\\dir","quote":"\""}`),
+    String.raw`E'{"path":"C:\\\\dir","quote":"\\""}'::jsonb`,
+  );
+  assert.throws(
+    () => jsonbLiteral('{"a":"\0"}'),
+    /Cannot quote the JSON: it holds a NUL character/,
+  );
 });
