@@ -18,7 +18,7 @@ import type { BenchContext } from "./run.ts";
 import { readDotenvFile } from "../scripts/local/dotenv.ts";
 import { composeFunctionEnv } from "../scripts/local/gateway_env.ts";
 import { discoverFunctions } from "../scripts/local/gateway_functions.ts";
-import { createFunctionPool } from "../scripts/local/gateway_processes.ts";
+import { createFunctionPool, type FunctionPool } from "../scripts/local/gateway_processes.ts";
 import { type LoadResult, runLoad } from "./load.ts";
 
 /** One row of the report. */
@@ -83,15 +83,14 @@ function stripeLikeEvent(): string {
   return JSON.stringify(event, null, 2);
 }
 
-/** Runs the comparison on one environment of a running stack. */
-export async function benchGateway(
-  env: LocalEnv,
-  opts: { requests: number; concurrencies: number[] },
-): Promise<GatewayBenchRow[]> {
+/**
+ * Functions of an environment hosted as the gateway hosts them (same host script, same
+ * environment variables and secrets), but reached directly: the baseline of the gateway's
+ * cost. Start it with `startAll()`, find each with `resolve(name)`, `stop()` it after.
+ */
+export async function directFunctionPool(env: LocalEnv, names: string[]): Promise<FunctionPool> {
   const keys = await readKeys(env);
-  const functions = (await discoverFunctions(REPO_ROOT)).filter((f) =>
-    f.name === "ops" || f.name === "stripe-webhook"
-  );
+  const functions = (await discoverFunctions(REPO_ROOT)).filter((f) => names.includes(f.name));
   // The same environment the gateway gives its functions (stripe-webhook needs its Stripe keys).
   const { env: childEnv } = composeFunctionEnv({
     process: Deno.env.toObject(),
@@ -105,8 +104,16 @@ export async function benchGateway(
       SUPABASE_DB_URL: env.dbUrl,
     },
   });
-  // The baseline: the same functions, hosted the same way, without the gateway in front.
-  const pool = createFunctionPool(functions, { env: childEnv, cwd: REPO_ROOT, log: () => {} });
+  return createFunctionPool(functions, { env: childEnv, cwd: REPO_ROOT, log: () => {} });
+}
+
+/** Runs the comparison on one environment of a running stack. */
+export async function benchGateway(
+  env: LocalEnv,
+  opts: { requests: number; concurrencies: number[] },
+): Promise<GatewayBenchRow[]> {
+  const keys = await readKeys(env);
+  const pool = await directFunctionPool(env, ["ops", "stripe-webhook"]);
   const rows: GatewayBenchRow[] = [];
   try {
     await pool.startAll();

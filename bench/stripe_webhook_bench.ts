@@ -29,6 +29,7 @@ import {
   stripeEmulatorConfig,
 } from "../scripts/local/config.ts";
 import type { BenchContext } from "./run.ts";
+import { directFunctionPool } from "./gateway_bench.ts";
 import {
   customerObject,
   eventObject,
@@ -319,6 +320,10 @@ export async function benchStripeWebhook(
   const theirsServer = await startBaselineServer(baseline);
   const theirsUrl = theirsServer.url;
   const oursUrl = `${env.functionsUrl}/stripe-webhook`;
+  // Diagnostic: our function reached without the gateway (one HTTP hop, as theirs).
+  const direct = await directFunctionPool(env, ["stripe-webhook"]);
+  await direct.startAll();
+  const oursDirectUrl = `${await direct.resolve("stripe-webhook")}/stripe-webhook`;
 
   // The bench tier: every corpus subscription uses its price.
   await admin`insert into public.membership_tiers (slug, name) values ('bench', 'Bench') on conflict (slug) do nothing`;
@@ -345,6 +350,12 @@ export async function benchStripeWebhook(
       path: "HTTP        ours (gateway)",
       call: null,
       http: oursUrl,
+      missing: (events: SignedEvent[]) => oursMissing(admin, events),
+    },
+    {
+      path: "HTTP        ours (direct)",
+      call: null,
+      http: oursDirectUrl,
       missing: (events: SignedEvent[]) => oursMissing(admin, events),
     },
     {
@@ -385,6 +396,7 @@ export async function benchStripeWebhook(
     }
   } finally {
     await theirsServer.stop();
+    await direct.stop();
     await sync.postgresClient.pool.end().catch(() => {});
     await oursDb.end();
     await theirsDb.end();
@@ -415,16 +427,17 @@ export function printStripeBench(rows: StripeBenchRow[]): void {
     rows.find((r) => r.path === path && r.result.concurrency === c);
   for (const c of [...new Set(rows.map((r) => r.result.concurrency))]) {
     for (
-      const [ours, theirs] of [
-        ["in-process  ours", "in-process  baseline"],
-        ["HTTP        ours (gateway)", "HTTP        baseline"],
+      const [label, ours, theirs] of [
+        ["in-process", "in-process  ours", "in-process  baseline"],
+        ["HTTP", "HTTP        ours (gateway)", "HTTP        baseline"],
+        ["(no gateway)", "HTTP        ours (direct)", "HTTP        baseline"],
       ]
     ) {
       const a = by(ours, c);
       const b = by(theirs, c);
       if (a && b) {
         console.log(
-          `  ${ours.split(" ")[0].padEnd(10)} ${String(c).padStart(2)} senders: ours ${
+          `  ${label.padEnd(12)} ${String(c).padStart(2)} senders: ours ${
             (a.result.perSecond / b.result.perSecond).toFixed(2)
           }× the baseline's throughput`,
         );
