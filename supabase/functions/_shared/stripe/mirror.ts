@@ -189,7 +189,8 @@ export async function ingestBatchOrEach(
       const outcomes = await ingestBatch(sql, items);
       return outcomes.map((value) => ({ status: "fulfilled", value }));
     } catch {
-      // Nothing of the batch was written: each item gets its own transaction below.
+      // A failed statement wrote nothing of the batch: each item gets its own transaction
+      // below (should the connection have dropped after a commit, they answer `duplicate`).
     }
   }
   const settled: PromiseSettledResult<SqlOutcome>[] = [];
