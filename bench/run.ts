@@ -25,7 +25,7 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   promotion: promotion.run,
   // STAGECOACH_BENCH_USERS sets its size (default 1,000,000 users, about 4 million rows).
   users_copy: usersCopy.run,
-  // STRIPE_BENCH_UNITS sets its size (default 200 units: 1,000 signed events per run).
+  // STRIPE_BENCH_UNITS sets its size (default 600 units: 3,000 signed events per run).
   stripe_webhook: stripeWebhook.run,
 };
 

@@ -447,7 +447,8 @@ export function printStripeBench(rows: StripeBenchRow[]): void {
 }
 
 /**
- * `npm run bench -- stripe_webhook`: 200 units (1,000 signed events) per run by default;
+ * `npm run bench -- stripe_webhook`: 600 units (3,000 signed events) per run by default (a
+ * run at 50 senders then lasts a second or two: shorter ones swung with the machine);
  * `STRIPE_BENCH_UNITS` changes it, `STRIPE_BENCH_SENDERS` the concurrencies (default
  * `1,10,50`), `STRIPE_BENCH_ONLY` the paths measured (a prefix, e.g. `HTTP`). Also runnable alone against a running stack
  * (`STAGECOACH_HOME=… STAGECOACH_PORT_OFFSET=… deno run -A bench/stripe_webhook_bench.ts`).
@@ -456,7 +457,7 @@ export async function run(ctx: BenchContext): Promise<void> {
   printStripeBench(
     await benchStripeWebhook(localEnv("development", ctx.stack), {
       stack: ctx.stack,
-      units: Number(Deno.env.get("STRIPE_BENCH_UNITS") ?? "200"),
+      units: Number(Deno.env.get("STRIPE_BENCH_UNITS") ?? "600"),
       concurrencies: (Deno.env.get("STRIPE_BENCH_SENDERS") ?? "1,10,50").split(",").map(Number),
     }),
   );
