@@ -19,7 +19,7 @@ import { readDotenvFile } from "../scripts/local/dotenv.ts";
 import { composeFunctionEnv } from "../scripts/local/gateway_env.ts";
 import { discoverFunctions } from "../scripts/local/gateway_functions.ts";
 import { createFunctionPool, type FunctionPool } from "../scripts/local/gateway_processes.ts";
-import { type LoadResult, runLoad } from "./load.ts";
+import { type LoadRequest, type LoadResult, runLoad } from "./load.ts";
 
 /** One row of the report. */
 export interface GatewayBenchRow {
@@ -34,7 +34,7 @@ interface BenchRequest {
   name: string;
   /** The status the function answers it with. */
   status: number;
-  make: (base: string) => Request;
+  make: (url: string) => LoadRequest;
   gateway: string;
   direct: string;
 }
@@ -125,7 +125,7 @@ export async function benchGateway(
       {
         name: "GET /ops/health (service-role JWT)",
         status: 200,
-        make: (url) => new Request(url, { headers: { Authorization: authorization } }),
+        make: (url) => ({ url, headers: { Authorization: authorization } }),
         gateway: `${env.functionsUrl}/ops/health`,
         direct: `${ops}/ops/health`,
       },
@@ -134,16 +134,16 @@ export async function benchGateway(
           new TextEncoder().encode(event).length
         } B JSON, bad signature: 400 invalid_signature)`,
         status: 400,
-        make: (url) =>
-          new Request(url, {
-            method: "POST",
-            headers: {
-              "Content-Type": "application/json; charset=utf-8",
-              // Fresh enough to be checked (not stale), never matching: always the same 400.
-              "Stripe-Signature": `t=${Math.floor(Date.now() / 1000)},v1=${"0".repeat(64)}`,
-            },
-            body: event,
-          }),
+        make: (url) => ({
+          url,
+          method: "POST",
+          headers: {
+            "Content-Type": "application/json; charset=utf-8",
+            // Fresh enough to be checked (not stale), never matching: always the same 400.
+            "Stripe-Signature": `t=${Math.floor(Date.now() / 1000)},v1=${"0".repeat(64)}`,
+          },
+          body: event,
+        }),
         gateway: `${env.functionsUrl}/stripe-webhook`,
         direct: `${webhook}/stripe-webhook`,
       },

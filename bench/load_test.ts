@@ -17,7 +17,7 @@ Deno.test("runLoad sends exactly the requested number and counts non-2xx as erro
   });
   try {
     const url = `http://127.0.0.1:${server.addr.port}/`;
-    const result = await runLoad(() => new Request(url), { requests: 40, concurrency: 5 });
+    const result = await runLoad(() => ({ url }), { requests: 40, concurrency: 5 });
     assert.equal(seen, 40);
     assert.equal(result.requests, 40);
     assert.equal(result.errors, 10);

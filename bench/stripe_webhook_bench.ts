@@ -372,12 +372,12 @@ export async function benchStripeWebhook(
     await linkCustomers(admin, corpus.customers);
     const events = await sign(corpus.events, secret);
     const result = t.http
-      ? await runLoad((i) =>
-        new Request(t.http!, {
-          method: "POST",
-          headers: { "content-type": "application/json", "stripe-signature": events[i].signature },
-          body: events[i].body,
-        }), { requests: events.length, concurrency })
+      ? await runLoad((i) => ({
+        url: t.http!,
+        method: "POST",
+        headers: { "content-type": "application/json", "stripe-signature": events[i].signature },
+        body: events[i].body,
+      }), { requests: events.length, concurrency })
       : await runCalls((i) => t.call!(events[i]), { requests: events.length, concurrency });
     return { result, missing: await t.missing(events) };
   }
