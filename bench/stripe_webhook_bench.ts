@@ -56,7 +56,7 @@ export interface StripeBenchRow {
 }
 
 /** A signed event, ready to send. */
-export interface SignedEvent {
+interface SignedEvent {
   id: string;
   body: string;
   signature: string;
@@ -71,7 +71,7 @@ const PRICE_ID = "price_benchTierMonthly";
  * customer.subscription.created and .updated (a second later), each unit its own objects;
  * every subscription uses the bench tier's price and a customer linked to its own user.
  */
-export function makeCorpus(
+function makeCorpus(
   units: number,
   created: number,
 ): { events: Record<string, unknown>[]; customers: string[] } {
@@ -174,7 +174,7 @@ export function makeCorpus(
   return { events, customers };
 }
 
-export async function sign(
+async function sign(
   events: Record<string, unknown>[],
   secret: string,
 ): Promise<SignedEvent[]> {
@@ -197,7 +197,7 @@ export async function sign(
 }
 
 /** Users and customer links for a corpus, so our subscriptions become memberships. */
-export async function linkCustomers(sql: postgres.Sql, customers: string[]): Promise<void> {
+async function linkCustomers(sql: postgres.Sql, customers: string[]): Promise<void> {
   await sql`
     with u as (
       insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
@@ -322,7 +322,12 @@ export async function benchStripeWebhook(
   const oursUrl = `${env.functionsUrl}/stripe-webhook`;
   // Diagnostic: our function reached without the gateway (one HTTP hop, as theirs).
   const direct = await directFunctionPool(env, ["stripe-webhook"]);
-  await direct.startAll();
+  try {
+    await direct.startAll();
+  } catch (err) {
+    await theirsServer.stop();
+    throw err;
+  }
   const oursDirectUrl = `${await direct.resolve("stripe-webhook")}/stripe-webhook`;
 
   // The bench tier: every corpus subscription uses its price.
