@@ -322,13 +322,15 @@ export async function benchStripeWebhook(
   const oursUrl = `${env.functionsUrl}/stripe-webhook`;
   // Diagnostic: our function reached without the gateway (one HTTP hop, as theirs).
   const direct = await directFunctionPool(env, ["stripe-webhook"]);
+  let oursDirectUrl: string;
   try {
     await direct.startAll();
+    oursDirectUrl = `${await direct.resolve("stripe-webhook")}/stripe-webhook`;
   } catch (err) {
+    await direct.stop();
     await theirsServer.stop();
     throw err;
   }
-  const oursDirectUrl = `${await direct.resolve("stripe-webhook")}/stripe-webhook`;
 
   // The bench tier: every corpus subscription uses its price.
   await admin`insert into public.membership_tiers (slug, name) values ('bench', 'Bench') on conflict (slug) do nothing`;
