@@ -161,7 +161,9 @@ export const configSetSecretCommand: Command = {
     `usage: printf %s "$VALUE" | stagecoach config set-secret --env <env> --key <key> [--description <text>] [--as <email>]
 
 Stores the value encrypted under the environment's key and prints its fingerprint; the value
-is read from standard input so it never lands in shell history, and is never printed.
+is read from standard input so it never lands in shell history, and is never printed. Where
+the environment requires approval (production), it records a high-risk promotion instead,
+applied like any other once approved.
 
 options:
   --env <env>           the environment
@@ -182,12 +184,26 @@ ${AS_HELP}
     if (Deno.stdin.isTerminal()) throw new UsageError("Pipe the secret value on standard input");
     const value = await readStdin();
     if (!value) throw new UsageError("The secret value on standard input is empty");
-    const out = await callOps<{ key: string; fingerprint: string }>(env, `/config/secrets/${key}`, {
+    const out = await callOps<
+      {
+        key: string;
+        fingerprint: string;
+        promotion: { id: string; status: string; required_approvals: number } | null;
+      }
+    >(env, `/config/secrets/${key}`, {
       token: await resolveToken(env, parsed.values.as),
       method: "PUT",
       body: { value, description: parsed.values.description },
     });
-    console.log(`${out.key} set in ${env.name} (fingerprint ${out.fingerprint})`);
+    if (!out.promotion) {
+      console.log(`${out.key} set in ${env.name} (fingerprint ${out.fingerprint})`);
+    } else {
+      console.log(
+        `${env.name} requires approval: promotion ${out.promotion.id} sets ${out.key} ` +
+          `(fingerprint ${out.fingerprint}), ${out.promotion.status}, ` +
+          `${out.promotion.required_approvals} approval(s) needed; then promote apply`,
+      );
+    }
     return 0;
   },
 };

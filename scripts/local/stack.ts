@@ -121,12 +121,15 @@ async function registerEnvironment(env: LocalEnv, keys: EnvKeys): Promise<void> 
           await tx`select vault.create_secret(${value}, ${name}, 'Set by the Stagecoach stack')`;
         } else if (!row.same) await tx`select vault.update_secret(${row.id}, ${value})`;
       }
-      // Re-running changes nothing: the row is only touched when the URL moved.
+      // Re-running changes nothing: the row is only touched when the URL moved. `is_self`
+      // makes its policy the one that gates promotable rows in this database.
       await tx`
-        insert into ops.environments (name, kind, functions_url)
-        values (${env.name}, ${env.kind}, ${env.functionsUrl})
-        on conflict (name) do update set functions_url = excluded.functions_url
-        where ops.environments.functions_url is distinct from excluded.functions_url`;
+        insert into ops.environments (name, kind, functions_url, is_self)
+        values (${env.name}, ${env.kind}, ${env.functionsUrl}, true)
+        on conflict (name) do update
+          set functions_url = excluded.functions_url, is_self = true
+        where ops.environments.functions_url is distinct from excluded.functions_url
+           or not ops.environments.is_self`;
     });
   } finally {
     await sql.end();

@@ -4,7 +4,9 @@
  * - `POST /ops/config/export` → `{ bundle, entries, secrets }` (header `x-stagecoach-transfer-key`)
  * - `POST /ops/config/import` `{ bundle, dry_run? }` (same header) → the plan, and the
  *   promotion (applied at once when the target's policy needs no approval)
- * - `PUT /ops/config/secrets/:key` `{ value, description? }` → `{ key, fingerprint }`
+ * - `PUT /ops/config/secrets/:key` `{ value, description? }` → 200 `{ key, fingerprint, promotion:
+ *   null }` when stored at once, or 202 with the promotion that carries it where approval is
+ *   required (high risk; applied like any promotion once approved)
  * - `GET /ops/audit/verify` → `{ intact, entries, first_broken_id }`
  *
  * The transfer key travels in a header, is used in memory, and is never stored or logged.
@@ -14,6 +16,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { readCallerClaims, requireUser } from "../_shared/auth.ts";
+import { setSecret } from "../_shared/config/secret_proposal.ts";
 import { exportBundle, importBundle } from "../_shared/config/transfer.ts";
 import { asCaller } from "../_shared/db.ts";
 import { ApiError, readJsonBody } from "../_shared/http.ts";
@@ -71,19 +74,12 @@ export function configRoutes(contextFor: ContextFor) {
       );
     }
     const body = await readJsonBody(c.req.raw, SecretBody);
-    try {
-      const [{ fingerprint }] = await asCaller(
-        context.target,
-        context.claims,
-        (tx) =>
-          tx`select ops.set_config_secret(${key.data}, ${body.value}, ${
-            body.description ?? null
-          }) as fingerprint`,
-      );
-      return c.json({ key: key.data, fingerprint });
-    } catch (err) {
-      throw toApiError(err);
-    }
+    const out = await setSecret(context, {
+      key: key.data,
+      value: body.value,
+      description: body.description,
+    });
+    return c.json(out, out.promotion ? 202 : 200);
   });
 
   app.get("/audit/verify", async (c) => {

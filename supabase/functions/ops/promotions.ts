@@ -6,7 +6,8 @@
  *   `dry_run: true` (nothing is recorded in either case)
  * - `GET /ops/promotions/:id` → the promotion, its decisions, validation results
  * - `POST /ops/promotions/:id/approve` `{ plan_hash, comment? }`, `…/reject` `{ plan_hash, comment? }`
- * - `POST /ops/promotions/:id/apply` → the outcome with the validation report
+ * - `POST /ops/promotions/:id/apply` → the outcome with the validation report (a bundle import
+ *   with the transfer key header; a secret proposal with its stored, encrypted value)
  * - `POST /ops/promotions/:id/rollback`
  * - `POST /ops/validate` `{ source, scope?, include_flag_state? }` → the checks
  *
@@ -18,13 +19,15 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { readCallerClaims, requireUser } from "../_shared/auth.ts";
 import { ApiError, readJsonBody } from "../_shared/http.ts";
-import { DEFAULT_SCOPES, SCOPES } from "../_shared/promotion/kinds.ts";
+import { DEFAULT_SCOPES, SCOPES, SECRET_SOURCE } from "../_shared/promotion/kinds.ts";
 import { applyBundlePromotion } from "../_shared/config/transfer.ts";
+import { applySecretPromotion } from "../_shared/config/secret_proposal.ts";
 import {
   applyPromotion,
   createPromotion,
   decide,
   type PromotionContext,
+  promotionSource,
   rollbackPromotion,
   showPromotion,
   validateTarget,
@@ -107,11 +110,15 @@ export function promotionRoutes(contextFor: ContextFor) {
   app.post("/promotions/:id/apply", async (c) => {
     const context = ctx(c.req.header("authorization"));
     const id = promotionId(c.req.param("id"));
-    // A bundle import applies with the transfer key (its secrets are sealed under it).
+    // A bundle import applies with the transfer key (its secrets are sealed under it); a
+    // secret proposal with the value stored, encrypted, beside it.
     const key = c.req.header(TRANSFER_KEY_HEADER);
-    return c.json(
-      key ? await applyBundlePromotion(context, id, key) : await applyPromotion(context, id),
-    );
+    if (key) return c.json(await applyBundlePromotion(context, id, key));
+    const stored = await promotionSource(context, id);
+    if (stored.source_env === SECRET_SOURCE && stored.bundle) {
+      return c.json(await applySecretPromotion(context, id, stored.bundle));
+    }
+    return c.json(await applyPromotion(context, id));
   });
 
   app.post("/promotions/:id/rollback", async (c) => {

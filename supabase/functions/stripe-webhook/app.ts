@@ -40,9 +40,10 @@ export interface StripeWebhookDeps {
   /** The endpoint's signing secret (`whsec_…`) from the function's secrets; may be empty. */
   webhookSecret: string;
   /**
-   * The secret catalog sync stored for the endpoint it created or rolled
-   * (`app_config` `stripe.webhook_secret`, encrypted): tried when the function's own secret
-   * does not verify, so a new endpoint works before anyone updates the function secrets.
+   * The secret the catalog sync's apply recorded for the endpoint it created or rolled
+   * (`ops.stripe_endpoint_secrets`, encrypted; never a value someone stored under a config
+   * key): tried when the function's own secret does not verify, so a new endpoint works
+   * before anyone updates the function secrets.
    */
   storedSecret?: () => Promise<string | null>;
   /** Signature tolerance, default {@link SIGNATURE_TOLERANCE_SECONDS}. */

@@ -2,7 +2,7 @@
 -- service_role or postgres — can update, delete or truncate entries.
 begin;
 \ir _setup.psql
-select plan(32);
+select plan(33);
 
 -- Appending and chaining (as postgres, a direct database session without JWT claims) ------------
 
@@ -56,15 +56,23 @@ select throws_ok(
 
 -- Who may append and read ------------------------------------------------------------------------
 
+-- The log is the system's: no API role appends (a viewer could forge `approval.approve`).
 select pg_temp.act_as('viewer');
-select lives_ok(
-  $$select ops.append_audit('test.viewer', 'plan', 'p1', '{}')$$,
-  'an ops member can append'
+select throws_ok(
+  $$select ops.append_audit('approval.approve', 'promotion', 'p1', '{}')$$,
+  '42501', null, 'an ops member (viewer) cannot append'
 );
-select results_eq(
-  $$select actor, actor_role from ops.audit_log where action = 'test.viewer'$$,
-  format('values (%L::uuid, ''viewer'')', pg_temp.uid('viewer')),
-  'the entry records the caller and their ops role'
+select pg_temp.act_as('admin');
+select throws_ok(
+  $$select ops.append_audit('approval.approve', 'promotion', 'p1', '{}')$$,
+  '42501', null, 'an admin cannot append either'
+);
+reset role;
+select ops.append_audit('test.viewer', 'plan', 'p1', '{}');
+select pg_temp.act_as('viewer');
+select is_empty(
+  $$select 1 from ops.audit_log where action = 'approval.approve' and subject_id = 'p1'$$,
+  'the refused appends wrote nothing'
 );
 select isnt_empty($$select 1 from ops.audit_log$$, 'a viewer reads the audit log');
 select is(ops.verify_audit_chain(), null, 'a viewer can verify the chain');
@@ -77,8 +85,7 @@ reset role;
 select pg_temp.act_as('nonmember');
 select throws_ok(
   $$select ops.append_audit('test.nonmember', 'plan', 'p1', '{}')$$,
-  '42501', 'Cannot append audit entry: caller is not an ops member',
-  'a non-member cannot append'
+  '42501', null, 'a non-member cannot append'
 );
 select is_empty($$select 1 from ops.audit_log$$, 'a non-member reads nothing');
 select throws_ok(
@@ -96,16 +103,20 @@ select throws_ok($$select 1 from ops.audit_log$$, '42501', null, 'anon cannot re
 reset role;
 
 select pg_temp.act_as('service_role');
-select lives_ok(
+select throws_ok(
   $$select ops.append_audit('test.service', 'job', 'j1', '{}')$$,
-  'service_role can append'
-);
-select results_eq(
-  $$select actor, actor_role from ops.audit_log where action = 'test.service'$$,
-  $$values (null::uuid, 'service_role')$$,
-  'a service-role entry is recorded as service_role'
+  '42501', null, 'service_role cannot append'
 );
 reset role;
+-- The system's own paths record the caller their claims name, with their ops role.
+select set_config('request.jwt.claims', json_build_object('sub', pg_temp.uid('viewer'), 'role', 'authenticated')::text, true);
+select ops.append_audit('test.system_for_viewer', 'plan', 'p1', '{}');
+select set_config('request.jwt.claims', '', true);
+select results_eq(
+  $$select actor, actor_role from ops.audit_log where action = 'test.system_for_viewer'$$,
+  format('values (%L::uuid, ''viewer'')', pg_temp.uid('viewer')),
+  'an entry the system appends on a caller''s behalf records the caller and their ops role'
+);
 
 -- Nobody changes history -------------------------------------------------------------------------------
 

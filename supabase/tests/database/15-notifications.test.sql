@@ -3,6 +3,7 @@
 -- the worker's claim (service role only).
 begin;
 \ir _setup.psql
+\ir _promotions.psql
 select plan(52);
 
 insert into ops.environments (name, kind) values ('zz-notify', 'staging');
@@ -84,9 +85,8 @@ select is(
 
 -- The outbox follows promotion transitions, in the same transaction -------------------------------
 
-insert into ops.promotions (id, source_env, target_env, scope, plan, plan_hash, risk, change_count)
-values ('00000000-0000-4000-8000-00000000aa01', 'development', 'zz-notify', '{config}', '{}',
-        repeat('a', 64), 'low', 2);
+select ops.create_promotion(pg_temp.plan_text('aa01', 'development', 'zz-notify', '{config}', 'low', 2),
+                             null, '00000000-0000-4000-8000-00000000aa01');
 
 select results_eq(
   $$select e.name, o.event_type, o.status, o.attempts
@@ -147,9 +147,8 @@ select is(
 );
 
 savepoint before_rolled_back;
-insert into ops.promotions (id, source_env, target_env, scope, plan, plan_hash, risk, change_count)
-values ('00000000-0000-4000-8000-00000000aa02', 'development', 'zz-notify', '{flags}', '{}',
-        repeat('b', 64), 'low', 1);
+select ops.create_promotion(pg_temp.plan_text('aa02', 'development', 'zz-notify', '{flags}', 'low'),
+                             null, '00000000-0000-4000-8000-00000000aa02');
 rollback to savepoint before_rolled_back;
 select is(
   (select count(*)::int from ops.notification_outbox where promotion_id = '00000000-0000-4000-8000-00000000aa02'),
@@ -162,13 +161,13 @@ select is(
 insert into ops.environments (name, kind) values ('zz-notify-prod', 'production');
 select ops.add_notification_endpoint('zz-notify-prod', 'zz-prod-hook', 'webhook', 'https://p.example.test/');
 select pg_temp.act_as('operator');
-insert into ops.promotions (id, source_env, target_env, scope, plan, plan_hash, risk, change_count)
-values ('00000000-0000-4000-8000-00000000aa03', 'staging', 'zz-notify-prod', '{tiers}', '{}',
-        repeat('e', 64), 'low', 1);
+select ops.create_promotion(pg_temp.plan_text('aa03', 'staging', 'zz-notify-prod', '{tiers}', 'low'),
+                             null, '00000000-0000-4000-8000-00000000aa03');
 reset role;
 select pg_temp.act_as('approver');
 insert into ops.approvals (promotion_id, decision, plan_hash)
-values ('00000000-0000-4000-8000-00000000aa03', 'approve', repeat('e', 64));
+select '00000000-0000-4000-8000-00000000aa03', 'approve',
+       encode(sha256(convert_to(pg_temp.plan_text('aa03', 'staging', 'zz-notify-prod', '{tiers}', 'low'), 'UTF8')), 'hex');
 reset role;
 select set_config('request.jwt.claims', '{}', true);
 select results_eq(

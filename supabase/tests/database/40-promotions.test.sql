@@ -5,14 +5,13 @@
 begin;
 \ir _setup.psql
 \ir _promotions.psql
-select plan(98);
+select plan(104);
 
--- Planning: operators and admins only ------------------------------------------------------------------
+-- Planning: operators and admins only, through ops.create_promotion ----------------------------------------
 
 select pg_temp.act_as('anon');
 select throws_ok(
-  $$insert into ops.promotions (source_env, target_env, scope, plan, plan_hash, risk, change_count)
-    values ('staging', 'production', '{config}', '{}', repeat('a', 64), 'low', 1)$$,
+  $$select ops.create_promotion(pg_temp.plan_text('refused', 'staging', 'production', '{config}', 'low'))$$,
   '42501', null, 'anon cannot plan a promotion'
 );
 select throws_ok('select id from ops.promotions', '42501', null, 'anon cannot read promotions');
@@ -20,66 +19,70 @@ select pg_temp.as_system();
 
 select pg_temp.act_as('nonmember');
 select throws_ok(
-  $$insert into ops.promotions (source_env, target_env, scope, plan, plan_hash, risk, change_count)
-    values ('staging', 'production', '{config}', '{}', repeat('a', 64), 'low', 1)$$,
+  $$select ops.create_promotion(pg_temp.plan_text('refused', 'staging', 'production', '{config}', 'low'))$$,
   '42501', null, 'a signed-in non-member cannot plan a promotion'
 );
 select pg_temp.act_as('viewer');
 select throws_ok(
-  $$insert into ops.promotions (source_env, target_env, scope, plan, plan_hash, risk, change_count)
-    values ('staging', 'production', '{config}', '{}', repeat('a', 64), 'low', 1)$$,
+  $$select ops.create_promotion(pg_temp.plan_text('refused', 'staging', 'production', '{config}', 'low'))$$,
   '42501', null, 'a viewer cannot plan a promotion'
 );
 select pg_temp.act_as('approver');
 select throws_ok(
-  $$insert into ops.promotions (source_env, target_env, scope, plan, plan_hash, risk, change_count)
-    values ('staging', 'production', '{config}', '{}', repeat('a', 64), 'low', 1)$$,
+  $$select ops.create_promotion(pg_temp.plan_text('refused', 'staging', 'production', '{config}', 'low'))$$,
   '42501', null, 'an approver cannot plan a promotion'
 );
+select pg_temp.act_as('operator');
+select throws_ok(
+  $$insert into ops.promotions (source_env, target_env, scope, plan, plan_hash, risk, change_count)
+    values ('staging', 'production', '{config}', '{}', repeat('a', 64), 'low', 1)$$,
+  '42501', null, 'an operator cannot insert a promotion row directly (only ops.create_promotion may)'
+);
+select pg_temp.act_as('service_role');
+select throws_ok(
+  $$select ops.create_promotion(pg_temp.plan_text('refused', 'staging', 'production', '{config}', 'low'))$$,
+  '42501', null, 'the service role cannot plan a promotion'
+);
 select pg_temp.as_system();
+select throws_like(
+  $$insert into ops.promotions (source_env, target_env, scope, plan, plan_hash, risk, change_count)
+    values ('staging', 'production', '{config}', '{}', repeat('a', 64), 'low', 1)$$,
+  'Cannot plan promotion: record it with ops.create_promotion%',
+  'even postgres cannot insert a row whose hash the database did not compute'
+);
 select is(
-  (select count(*) from ops.promotions where plan_hash = repeat('a', 64)), 0::bigint,
-  'the refused plans wrote nothing'
+  (select count(*) from ops.promotions
+    where plan_hash = repeat('a', 64) or plan->'changes'->0->>'key' like 'refused.%'),
+  0::bigint, 'the refused plans wrote nothing'
 );
 
--- The caller sends lies; the database decides created_by, required_approvals, status, expiry.
+-- The database decides: the hash is of the text it stores, risk and count come from the plan,
+-- and created_by, required_approvals, status and expiry from itself.
 select pg_temp.act_as('operator');
 select lives_ok(
-  format(
-    $$insert into ops.promotions (id, source_env, target_env, scope, plan, plan_hash, risk, change_count,
-                                  created_by, required_approvals, status, applied_by, applied_at,
-                                  rolled_back_by, failure, created_at, expires_at)
-      values (%L, 'staging', 'production', '{config,flags}', '{}', %L, 'low', 3,
-              %L, 0, 'succeeded', %L, now(), %L, '{"x": 1}', '2000-01-01', null)$$,
-    pg_temp.pid('low'), pg_temp.phash('low'), pg_temp.uid('admin'), pg_temp.uid('admin'),
-    pg_temp.uid('admin')
-  ),
+  $$select pg_temp.create_as_current('low', 'staging', 'production', '{config,flags}', 'low', 3)$$,
   'an operator can plan a promotion into production'
 );
 select pg_temp.as_system();
 select results_eq(
   format(
     $$select created_by, required_approvals, status::text, expires_at, created_at, applied_by, applied_at,
-             rolled_back_by, failure
+             rolled_back_by, failure, change_count, risk, scope,
+             plan_hash = encode(sha256(convert_to(%L, 'UTF8')), 'hex')
         from ops.promotions where id = %L$$,
-    pg_temp.pid('low')
+    pg_temp.plan_text('low', 'staging', 'production', '{config,flags}', 'low', 3), pg_temp.pid('low')
   ),
   format(
     $$values (%L::uuid, 1, 'awaiting_approval', now() + interval '24 hours', now(), null::uuid,
-              null::timestamptz, null::uuid, null::jsonb)$$,
+              null::timestamptz, null::uuid, null::jsonb, 3, 'low', '{config,flags}'::text[], true)$$,
     pg_temp.uid('operator')
   ),
-  'the database sets created_by, 1 approval for low risk in production, awaiting_approval, the expiry'
+  'the database sets created_by, 1 approval for low risk in production, awaiting_approval, the expiry, and hashes the plan text'
 );
 
 select pg_temp.act_as('admin');
 select lives_ok(
-  format(
-    $$insert into ops.promotions (id, source_env, target_env, scope, plan, plan_hash, risk, change_count,
-                                  required_approvals, status)
-      values (%L, 'staging', 'production', '{tiers}', '{}', %L, 'high', 2, 0, 'approved')$$,
-    pg_temp.pid('high'), pg_temp.phash('high')
-  ),
+  $$select pg_temp.create_as_current('high', 'staging', 'production', '{tiers}', 'high', 2)$$,
   'an admin can plan a promotion into production'
 );
 select pg_temp.as_system();
@@ -91,12 +94,7 @@ select results_eq(
 
 select pg_temp.act_as('operator');
 select lives_ok(
-  format(
-    $$insert into ops.promotions (id, source_env, target_env, scope, plan, plan_hash, risk, change_count,
-                                  required_approvals, status, expires_at)
-      values (%L, 'development', 'staging', '{config}', '{}', %L, 'high', 1, 5, 'awaiting_approval', now())$$,
-    pg_temp.pid('staged'), pg_temp.phash('staged')
-  ),
+  $$select pg_temp.create_as_current('staged', 'development', 'staging', '{config}', 'high')$$,
   'an operator can plan a promotion into staging'
 );
 select pg_temp.as_system();
@@ -109,34 +107,41 @@ select results_eq(
 -- Bad input is refused and writes nothing.
 select pg_temp.act_as('operator');
 select throws_like(
-  $$insert into ops.promotions (source_env, target_env, scope, plan, plan_hash, risk, change_count)
-    values ('staging', 'nowhere', '{config}', '{}', repeat('b', 64), 'low', 1)$$,
+  $$select ops.create_promotion(pg_temp.plan_text('bad', 'staging', 'nowhere', '{config}', 'low'))$$,
   'Cannot plan promotion: environment nowhere is not registered',
   'a promotion into an unregistered environment is refused, naming it'
 );
-select throws_ok(
-  $$insert into ops.promotions (source_env, target_env, scope, plan, plan_hash, risk, change_count)
-    values ('staging', 'production', '{config}', '{}', 'not-a-hash', 'low', 1)$$,
-  '23514', null, 'a plan hash that is not 64 hex digits is refused'
+select throws_like(
+  $$select ops.create_promotion('{"format": "stagecoach.plan", "version": 2}')$$,
+  'Cannot plan a promotion: not a stagecoach.plan of version 1',
+  'a plan of another format version is refused'
+);
+select throws_like(
+  $$select ops.create_promotion('{not json')$$,
+  'Cannot plan a promotion: the plan is not JSON',
+  'malformed JSON is refused'
+);
+select throws_like(
+  $$select ops.create_promotion(replace(pg_temp.plan_text('bad', 'staging', 'production', '{config}', 'high'),
+                                        '"risk": "high", "scope"', '"risk": "low", "scope"'))$$,
+  'Cannot plan promotion: the plan says risk low, its changes say high',
+  'a plan that claims low risk for high-risk changes is refused (fewer approvals would do)'
 );
 select throws_ok(
-  $$insert into ops.promotions (source_env, target_env, scope, plan, plan_hash, risk, change_count)
-    values ('staging', 'production', '{config}', '{}', repeat('b', 64), 'medium', 1)$$,
+  $$select ops.create_promotion(pg_temp.plan_text('bad', 'staging', 'production', '{config}', 'medium'))$$,
   '23514', null, 'an unknown risk level is refused'
 );
 select throws_ok(
-  $$insert into ops.promotions (source_env, target_env, scope, plan, plan_hash, risk, change_count)
-    values ('staging', 'production', '{config}', '{}', repeat('b', 64), 'low', 0)$$,
-  '23514', null, 'an empty plan (no changes) is not a promotion'
+  $$select ops.create_promotion(pg_temp.plan_text('bad', 'staging', 'production', '{config}', 'low', 0))$$,
+  null, null, 'an empty plan (no changes) is not a promotion'
 );
 select throws_ok(
-  $$insert into ops.promotions (source_env, target_env, scope, plan, plan_hash, risk, change_count)
-    values ('staging', 'production', '{config,schema}', '{}', repeat('b', 64), 'low', 1)$$,
+  $$select ops.create_promotion(pg_temp.plan_text('bad', 'staging', 'production', '{config,schema}', 'low'))$$,
   '23514', null, 'an unknown scope is refused'
 );
 select pg_temp.as_system();
 select is(
-  (select count(*) from ops.promotions where plan_hash = repeat('b', 64) or plan_hash = 'not-a-hash'),
+  (select count(*) from ops.promotions where plan->'changes'->0->>'key' like 'bad.%'),
   0::bigint, 'the refused plans wrote nothing'
 );
 
@@ -361,8 +366,15 @@ select throws_ok(
 
 select pg_temp.plan_as('operator', 'prod-done', 'production', 'low');
 select pg_temp.plan_as('operator', 'prod-done-2', 'production', 'low');
--- Stands in for the approvals (41-approvals.test.sql): the system caller may mark it approved.
-update ops.promotions set status = 'approved' where id in (pg_temp.pid('prod-done'), pg_temp.pid('prod-done-2'));
+select throws_like(
+  format($$update ops.promotions set status = 'approved' where id = %L$$, pg_temp.pid('prod-done')),
+  'Cannot approve promotion %: 0 of 1 approvals recorded',
+  'not even postgres marks a promotion approved without its approvals'
+);
+-- The approvals themselves are 41-approvals.test.sql's; recorded here as the system caller.
+insert into ops.approvals (promotion_id, approver_id, decision, plan_hash)
+select pg_temp.pid(l), pg_temp.uid('approver'), 'approve', pg_temp.phash(l)
+from unnest(array['prod-done', 'prod-done-2']) as l;
 select pg_temp.act_as('operator');
 update ops.promotions set status = 'applying' where id in (pg_temp.pid('prod-done'), pg_temp.pid('prod-done-2'));
 update ops.promotions set status = 'succeeded' where id in (pg_temp.pid('prod-done'), pg_temp.pid('prod-done-2'));
@@ -436,8 +448,9 @@ select results_eq(
 select results_eq(
   format($$select action from ops.audit_log
             where subject_type = 'promotion' and subject_id = %L order by id$$, pg_temp.pid('prod-done')),
-  $$values ('promotion.planned'), ('promotion.awaiting_approval'), ('promotion.approved'),
-           ('promotion.applying'), ('promotion.succeeded'), ('promotion.rolled_back')$$,
+  $$values ('promotion.planned'), ('promotion.awaiting_approval'), ('approval.approve'),
+           ('promotion.approved'), ('promotion.applying'), ('promotion.succeeded'),
+           ('promotion.rolled_back')$$,
   'production: the same, through awaiting_approval'
 );
 select results_eq(

@@ -20,9 +20,9 @@ import {
   BUNDLE_SOURCE,
   computePlanFromRows,
   createPromotion,
-  promotionBundle,
   type PromotionContext,
   type PromotionRow,
+  promotionSource,
 } from "../promotion/service.ts";
 import { BundleError, type ConfigEntry, openBundle, sealBundle } from "./bundle.ts";
 
@@ -66,7 +66,13 @@ function bundleFailure(err: unknown): never {
   throw err;
 }
 
-/** Seals this environment's config (operators and admins). The export is audited. */
+/**
+ * Seals this environment's config (operators and admins). Where the environment requires
+ * approval, a bundle carrying secret values needs an admin: whoever holds the transfer key
+ * holds the secrets. Every export is audited with its checksum and counts.
+ *
+ * @throws {ApiError} 403 for an operator exporting an approval-gated environment's secrets
+ */
 export async function exportBundle(
   ctx: PromotionContext,
   transferKey: string,
@@ -78,19 +84,32 @@ export async function exportBundle(
       r,
     ) => [r.key as string, r.secret_fingerprint as string]),
   );
+  if (fingerprints.size) {
+    const [{ allowed }] = await asCaller(
+      ctx.target,
+      ctx.claims,
+      (tx) => tx`select not ops.writes_need_approval() or ops.has_role('admin') as allowed`,
+    );
+    if (!allowed) {
+      throw new ApiError(
+        403,
+        "forbidden",
+        `Cannot export config from ${ctx.targetEnv}: it requires approval, and its ${fingerprints.size} secret value(s) may only be exported by an admin`,
+      );
+    }
+  }
   const secrets = await readSecretPlaintexts(ctx.target, fingerprints);
   const bundle = await sealBundle(
     { sourceEnv: ctx.targetEnv, createdAt: new Date(), entries: rows.map(toEntry), secrets },
     transferKey,
   ).catch(bundleFailure);
   const checksum = JSON.parse(bundle).checksum as string;
-  await asCaller(
-    ctx.target,
-    ctx.claims,
-    (tx) =>
-      tx`select ops.append_audit('config.exported', 'config_bundle', ${checksum},
-         ${tx.json({ entries: rows.length, secrets: secrets.size })}, ${ctx.targetEnv})`,
-  );
+  // The audit entry is the system's (as the owner), naming the caller from their claims.
+  await asCaller(ctx.target, ctx.claims, async (tx) => {
+    await tx`reset role`;
+    await tx`select ops.append_audit('config.exported', 'config_bundle', ${checksum},
+       ${tx.json({ entries: rows.length, secrets: secrets.size })}, ${ctx.targetEnv})`;
+  });
   return { bundle, entries: rows.length, secrets: secrets.size };
 }
 
@@ -162,7 +181,7 @@ export async function applyBundlePromotion(
   id: string,
   transferKey: string,
 ): Promise<ApplyOutcome> {
-  const text = await promotionBundle(ctx, id);
+  const text = (await promotionSource(ctx, id)).bundle;
   if (!text) {
     throw new ApiError(
       400,

@@ -14,6 +14,13 @@ export type KindName = "config" | "tiers" | "tier_features" | "tier_prices" | "f
 
 /** What `--scope` selects (`stripe`: the target's Stripe catalog, see external.ts). */
 export const SCOPES = ["config", "tiers", "flags", "stripe"] as const;
+
+/**
+ * The `source_env` of a promotion that sets one secret of its own target (where approval is
+ * required, `config set-secret` plans instead of writing). Not another environment: the
+ * target's environment-specific entries are its own to change.
+ */
+export const SECRET_SOURCE = "secret";
 /** The scopes a promotion covers when none is named. */
 export const DEFAULT_SCOPES = ["config", "tiers", "flags"] as const;
 /** One of {@link SCOPES}. */

@@ -24,7 +24,14 @@ import {
   sha256Hex,
 } from "../json/lossless.ts";
 import type { ExternalKindName } from "./external.ts";
-import { type KindName, kindsInScope, type KindSpec, naturalKey, type Scope } from "./kinds.ts";
+import {
+  type KindName,
+  kindsInScope,
+  type KindSpec,
+  naturalKey,
+  type Scope,
+  SECRET_SOURCE,
+} from "./kinds.ts";
 
 /** A logical row of a kind (see kinds.ts). */
 export type Row = JsonObject;
@@ -178,7 +185,10 @@ export function buildPlan(input: PlanInput): Plan {
         : 0;
       const liveReason = `touches live memberships (${live} on tier ${parentSlug ?? key})`;
 
-      if (spec.name === "config" && (s?.env_specific === true || t?.env_specific === true)) {
+      if (
+        spec.name === "config" && input.source !== SECRET_SOURCE &&
+        (s?.env_specific === true || t?.env_specific === true)
+      ) {
         kept.push({
           kind: spec.name,
           key,

@@ -19,7 +19,7 @@ import { canonicalJson, type JsonValue, parseJson } from "../json/lossless.ts";
 import { type CheckResult, type CustomCheck, runChecks } from "../validation/checks.ts";
 import { writePlan } from "./apply.ts";
 import type { EffectsRecord, ExternalSystem } from "./external.ts";
-import type { Scope } from "./kinds.ts";
+import { type Scope, SECRET_SOURCE } from "./kinds.ts";
 import {
   buildPlan,
   canonicalPlan,
@@ -245,22 +245,10 @@ export async function createPromotion(
   if (plan.changes.length === 0 || opts.dryRun) return { plan, plan_hash: hash, promotion: null };
   const row = await guarded(() =>
     asCaller(ctx.target, ctx.claims, async (tx) => {
+      // The database hashes the text itself and takes risk and counts from the plan.
       const [r] = await tx.unsafe(
-        `insert into ops.promotions (source_env, target_env, scope, options, plan, plan_hash, risk,
-                                     change_count, source_bundle)
-         values ($1, $2, $3, $4::text::jsonb, $5::text::jsonb, $6, $7, $8, to_jsonb($9::text))
-         returning ${SUMMARY_COLUMNS}`,
-        [
-          req.source,
-          ctx.targetEnv,
-          plan.scope,
-          JSON.stringify(plan.options),
-          text,
-          hash,
-          plan.risk,
-          plan.changes.length,
-          from?.bundle ?? null,
-        ],
+        `select ${SUMMARY_COLUMNS} from ops.create_promotion($1, $2)`,
+        [text, from?.bundle ?? null],
       );
       return r;
     })
@@ -269,17 +257,26 @@ export async function createPromotion(
   return { plan, plan_hash: hash, promotion: { ...toPromotion(row), plan } };
 }
 
-/** The bundle a bundle-sourced promotion was planned from, as given (read as the caller). */
-export async function promotionBundle(ctx: PromotionContext, id: string): Promise<string | null> {
+/**
+ * Where a promotion's source rows come from, read as the caller: its `source_env` and, for a
+ * bundle import or a secret proposal, what was stored with it.
+ *
+ * @throws {ApiError} 404 when the caller cannot see it
+ */
+export async function promotionSource(
+  ctx: PromotionContext,
+  id: string,
+): Promise<{ source_env: string; bundle: string | null }> {
   const [row] = await guarded(() =>
     asCaller(
       ctx.target,
       ctx.claims,
-      (tx) => tx`select source_bundle #>> '{}' as bundle from ops.promotions where id = ${id}`,
+      (tx) =>
+        tx`select source_env, source_bundle #>> '{}' as bundle from ops.promotions where id = ${id}`,
     )
   );
   if (!row) throw new ApiError(404, "not_found", `Cannot find promotion ${id}`);
-  return row.bundle;
+  return { source_env: row.source_env, bundle: row.bundle };
 }
 
 /** Reads a promotion; without `withPlan` the (possibly large) plan is left out. */
@@ -447,11 +444,12 @@ async function saveEffects(
 /** Reverts every external effect of a promotion not reverted yet; returns what failed. */
 async function revertEffects(
   ctx: PromotionContext,
+  db: Sql | postgres.TransactionSql,
   id: string,
   scope: readonly string[],
 ): Promise<string[]> {
   const problems: string[] = [];
-  const rows = await ctx.target.unsafe(
+  const rows = await db.unsafe(
     `select system, effects::text as effects from ops.promotion_effects
      where promotion_id = $1 and reverted_at is null`,
     [id],
@@ -461,7 +459,7 @@ async function revertEffects(
     try {
       if (!system) throw new Error(`no ${row.system} settings`);
       await system.revert(id, parseJson(row.effects as string) as EffectsRecord);
-      await ctx.target`
+      await db`
         update ops.promotion_effects set reverted_at = now()
         where promotion_id = ${id} and system = ${row.system as string}`;
     } catch (err) {
@@ -501,7 +499,10 @@ export async function applyPromotion(
       scope: promotion.scope,
       includeFlagState: promotion.options.include_flag_state,
     };
-    if (promotion.source_env === BUNDLE_SOURCE && !opts.sourceRows) {
+    if (
+      (promotion.source_env === BUNDLE_SOURCE || promotion.source_env === SECRET_SOURCE) &&
+      !opts.sourceRows
+    ) {
       throw new ApiError(
         400,
         "transfer_key_required",
@@ -565,6 +566,8 @@ export async function applyPromotion(
             );
           }
           await tx`reset role`; // the data plane: see the module comment
+          // The write permit of this transaction (refused unless the promotion is applying).
+          await tx`select ops.open_promotion_writes(${id})`;
           const { plan, hash } = await planFrom(
             ctx,
             req,
@@ -591,7 +594,7 @@ export async function applyPromotion(
         });
       } catch (err) {
         // The transaction rolled back: the target is untouched; undo what Stripe got.
-        const reverted = effects.size ? await revertEffects(ctx, id, req.scope) : [];
+        const reverted = effects.size ? await revertEffects(ctx, ctx.target, id, req.scope) : [];
         if (err instanceof ApiError) throw err;
         const reason = [(err as Error).message, ...reverted].join("; ");
         await guarded(() =>
@@ -621,8 +624,9 @@ export async function applyPromotion(
       asCaller(ctx.target, ctx.claims, async (tx) => {
         if (failed.length) {
           await tx`reset role`;
+          await tx`select ops.open_promotion_writes(${id})`;
           await restoreSnapshots(tx, id);
-          const problems = await revertEffects(ctx, id, req.scope);
+          const problems = await revertEffects(ctx, tx, id, req.scope);
           if (problems.length) console.error(`promotion ${id}: ${problems.join("; ")}`);
           await tx`select set_config('role', 'authenticated', true)`;
           await tx`
@@ -680,15 +684,9 @@ export async function rollbackPromotion(
         { conflicts },
       );
     }
-    // Stripe first (idempotent): if the database step fails, running rollback again finishes.
-    const problems = await revertEffects(ctx, id, promotion.scope);
-    if (problems.length) {
-      throw new ApiError(
-        502,
-        "external_revert_failed",
-        `Cannot roll back promotion ${id}: ${problems.join("; ")}`,
-      );
-    }
+    // Authorize first: the caller's own transition is checked by the database before Stripe
+    // is touched. Stripe is reverted inside that transaction (idempotently), so a failed revert
+    // rolls the transition back and running rollback again finishes the job.
     const restored = await guarded(() =>
       asCaller(ctx.target, ctx.claims, async (tx) => {
         const moved = await tx`
@@ -703,6 +701,15 @@ export async function rollbackPromotion(
           );
         }
         await tx`reset role`;
+        const problems = await revertEffects(ctx, tx, id, promotion.scope);
+        if (problems.length) {
+          throw new ApiError(
+            502,
+            "external_revert_failed",
+            `Cannot roll back promotion ${id}: ${problems.join("; ")}`,
+          );
+        }
+        await tx`select ops.open_promotion_writes(${id})`;
         const n = await restoreSnapshots(tx, id);
         await tx`
           select ops.append_audit('promotion.rows_restored', 'promotion', ${id},

@@ -14,7 +14,8 @@
  * - **Secrets stay in memory**: the signing secret of an endpoint it creates travels from
  *   `apply` to `record` in this object (by promotion id), never in the effects record;
  *   `record` stores it encrypted as the environment-specific config entry
- *   `stripe.webhook_secret` (`ops.set_config_secret`) inside the apply transaction.
+ *   `stripe.webhook_secret` (`ops.set_config_secret`) and, as the one the webhook trusts, in
+ *   `ops.stripe_endpoint_secrets` (`ops.record_endpoint_secret`), inside the apply transaction.
  *
  * @module
  */
@@ -571,6 +572,8 @@ export function stripeCatalogSystem(stripe: Stripe, opts: StripeCatalogOptions):
           `Cannot store the signing secret of ${created.id}: this process no longer holds it`,
         );
       }
+      // Provenance: the webhook trusts this secret because the apply path recorded it.
+      await tx`select ops.record_endpoint_secret(${e.promotion_id}, ${created.id}, ${secret})`;
       await snapshotSecretEntry(tx, e.promotion_id);
       await tx`select ops.set_config_secret(${WEBHOOK_SECRET_KEY}, ${secret}, ${
         secretDescription(created.id)
