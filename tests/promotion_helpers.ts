@@ -300,9 +300,63 @@ export async function withHarness(fn: (h: Harness) => Promise<void>): Promise<vo
   }
 }
 
+/**
+ * Runs `fn` in a transaction of the database owner that broke glass (`ops.break_glass`, audited):
+ * the only way around the approval gate outside a promotion, e.g. to play someone editing
+ * production by hand.
+ */
+export async function breakGlass<T>(
+  sql: postgres.Sql,
+  reason: string,
+  fn: (tx: postgres.TransactionSql) => Promise<T>,
+): Promise<T> {
+  return await sql.begin(async (tx) => {
+    await tx`select ops.break_glass(${reason})`;
+    return await fn(tx);
+  }) as T;
+}
+
+/**
+ * Inside `tx` (to be rolled back), records a minimal approved promotion of `scope` into
+ * `target`, moves it to `applying` as the system and opens its write permit, as the apply path
+ * does. Returns its id.
+ */
+export async function stageApplying(
+  tx: postgres.TransactionSql,
+  target: string,
+  scope: string[],
+): Promise<string> {
+  const plan = {
+    changes: [{
+      action: "create",
+      after: { test: uniqueSuffix() },
+      before: null,
+      key: "staged",
+      kind: "config",
+      reasons: [],
+      risk: "low",
+    }],
+    format: "stagecoach.plan",
+    kept: [],
+    options: { include_flag_state: false },
+    risk: "low",
+    scope,
+    source: "development",
+    summary: { archive: 0, create: 1, delete: 0, replace: 0, retire: 0, update: 0 },
+    target,
+    version: 1,
+  };
+  await tx`select set_config('request.jwt.claims', '{}', true)`;
+  const [{ id }] = await tx<{ id: string }[]>`
+    select id::text from ops.create_promotion(${JSON.stringify(plan)})`;
+  await tx`update ops.promotions set status = 'applying' where id = ${id}`;
+  await tx`select ops.open_promotion_writes(${id})`;
+  return id;
+}
+
 /** Sets (or replaces) a plain config entry in `sql`'s database; the value is JSON text. */
 export async function setConfig(
-  sql: postgres.Sql,
+  sql: postgres.Sql | postgres.TransactionSql,
   key: string,
   jsonText: string,
   opts: { envSpecific?: boolean; description?: string } = {},
@@ -362,7 +416,10 @@ export async function swapConfigValue(
 }
 
 /** Deletes config entries by key. */
-export async function deleteConfig(sql: postgres.Sql, ...keys: string[]): Promise<void> {
+export async function deleteConfig(
+  sql: postgres.Sql | postgres.TransactionSql,
+  ...keys: string[]
+): Promise<void> {
   await sql`delete from public.app_config where key = any(${keys})`;
 }
 

@@ -12,6 +12,7 @@ import { renderPlan } from "../supabase/functions/_shared/promotion/render.ts";
 import {
   actorEmail,
   auditTextSince,
+  breakGlass,
   changeOf,
   cli,
   configText,
@@ -269,8 +270,10 @@ Deno.test("a target changed between approval and apply: plan_drift names the key
       const p = planned.body.promotion;
       assert.equal(await h.approveAsNeeded("production", p), "approved");
 
-      // Someone edits production by hand after the approval.
-      await setConfig(h.db.production, key, '{"v": 2}');
+      // Someone edits production by hand after the approval (only the owner can, breaking glass).
+      await breakGlass(h.db.production, "test: a hand edit after approval", async (tx) => {
+        await setConfig(tx, key, '{"v": 2}');
+      });
       const before = await h.hashes("production");
       const audit = await h.db.production`select max(id)::text as id from ops.audit_log`;
       const drift = await h.apply("production", p.id);
@@ -291,7 +294,9 @@ Deno.test("a target changed between approval and apply: plan_drift names the key
       assert.equal(n, 0, "a refused apply leaves no transition behind");
 
       // Undo the hand edit: the target is as planned again, and the approval holds.
-      await deleteConfig(h.db.production, key);
+      await breakGlass(h.db.production, "test: undo the hand edit", async (tx) => {
+        await deleteConfig(tx, key);
+      });
       const applied = await h.apply("production", p.id);
       assert.equal(applied.body.promotion?.status, "succeeded", applied.text);
       assert.equal(await configText(h.db.production, key), '{"v": 1}');

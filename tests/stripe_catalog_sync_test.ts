@@ -27,6 +27,7 @@ import {
   type Harness,
   lastAuditId,
   readSecret,
+  stageApplying,
   swapConfigValue,
   uniqueSuffix,
   withHarness,
@@ -405,15 +406,17 @@ Deno.test("--scope stripe alone repairs the endpoint; a new endpoint's secret is
       c.kind === "stripe_webhook_endpoints"
     );
     assert.deepEqual(changes.map((c) => c.action), ["create"]);
-    // Snapshots name a promotion: borrow the newest (the transaction below is rolled back).
-    const [{ id: promotionId }] = await h.db.staging<{ id: string }[]>`
-      select id::text from ops.promotions order by created_at desc limit 1`;
-    const effects = await system.apply(promotionId, changes);
+    // Recorded as the apply path records it: inside the apply of a stripe-scoped promotion
+    // (staged in a transaction that is rolled back, with Stripe's effects reverted after).
+    let promotionId = "";
+    let effects: Awaited<ReturnType<typeof system.apply>> | null = null;
     try {
-      const created = effects.endpoint_id as string;
-      assert.doesNotMatch(JSON.stringify(effects), /whsec_/, "never in the effects record");
       const since = await lastAuditId(h.db.staging);
       await h.db.staging.begin(async (tx) => {
+        promotionId = await stageApplying(tx, "staging", ["stripe"]);
+        effects = await system.apply(promotionId, changes);
+        const created = effects.endpoint_id as string;
+        assert.doesNotMatch(JSON.stringify(effects), /whsec_/, "never in the effects record");
         await system.record(tx, effects);
         const [row] = await tx<
           { is_secret: boolean; env_specific: boolean; description: string; value: null }[]
@@ -429,6 +432,9 @@ Deno.test("--scope stripe alone repairs the endpoint; a new endpoint's secret is
           select private.decrypt_config_secret(secret_ciphertext) as plaintext
           from public.app_config where key = ${WEBHOOK_SECRET_KEY}`;
         assert.match(plaintext, /^whsec_/);
+        const [{ trusted }] = await tx<{ trusted: string }[]>`
+          select private.trusted_endpoint_secret() as trusted`;
+        assert.equal(trusted, plaintext, "the webhook trusts it: the apply path recorded it");
         const [{ text }] = await tx<{ text: string }[]>`
           select coalesce(string_agg(details::text, e'\\n'), '') as text from ops.audit_log
           where id > ${since}::bigint`;
@@ -440,8 +446,10 @@ Deno.test("--scope stripe alone repairs the endpoint; a new endpoint's secret is
       });
       assert.equal(await readSecret(h.db.staging, WEBHOOK_SECRET_KEY), null, "rolled back");
     } finally {
-      await system.revert(promotionId, effects);
-      await system.revert(promotionId, effects);
+      if (effects) {
+        await system.revert(promotionId, effects);
+        await system.revert(promotionId, effects);
+      }
     }
     const left = (await stripe.webhookEndpoints.list({ limit: 100 })).data.filter((e) =>
       e.url === url

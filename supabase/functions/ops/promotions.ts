@@ -115,7 +115,7 @@ export function promotionRoutes(contextFor: ContextFor) {
     const key = c.req.header(TRANSFER_KEY_HEADER);
     if (key) return c.json(await applyBundlePromotion(context, id, key));
     const stored = await promotionSource(context, id);
-    if (stored.source_env === SECRET_SOURCE && stored.bundle) {
+    if (stored?.source_env === SECRET_SOURCE && stored.bundle) {
       return c.json(await applySecretPromotion(context, id, stored.bundle));
     }
     return c.json(await applyPromotion(context, id));

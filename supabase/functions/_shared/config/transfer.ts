@@ -181,8 +181,10 @@ export async function applyBundlePromotion(
   id: string,
   transferKey: string,
 ): Promise<ApplyOutcome> {
-  const text = (await promotionSource(ctx, id)).bundle;
-  if (!text) {
+  const stored = await promotionSource(ctx, id);
+  if (!stored) throw new ApiError(404, "not_found", `Cannot find promotion ${id}`);
+  const text = stored.bundle;
+  if (!text || stored.source_env !== BUNDLE_SOURCE) {
     throw new ApiError(
       400,
       "invalid_request",

@@ -259,14 +259,13 @@ export async function createPromotion(
 
 /**
  * Where a promotion's source rows come from, read as the caller: its `source_env` and, for a
- * bundle import or a secret proposal, what was stored with it.
- *
- * @throws {ApiError} 404 when the caller cannot see it
+ * bundle import or a secret proposal, what was stored with it; null when the caller cannot
+ * see it (the operation's own role check then answers).
  */
 export async function promotionSource(
   ctx: PromotionContext,
   id: string,
-): Promise<{ source_env: string; bundle: string | null }> {
+): Promise<{ source_env: string; bundle: string | null } | null> {
   const [row] = await guarded(() =>
     asCaller(
       ctx.target,
@@ -275,8 +274,7 @@ export async function promotionSource(
         tx`select source_env, source_bundle #>> '{}' as bundle from ops.promotions where id = ${id}`,
     )
   );
-  if (!row) throw new ApiError(404, "not_found", `Cannot find promotion ${id}`);
-  return { source_env: row.source_env, bundle: row.bundle };
+  return row ? { source_env: row.source_env, bundle: row.bundle } : null;
 }
 
 /** Reads a promotion; without `withPlan` the (possibly large) plan is left out. */
