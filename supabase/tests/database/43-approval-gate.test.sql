@@ -6,7 +6,7 @@
 begin;
 \ir _setup.psql
 \ir _promotions.psql
-select plan(55);
+select plan(57);
 
 -- This database plays production for the test (rolled back with everything else).
 update ops.environments set is_self = false where is_self;
@@ -214,6 +214,9 @@ select is((select count(*)::int from ops.stripe_endpoint_secrets where endpoint_
 
 -- Members and policy ------------------------------------------------------------------------------------
 
+select ops.add_notification_endpoint('production', 'zz-security', 'webhook', 'https://sec.example.test/',
+                                     array['security.member_changed', 'security.policy_changed']);
+
 insert into t_users (label, email) values ('admin2', 'admin2@stagecoach.test');
 insert into auth.users (instance_id, id, aud, role, email, created_at, updated_at)
 select '00000000-0000-0000-0000-000000000000', id, 'authenticated', 'authenticated', email, now(), now()
@@ -232,6 +235,16 @@ select results_eq(
                   ('member.changed', 'viewer', 'approver', %1$L::uuid),
                   ('member.changed', 'approver', 'viewer', %1$L::uuid)$$, pg_temp.uid('admin')),
   'membership changes are audited with who, before and after'
+);
+
+select results_eq(
+  $$select o.event_type, o.payload->'data'->>'action', o.payload->'data'->'actor'->>'email'
+      from ops.notification_outbox as o join ops.notification_endpoints as e on e.id = o.endpoint_id
+     where e.name = 'zz-security' order by o.id$$,
+  $$values ('security.member_changed', 'member.added', 'admin@stagecoach.test'),
+           ('security.member_changed', 'member.changed', 'admin@stagecoach.test'),
+           ('security.member_changed', 'member.changed', 'admin@stagecoach.test')$$,
+  'membership changes notify the endpoints that asked, in the same transaction'
 );
 
 select pg_temp.act_as('admin');
@@ -272,6 +285,13 @@ select results_eq(
      order by id desc limit 1$$,
   format($$values ('2', '3', %L::uuid)$$, pg_temp.uid('admin')),
   'policy changes are audited with before and after'
+);
+
+select is(
+  (select count(*)::int from ops.notification_outbox as o
+     join ops.notification_endpoints as e on e.id = o.endpoint_id
+    where e.name = 'zz-security' and o.event_type = 'security.policy_changed'),
+  1, 'the policy change notified (the refused attempts did not)'
 );
 
 select pg_temp.act_as('operator');

@@ -1,10 +1,10 @@
 /** Test fixtures shared by the notification tests (no tests of its own). */
 import postgres from "postgres";
 import { localEnv } from "../../../../scripts/local/config.ts";
-import { type NotificationPayload, NotificationPayloadSchema } from "./payload.ts";
+import { NotificationPayloadSchema, type PromotionNotification } from "./payload.ts";
 
 /** A payload as the promotions trigger writes it (keys in jsonb order). */
-export const SAMPLE: NotificationPayload = NotificationPayloadSchema.parse({
+export const SAMPLE = NotificationPayloadSchema.parse({
   data: {
     risk: "high",
     actor: { id: "7d3f1b2c-4a5e-4f60-8a7b-9c0d1e2f3a4b", email: "ana@example.com" },
@@ -22,7 +22,7 @@ export const SAMPLE: NotificationPayload = NotificationPayloadSchema.parse({
   },
   type: "promotion.approved",
   timestamp: "2026-11-25T10:00:00.123456Z",
-});
+}) as PromotionNotification;
 
 /**
  * Runs `fn` with a connection to the running development database (as `postgres`) and a

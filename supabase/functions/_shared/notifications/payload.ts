@@ -11,7 +11,7 @@
 import { z } from "zod";
 
 /** Every event type an endpoint may subscribe to: one per status a promotion can reach. */
-export const EVENT_TYPES = [
+export const PROMOTION_EVENT_TYPES = [
   "promotion.awaiting_approval",
   "promotion.approved",
   "promotion.rejected",
@@ -21,6 +21,16 @@ export const EVENT_TYPES = [
   "promotion.failed",
   "promotion.rolled_back",
 ] as const;
+
+/** Changes to the people and policy behind approvals, and break-glass writes. */
+export const SECURITY_EVENT_TYPES = [
+  "security.member_changed",
+  "security.policy_changed",
+  "security.break_glass",
+] as const;
+
+/** Every event type an endpoint may subscribe to (as `ops.notification_event_types()`). */
+export const EVENT_TYPES = [...PROMOTION_EVENT_TYPES, ...SECURITY_EVENT_TYPES] as const;
 
 /** One of {@link EVENT_TYPES}. */
 export type EventType = typeof EVENT_TYPES[number];
@@ -46,12 +56,33 @@ export const PromotionEventDataSchema = z.looseObject({
   failure: z.unknown().optional(),
 });
 
-/** The generic payload of one notification (`ops.notification_outbox.payload`). */
-export const NotificationPayloadSchema = z.object({
-  type: z.enum(EVENT_TYPES),
-  timestamp: z.string(),
-  data: PromotionEventDataSchema,
+/** The facts of a security notification: what changed, who did it, before and after. */
+export const SecurityEventDataSchema = z.looseObject({
+  environment: z.string(),
+  action: z.string(),
+  subject: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+  actor: z.object({ id: z.uuid(), email: z.string().nullable() }).nullable(),
 });
+
+/** The generic payload of one notification (`ops.notification_outbox.payload`). */
+export const NotificationPayloadSchema = z.union([
+  z.object({
+    type: z.enum(PROMOTION_EVENT_TYPES),
+    timestamp: z.string(),
+    data: PromotionEventDataSchema,
+  }),
+  z.object({
+    type: z.enum(SECURITY_EVENT_TYPES),
+    timestamp: z.string(),
+    data: SecurityEventDataSchema,
+  }),
+]);
+
+/** The payload of a promotion transition. */
+export type PromotionNotification = Extract<NotificationPayload, { type: `promotion.${string}` }>;
+/** The payload of a security event. */
+export type SecurityNotification = Extract<NotificationPayload, { type: `security.${string}` }>;
 
 /** A notification payload. */
 export type NotificationPayload = z.infer<typeof NotificationPayloadSchema>;

@@ -5,7 +5,11 @@
  *
  * @module
  */
-import type { NotificationPayload } from "./payload.ts";
+import type {
+  NotificationPayload,
+  PromotionNotification as PromotionPayload,
+  SecurityNotification as SecurityPayload,
+} from "./payload.ts";
 
 /** A Slack incoming-webhook body. */
 export interface SlackMessage {
@@ -22,6 +26,9 @@ const HEADLINES: Record<string, string> = {
   "promotion.succeeded": "Promotion succeeded",
   "promotion.failed": "Promotion failed",
   "promotion.rolled_back": "Promotion rolled back",
+  "security.member_changed": "Ops team changed",
+  "security.policy_changed": "Approval policy changed",
+  "security.break_glass": "Approval gate bypassed (break glass)",
 };
 
 /** Most characters of the failure shown in a message (Slack caps a text object at 3000). */
@@ -32,7 +39,7 @@ function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
-function who(payload: NotificationPayload): string {
+function who(payload: { data: { actor: { id: string; email: string | null } | null } }): string {
   const actor = payload.data.actor;
   return actor ? (actor.email ?? actor.id) : "the system";
 }
@@ -49,6 +56,10 @@ function who(payload: NotificationPayload): string {
  * ```
  */
 export function slackMessage(payload: NotificationPayload): SlackMessage {
+  if (payload.type.startsWith("security.")) {
+    return securityMessage(payload as SecurityPayload);
+  }
+  payload = payload as PromotionPayload;
   const d = payload.data;
   const headline = HEADLINES[payload.type] ?? payload.type;
   const route = `${d.source_env} → ${d.target_env}`;
@@ -94,4 +105,45 @@ export function slackMessage(payload: NotificationPayload): SlackMessage {
     }],
   });
   return { text, blocks };
+}
+
+/** The message of a security event: what changed, by whom, before → after. */
+function securityMessage(payload: SecurityPayload): SlackMessage {
+  const d = payload.data;
+  const headline = HEADLINES[payload.type] ?? payload.type;
+  const text = escapeMrkdwn(
+    `${headline} in ${d.environment}: ${d.action} ${d.subject ?? ""} by ${who(payload)}`.trim(),
+  );
+  const details = JSON.stringify(d.details);
+  return {
+    text,
+    blocks: [
+      { type: "header", text: { type: "plain_text", text: headline, emoji: false } },
+      {
+        type: "section",
+        fields: [
+          { type: "mrkdwn", text: `*What*\n${escapeMrkdwn(`${d.action} ${d.subject ?? ""}`)}` },
+          { type: "mrkdwn", text: `*By*\n${escapeMrkdwn(who(payload))}` },
+        ],
+      },
+      {
+        type: "section",
+        text: {
+          type: "mrkdwn",
+          text: `*Details*\n\`\`\`${
+            escapeMrkdwn(
+              details.length > FAILURE_CHARS ? `${details.slice(0, FAILURE_CHARS)}…` : details,
+            )
+          }\`\`\``,
+        },
+      },
+      {
+        type: "context",
+        elements: [{
+          type: "mrkdwn",
+          text: escapeMrkdwn(`${d.environment} · ${payload.timestamp}`),
+        }],
+      },
+    ],
+  };
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { SAMPLE } from "./fixtures_test.ts";
+import { NotificationPayloadSchema } from "./payload.ts";
 import { slackMessage } from "./slack.ts";
 
 Deno.test("slackMessage says what happened, where, how risky, and who did it, without links", () => {
@@ -40,4 +41,24 @@ Deno.test("slackMessage names the system when nobody acted and shows why a promo
   const why = msg.blocks.find((b) => JSON.stringify(b).includes("Why it failed"));
   assert.ok(why, "a failure section");
   assert.match(JSON.stringify(why), /prices &lt;match&gt; source/);
+});
+
+Deno.test("slackMessage announces a security event: what changed, by whom, the details", () => {
+  const msg = slackMessage(NotificationPayloadSchema.parse({
+    type: "security.policy_changed",
+    timestamp: "2026-12-02T10:00:00.000000Z",
+    data: {
+      environment: "production",
+      action: "environment.changed",
+      subject: "production",
+      details: { before: { high_risk_approvals: 2 }, after: { high_risk_approvals: 3 } },
+      actor: { id: "7d3f1b2c-4a5e-4f60-8a7b-9c0d1e2f3a4b", email: "ana@example.com" },
+    },
+  }));
+  assert.equal(
+    msg.text,
+    "Approval policy changed in production: environment.changed production by ana@example.com",
+  );
+  assert.match(JSON.stringify(msg.blocks), /high_risk_approvals/);
+  assert.doesNotMatch(JSON.stringify(msg), /https?:|<http/);
 });
