@@ -5,6 +5,10 @@
  * never see each other's rows.
  */
 import assert from "node:assert/strict";
+import {
+  ensureTiers,
+  recordApprovedPlan,
+} from "../supabase/functions/_shared/promotion/fixtures_test.ts";
 import { join } from "node:path";
 import postgres from "postgres";
 import { localEnv, REPO_ROOT } from "../scripts/local/config.ts";
@@ -65,11 +69,7 @@ async function withProductionAndStaging(
 
 /** Tiers by slug in both databases, then `n` users of domain `<t>.example.com` in `source`. */
 async function seedUsers(source: Sql, target: Sql, t: string, n: number): Promise<void> {
-  for (const sql of [source, target]) {
-    await sql`
-      insert into public.membership_tiers (slug, name) values ('free', 'Free'), ('pro', 'Pro')
-      on conflict (slug) do nothing`;
-  }
+  for (const sql of [source, target]) await ensureTiers(sql, ["free", "pro"]);
   await source.begin(async (tx) => {
     await tx`
       insert into auth.users (
@@ -396,13 +396,12 @@ Deno.test("anonymized users log in with the test password, not their own; Stripe
   }));
 
 async function approvedPromotion(production: Sql, scope: string[]): Promise<string> {
-  const [p] = await production`
-    insert into ops.promotions (source_env, target_env, scope, plan, plan_hash, risk, change_count)
-    values ('staging', 'production', ${scope}, '{}', ${"ab".repeat(32)}, 'low', 1)
-    returning id, status`;
-  if (p.status !== "approved") {
-    await production`update ops.promotions set status = 'approved' where id = ${p.id}`;
-  }
+  const p = await recordApprovedPlan(production, {
+    source: "staging",
+    target: "production",
+    scope,
+  });
+  assert.equal(p.status, "approved");
   return p.id;
 }
 

@@ -1,6 +1,7 @@
 /** Test fixtures shared by the notification tests (no tests of its own). */
 import postgres from "postgres";
 import { localEnv } from "../../../../scripts/local/config.ts";
+import { recordPlan } from "../promotion/fixtures_test.ts";
 import { NotificationPayloadSchema, type PromotionNotification } from "./payload.ts";
 
 /** A payload as the promotions trigger writes it (keys in jsonb order). */
@@ -50,9 +51,11 @@ export async function promote(
   sql: postgres.Sql | postgres.TransactionSql,
   env: string,
 ): Promise<string> {
-  const [row] = await sql<{ id: string }[]>`
-    insert into ops.promotions (source_env, target_env, scope, plan, plan_hash, risk, change_count)
-    values ('development', ${env}, '{config,flags}', '{}', ${"d".repeat(64)}, 'low', 2)
-    returning id`;
+  const row = await recordPlan(sql, {
+    source: "development",
+    target: env,
+    scope: ["config", "flags"],
+    changes: 2,
+  });
   return row.id;
 }

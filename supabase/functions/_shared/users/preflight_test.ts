@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { localEnv, REPO_ROOT } from "../../../../scripts/local/config.ts";
+import { ensureTiers } from "../promotion/fixtures_test.ts";
 import { sqlKey } from "./key.ts";
 import { type Manifest, parseManifest } from "./manifest.ts";
 import { preflightCopy, type PreflightInput } from "./preflight.ts";
@@ -10,8 +11,8 @@ async function setup(users: number, tierSlug = "pro") {
   const source = postgres(localEnv("production").dbUrl, { max: 2, onnotice: () => {} });
   const target = postgres(localEnv("staging").dbUrl, { max: 2, onnotice: () => {} });
   const t = `pf${crypto.randomUUID().slice(0, 8)}`;
-  await target`insert into public.membership_tiers (slug, name) values ('pro', 'Pro') on conflict (slug) do nothing`;
-  await source`insert into public.membership_tiers (slug, name) values (${tierSlug}, 'T') on conflict (slug) do nothing`;
+  await ensureTiers(target, ["pro"]);
+  await ensureTiers(source, [tierSlug]);
   await source`
     with u as (
       insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
@@ -41,7 +42,10 @@ async function setup(users: number, tierSlug = "pro") {
       // Leave no tier behind that only production has: promotions would refuse to drop it.
       await source`delete from auth.users where email like ${`%@${t}.example.com`}`;
       if (tierSlug !== "pro") {
-        await source`delete from public.membership_tiers where slug = ${tierSlug}`;
+        await source.begin(async (tx) => {
+          await tx`select ops.break_glass('test fixture: remove the preflight test tier')`;
+          await tx`delete from public.membership_tiers where slug = ${tierSlug}`;
+        });
       }
       await source.end();
       await target.end();

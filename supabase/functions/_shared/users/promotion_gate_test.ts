@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { localEnv } from "../../../../scripts/local/config.ts";
+import { recordPlan } from "../promotion/fixtures_test.ts";
 import { assertUsersPromotion } from "./promotion_gate.ts";
 
 class Rollback extends Error {}
@@ -11,26 +12,25 @@ Deno.test("assertUsersPromotion accepts an approved users promotion and names wh
   try {
     await sql.begin(async (tx) => {
       const make = async (scope: string[], source = "staging") => {
-        const [p] = await tx`
-          insert into ops.promotions (source_env, target_env, scope, plan, plan_hash, risk, change_count)
-          values (${source}, 'production', ${scope}, '{}', ${"cd".repeat(32)}, 'low', 1)
-          returning id, status::text`;
-        return p as { id: string; status: string };
+        return await recordPlan(tx, { source, target: "production", scope });
       };
       const opts = { sourceEnv: "staging", targetEnv: "production" };
       const waiting = await make(["users"]);
-      if (waiting.status === "awaiting_approval") {
-        await assert.rejects(
-          assertUsersPromotion(tx, { ...opts, promotionId: waiting.id }),
-          /its status is awaiting_approval, not approved/,
-        );
-        await tx`update ops.promotions set status = 'approved' where id = ${waiting.id}`;
-      }
-      const ok = await assertUsersPromotion(tx, { ...opts, promotionId: waiting.id });
+      await assert.rejects(
+        assertUsersPromotion(tx, { ...opts, promotionId: waiting.id }),
+        /its status is awaiting_approval, not approved/,
+      );
+      // Approvals are 41-approvals' business: here production needs none for the rest of this
+      // (rolled-back) transaction — a policy change only the owner's break glass may make alone.
+      await tx`select ops.break_glass('test: promotion_gate_test needs approved promotions')`;
+      await tx`update ops.environments set required_approvals = 0, high_risk_approvals = 0
+               where name = 'production'`;
+      const approved = await make(["users"]);
+      assert.equal(approved.status, "approved");
+      const ok = await assertUsersPromotion(tx, { ...opts, promotionId: approved.id });
       assert.deepEqual(ok.scope, ["users"]);
 
       const config = await make(["config"]);
-      await tx`update ops.promotions set status = 'approved' where id = ${config.id} and status <> 'approved'`;
       await assert.rejects(
         assertUsersPromotion(tx, { ...opts, promotionId: config.id }),
         (err: Error & { code?: string }) =>
@@ -38,7 +38,7 @@ Deno.test("assertUsersPromotion accepts an approved users promotion and names wh
           /scope \(config\) does not include users/.test(err.message),
       );
       await assert.rejects(
-        assertUsersPromotion(tx, { ...opts, sourceEnv: "development", promotionId: waiting.id }),
+        assertUsersPromotion(tx, { ...opts, sourceEnv: "development", promotionId: approved.id }),
         /its source is staging, not development/,
       );
       await assert.rejects(
