@@ -213,9 +213,17 @@ Deno.test("stripe-webhook stops reading a 256 MiB chunked body at the limit: mem
   const before = rssMiB(pid);
   const total = 256 << 20;
   const { stream, counter } = countedStream({ total });
-  const res = await postStream(stream, "t=1,v1=00");
-  assert.equal(res.status, 413);
-  assert.equal(res.body.error.code, "payload_too_large");
+  try {
+    const res = await postStream(stream, "t=1,v1=00");
+    assert.equal(res.status, 413);
+    assert.equal(res.body.error.code, "payload_too_large");
+  } catch (err) {
+    // The gateway answers 413 and closes while this client is still sending; the unread bytes
+    // make its kernel reset the connection, and the reset can beat the 413 to us (about one
+    // run in six here). Either way the body was refused: what matters is checked below.
+    const cause = String((err as Error).cause ?? err);
+    if (!(err instanceof TypeError) || !/reset|broken pipe/i.test(cause)) throw err;
+  }
   // The gateway and the sockets between hold a few MiB; the function stopped at 1 MiB.
   assert.ok(counter.pulled < total / 4, `only ${counter.pulled} of ${total} bytes were read`);
   const grew = rssMiB(pid) - before;
