@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { type EnvKeys, type LocalEnv, localEnv, readKeys } from "../scripts/local/config.ts";
+import { SignJWT } from "jose";
 import { signJwt } from "../scripts/local/jwt.ts";
 
 async function devStack(): Promise<{ env: LocalEnv; keys: EnvKeys }> {
@@ -72,6 +73,21 @@ Deno.test("gateway refuses an expired token with 401 reason expired", async () =
   const { status, body } = await refusal(env, `Bearer ${expired}`);
   assert.equal(status, 401);
   assert.deepEqual(body.error.details, { reason: "expired" });
+});
+
+Deno.test("gateway refuses a validly signed token without exp with 401 reason invalid, every time", async () => {
+  const { env, keys } = await devStack();
+  // The environment's own secret, the service role, and no expiry: a key that would never die.
+  const forever = await new SignJWT({ role: "service_role" })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuedAt()
+    .sign(new TextEncoder().encode(keys.jwt_secret));
+  for (let i = 0; i < 2; i++) {
+    const { status, body } = await refusal(env, `Bearer ${forever}`);
+    assert.equal(status, 401);
+    assert.deepEqual(body.error.details, { reason: "invalid" });
+    assert.match(body.error.message, /no exp claim/);
+  }
 });
 
 Deno.test("gateway forwards a request with a valid token to the function", async () => {

@@ -7,11 +7,16 @@
  *
  * Each test registers its own environment (`zz-n-…`), so only its own promotions reach its
  * endpoints, and removes it afterwards.
+ *
+ * Local receivers listen on 127.0.0.1, which the stack allow-lists for its functions
+ * (`STAGECOACH_OUTBOUND_ALLOW=127.0.0.1`); tests that register or deliver from this process
+ * pass the same allow-list explicitly. A receiver anywhere else on the loopback (127.0.0.2,
+ * localhost) is not allow-listed and must never be reached.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import postgres from "postgres";
-import { localEnv, readKeys, REPO_ROOT } from "../scripts/local/config.ts";
+import { LOCAL_OUTBOUND_ALLOW, localEnv, readKeys, REPO_ROOT } from "../scripts/local/config.ts";
 import { DEFAULT_RETRY_POLICY } from "../supabase/functions/_shared/notifications/backoff.ts";
 import { verify } from "../supabase/functions/_shared/notifications/signature.ts";
 import { addEndpoint, sqlOutboxStore } from "../supabase/functions/_shared/notifications/store.ts";
@@ -20,8 +25,15 @@ import {
   promote,
   withScratchEnv,
 } from "../supabase/functions/_shared/notifications/fixtures_test.ts";
+import {
+  OUTBOUND_ALLOW_VAR,
+  outboundPolicyFromEnv,
+} from "../supabase/functions/_shared/outbound/policy.ts";
 
 const dev = localEnv("development");
+
+/** The allow-list the local stack gives its functions. */
+const outbound = outboundPolicyFromEnv({ [OUTBOUND_ALLOW_VAR]: LOCAL_OUTBOUND_ALLOW });
 
 interface Received {
   path: string;
@@ -30,9 +42,9 @@ interface Received {
 }
 
 /** A local HTTP receiver answering every request with `status`. */
-function receiver(status: number) {
+function receiver(status: number, hostname = "127.0.0.1") {
   const received: Received[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+  const server = Deno.serve({ hostname, port: 0, onListen() {} }, async (req) => {
     received.push({
       path: new URL(req.url).pathname,
       headers: req.headers,
@@ -40,7 +52,8 @@ function receiver(status: number) {
     });
     return new Response(status === 204 ? null : "receiver says no", { status });
   });
-  return { received, url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
+  const url = `http://${hostname}:${server.addr.port}`;
+  return { received, url, port: server.addr.port, close: () => server.shutdown() };
 }
 
 function outbox(sql: postgres.Sql, env: string) {
@@ -104,14 +117,14 @@ Deno.test("the ops-worker delivers signed webhooks and Slack messages once; a se
         name: "hook",
         kind: "webhook",
         url: `${rx.url}/hook?token=t0k3n`,
-      });
+      }, { outbound });
       const secret = hook.signing_secret!;
       await addEndpoint(sql, {
         environment: env,
         name: "chat",
         kind: "slack",
         url: `${rx.url}/chat`,
-      });
+      }, { outbound });
       const id = await promote(sql, env);
       await sql`update ops.promotions set status = 'applying' where id = ${id}`;
 
@@ -178,7 +191,7 @@ Deno.test("a failing receiver gets retries with growing delays, then the notific
         name: "down",
         kind: "webhook",
         url: `${rx.url}/down/s3cret-path`,
-      });
+      }, { outbound });
       await promote(sql, env);
       const store = sqlOutboxStore(sql);
       // The worker's own code against the real database and a real receiver, on a clock that
@@ -187,7 +200,7 @@ Deno.test("a failing receiver gets retries with growing delays, then the notific
       let clock = Date.now();
       const delays: number[] = [];
       for (let run = 0; run < 3 * DEFAULT_RETRY_POLICY.maxAttempts; run++) {
-        await deliverDueNotifications(store, { now: () => new Date(clock) });
+        await deliverDueNotifications(store, { now: () => new Date(clock), outbound });
         const [row] = await outbox(sql, env);
         if (row.status !== "pending") break;
         delays.push(row.next_attempt_at.getTime() - row.last_attempt_at!.getTime());
@@ -198,7 +211,7 @@ Deno.test("a failing receiver gets retries with growing delays, then the notific
       assert.equal(row.attempts, DEFAULT_RETRY_POLICY.maxAttempts);
       assert.equal(rx.received.length, DEFAULT_RETRY_POLICY.maxAttempts, "one request per attempt");
       assert.equal(row.last_status_code, 500);
-      assert.equal(row.last_error, "HTTP 500: receiver says no");
+      assert.equal(row.last_error, "http 500", "the status, never the receiver's body");
       assert.equal(delays.length, DEFAULT_RETRY_POLICY.maxAttempts - 1);
       delays.slice(1).forEach((d, i) => assert.ok(d > delays[i], `delays grow: ${delays}`));
       assert.ok(delays[0] >= 48_000 && delays[0] <= 72_000, `first delay ${delays[0]} ≈ 1 min`);
@@ -210,17 +223,88 @@ Deno.test("a failing receiver gets retries with growing delays, then the notific
         where action = 'notification.dead' and subject_id = ${row.id}`;
       assert.equal(audit.details.endpoint, "down");
       assert.equal(audit.details.attempts, DEFAULT_RETRY_POLICY.maxAttempts);
-      assert.doesNotMatch(JSON.stringify(audit.details), /s3cret-path/);
+      assert.doesNotMatch(JSON.stringify(audit.details), /s3cret-path|receiver says no/);
     });
   } finally {
     await rx.close();
   }
 });
 
+Deno.test("the ops-worker never calls a receiver the allow-list does not name: nothing is sent, last_error says why", async () => {
+  const keys = await readKeys(dev);
+  // Reachable receivers on the loopback, outside the stack's allow-list (127.0.0.1 only).
+  const other = receiver(204, "127.0.0.2");
+  const named = receiver(204);
+  try {
+    await withScratchEnv("zz-n", async (sql, env) => {
+      // Stored as a direct session, without the CLI's checks: as endpoints registered before
+      // the outbound rules existed. The worker must refuse them at delivery.
+      const legacy: [string, string, string][] = [
+        ["other-loopback", "webhook", `${other.url}/hook`],
+        ["numeric-loopback", "webhook", `http://0x7f000002:${other.port}/n`],
+        ["named-loopback", "slack", `http://localhost:${named.port}/chat`],
+        ["metadata", "slack", "http://169.254.169.254/latest/meta-data/"],
+      ];
+      for (const [name, kind, url] of legacy) {
+        await sql`select ops.add_notification_endpoint(${env}, ${name}, ${kind}, ${url})`;
+      }
+      await promote(sql, env);
+
+      const res = await fetch(`${dev.functionsUrl}/ops-worker`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${keys.service_role_key}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({ source: "notifications_test" }),
+      });
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+
+      assert.equal(other.received.length, 0, "nothing reached 127.0.0.2");
+      assert.equal(named.received.length, 0, "nothing reached the receiver behind localhost");
+      const rows = await outbox(sql, env);
+      const loopback = "refused: address 127.0.0.2 is loopback (127.0.0.0/8)";
+      assert.deepEqual(
+        rows.map((r) => [r.name, r.status, r.attempts, r.last_status_code, r.last_error]).sort(),
+        [
+          [
+            "metadata",
+            "dead",
+            1,
+            null,
+            "refused: address 169.254.169.254 is a cloud metadata service (169.254.169.254/32)",
+          ],
+          ["named-loopback", "dead", 1, null, "refused: host localhost is a local name"],
+          ["numeric-loopback", "dead", 1, null, loopback],
+          ["other-loopback", "dead", 1, null, loopback],
+        ],
+      );
+      const audits = await sql<{ details: { last_error: string } }[]>`
+        select a.details from ops.audit_log as a
+        where a.action = 'notification.dead'
+          and a.subject_id in (select o.id::text from ops.notification_outbox as o
+                               join ops.notification_endpoints as e on e.id = o.endpoint_id
+                               where e.environment = ${env})`;
+      assert.equal(audits.length, 4);
+      assert.ok(audits.every((a) => a.details.last_error.startsWith("refused: ")));
+    });
+  } finally {
+    await Promise.all([other.close(), named.close()]);
+  }
+});
+
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return await cliWith({}, ...args);
+}
+
+async function cliWith(
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", join(REPO_ROOT, "scripts/stagecoach.ts"), ...args],
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", [OUTBOUND_ALLOW_VAR]: "", ...env },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -314,6 +398,54 @@ Deno.test("notifications usage errors exit 2, name what is wrong, and write noth
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^usage: stagecoach notifications add/);
   } finally {
+    await sql.end();
+  }
+});
+
+Deno.test("notifications add refuses internal and plain-http URLs (exit 2, the reason, nothing written) unless the allow-list names them", async () => {
+  const sql = postgres(localEnv("staging").dbUrl, { max: 1, onnotice: () => {} });
+  const name = `cli-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    const count = async () =>
+      (await sql`select count(*)::int as n from ops.notification_endpoints`)[0].n;
+    const before = await count();
+    const add = ["notifications", "add", "--env", "staging", "--name", name, "--kind", "webhook"];
+    const cases: [string, RegExp][] = [
+      ["http://127.0.0.1:9/hook", /address 127\.0\.0\.1 is loopback \(127\.0\.0\.0\/8\)/],
+      ["https://0x7f000001/hook", /address 127\.0\.0\.1 is loopback/],
+      ["https://2130706433/hook", /address 127\.0\.0\.1 is loopback/],
+      ["https://[::1]/hook", /address ::1 is loopback/],
+      ["https://169.254.169.254/latest/meta-data/", /is a cloud metadata service/],
+      ["https://10.0.0.8/hook", /address 10\.0\.0\.8 is private/],
+      ["https://localhost/hook", /host localhost is a local name/],
+      ["http://hooks.example.test/hook", /http is allowed only for allow-listed targets/],
+    ];
+    for (const [url, reason] of cases) {
+      const res = await cli(...add, "--url", url);
+      assert.equal(res.code, 2, `${url}: ${res.stdout}${res.stderr}`);
+      assert.match(res.stderr, /Invalid --url: refused: /, url);
+      assert.match(res.stderr, reason, url);
+    }
+    assert.equal(await count(), before, "nothing was written");
+
+    const allowed = await cliWith(
+      { [OUTBOUND_ALLOW_VAR]: "127.0.0.1" },
+      ...add,
+      "--url",
+      "http://127.0.0.1:9/hook",
+    );
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.match(allowed.stdout, new RegExp(`^created webhook endpoint ${name}`));
+    const bad = await cliWith(
+      { [OUTBOUND_ALLOW_VAR]: "10.1.0.0/8" },
+      ...add,
+      "--url",
+      "https://hooks.example.test/",
+    );
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /Cannot read STAGECOACH_OUTBOUND_ALLOW: entry "10\.1\.0\.0\/8"/);
+  } finally {
+    await cli("notifications", "remove", "--env", "staging", "--name", name);
     await sql.end();
   }
 });

@@ -15,6 +15,12 @@ import {
   removeEndpoint,
 } from "../../supabase/functions/_shared/notifications/store.ts";
 import { parseEventList } from "../../supabase/functions/_shared/notifications/payload.ts";
+import { OutboundRefusedError } from "../../supabase/functions/_shared/outbound/fetch.ts";
+import {
+  OUTBOUND_ALLOW_VAR,
+  type OutboundPolicy,
+  outboundPolicyFromEnv,
+} from "../../supabase/functions/_shared/outbound/policy.ts";
 import { type Command, envOption, parseOptions, UsageError, withDatabase } from "./command.ts";
 
 /** Parses with a zod schema, turning its first issue into a usage error naming the option. */
@@ -24,6 +30,15 @@ function parseOrUsage<S extends z.ZodType>(schema: S, value: unknown): z.infer<S
   const issue = parsed.error.issues[0];
   const flag = issue.path.length ? `--${String(issue.path[0]).replace("environment", "env")}` : "";
   throw new UsageError(`Invalid ${flag}: ${issue.message}`);
+}
+
+/** The allow-list this process runs under, a bad one being a usage error. */
+function readOutboundPolicy(): OutboundPolicy {
+  try {
+    return outboundPolicyFromEnv(Deno.env.toObject());
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 /** `notifications add`. */
@@ -41,6 +56,12 @@ the ops-worker, with retries and exponential backoff.
   webhook   a JSON POST signed per Standard Webhooks (webhook-id, webhook-timestamp,
             webhook-signature). Its whsec_ signing secret is printed ONCE, now: store it.
 
+The URL must be https to a public host: loopback, private, link-local, CGNAT and cloud
+metadata addresses and local names (localhost, *.local, *.internal, single labels) are
+refused, here and again (after a DNS lookup) before every delivery. For a development
+receiver, name it in ${OUTBOUND_ALLOW_VAR} (hosts, host:port or CIDRs, comma-separated;
+allow-listed targets may use http) here and in the functions' secrets.
+
 The URL and the secret are stored encrypted; listings show only scheme and host. Running it
 again with the same arguments changes nothing; with another URL or event list it updates the
 endpoint and keeps its secret.
@@ -49,7 +70,7 @@ options:
   --env <env>         development | staging | production
   --name <name>       lower-case letters, digits, - or _
   --kind <kind>       slack | webhook
-  --url <url>         http(s) URL (no user:password@)
+  --url <url>         https URL of a public host (no user:password@)
   --events <list>     comma-separated, e.g. approved,failed or promotion.succeeded (default *)
   --json              print { env, id, name, kind, created, changed, signing_secret }
   -h, --help`,
@@ -82,7 +103,15 @@ options:
       url: values.url,
       events,
     });
-    const added = await withDatabase(env, (sql) => addEndpoint(sql, input));
+    const outbound = readOutboundPolicy();
+    const added = await withDatabase(env, async (sql) => {
+      try {
+        return await addEndpoint(sql, input, { outbound });
+      } catch (err) {
+        if (!(err instanceof OutboundRefusedError)) throw err;
+        throw new UsageError(`Invalid --url: refused: ${err.reason}`);
+      }
+    });
     if (values.json) {
       console.log(JSON.stringify(
         { env: env.name, name: input.name, kind: input.kind, ...added },

@@ -148,6 +148,14 @@ export async function readKeys(env: LocalEnv): Promise<EnvKeys> {
   }
 }
 
+/**
+ * The outbound allow-list (`STAGECOACH_OUTBOUND_ALLOW`) the stack gives its functions: local
+ * notification receivers listen on 127.0.0.1, so that host (any port, http allowed) is
+ * reachable from a local ops-worker. Nothing else internal is: not `localhost`, not
+ * 127.0.0.2, not [::1].
+ */
+export const LOCAL_OUTBOUND_ALLOW = "127.0.0.1";
+
 /** Base port of the local Stripe emulator (as `stripe-mock`); the stack's offset is added. */
 export const STRIPE_EMULATOR_BASE_PORT = 12111;
 

@@ -11,7 +11,8 @@
  *   `gateway_upstream.ts`, which does the hop).
  * - Unless the function sets `verify_jwt = false`, the `Authorization: Bearer <jwt>` header
  *   must carry an HS256 token signed with the environment's JWT secret, or the gateway
- *   answers 401 with the reason. As on Supabase, only the `Authorization` header counts (the
+ *   answers 401 with the reason; a token must carry an `exp` (one that never expires is
+ *   refused, reason `invalid`). As on Supabase, only the `Authorization` header counts (the
  *   `apikey` header is passed on but never accepted instead of it), and `OPTIONS` requests
  *   (CORS preflights, which browsers send without credentials) are not checked. A token that
  *   verified is remembered until its `exp` (verifying one costs ~150 µs; the same few keys and
@@ -206,7 +207,8 @@ export interface BearerVerifierOptions {
  * accepted again only while its `exp` is in the future, measured as `jwtVerify` measures it
  * (whole seconds, expired at `exp`), so every answer is the one a full verification would
  * give: the signature and the claims cannot change, and `nbf` once passed stays passed. Only
- * acceptances are remembered; every refusal is verified in full.
+ * acceptances are remembered, and only tokens with an `exp` are ever accepted (see
+ * `verifyJwt`), so nothing is remembered for ever; every refusal is verified in full.
  *
  * @param secret the HS256 secret
  * @param opts how many tokens to remember and the clock
@@ -223,18 +225,18 @@ export function createBearerVerifier(
 ): (header: string | undefined) => Promise<void> {
   const maxTokens = opts.maxTokens ?? 1000;
   const now = opts.now ?? Date.now;
-  // token → its `exp` (undefined: the token never expires)
-  const accepted = new Map<string, number | undefined>();
+  // token → its `exp`
+  const accepted = new Map<string, number>();
   return async (header) => {
     const token = bearerToken(header);
-    if (accepted.has(token)) {
-      const exp = accepted.get(token);
-      if (exp === undefined || exp > Math.floor(now() / 1000)) return;
+    const exp = accepted.get(token);
+    if (exp !== undefined) {
+      if (exp > Math.floor(now() / 1000)) return;
       accepted.delete(token);
     }
     const claims = await verifyJwt(secret, token);
     if (accepted.size >= maxTokens) accepted.delete(accepted.keys().next().value!);
-    accepted.set(token, typeof claims.exp === "number" ? claims.exp : undefined);
+    accepted.set(token, claims.exp);
   };
 }
 

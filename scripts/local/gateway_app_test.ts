@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { SignJWT } from "jose";
 import { createBearerVerifier, createGatewayApp, verifyBearer } from "./gateway_app.ts";
 import { createUpstreamClient, type UpstreamRequest } from "./gateway_upstream.ts";
 import { JwtError, signJwt } from "./jwt.ts";
@@ -115,6 +116,33 @@ Deno.test("gateway refuses an expired token with reason expired", async () => {
   const body = await errorOf(res);
   assert.deepEqual(body.error.details, { reason: "expired" });
   assert.match(body.error.message, /^Cannot verify token/);
+});
+
+Deno.test("gateway refuses a validly signed token without exp with reason invalid", async () => {
+  const { app, forwarded } = fakeGateway();
+  // Signed with the environment's own secret, but made to last for ever.
+  const token = await new SignJWT({ role: "service_role" })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .sign(new TextEncoder().encode(SECRET));
+  const res = await app.request("/functions/v1/ops/me", {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  assert.equal(res.status, 401);
+  const body = await errorOf(res);
+  assert.deepEqual(body.error.details, { reason: "invalid" });
+  assert.equal(body.error.message, "Cannot verify token: it has no exp claim, so it never expires");
+  assert.equal(forwarded.length, 0);
+});
+
+Deno.test("signJwt always sets exp: an hour by default, the caller's exp when given", async () => {
+  const now = Math.floor(Date.now() / 1000);
+  const claims = await verifyBearer(`Bearer ${await signJwt(SECRET, { role: "anon" })}`, SECRET);
+  assert.ok(claims.exp! >= now + 3599 && claims.exp! <= now + 3601, `exp ${claims.exp}`);
+  const own = await verifyBearer(
+    `Bearer ${await signJwt(SECRET, { role: "anon", exp: now + 60 })}`,
+    SECRET,
+  );
+  assert.equal(own.exp, now + 60);
 });
 
 Deno.test("gateway does not accept the apikey header instead of Authorization", async () => {
@@ -378,6 +406,19 @@ Deno.test("createBearerVerifier still refuses what verifyBearer refuses", async 
     await assert.rejects(
       verify(header),
       (err: unknown) => err instanceof JwtError && err.reason === reason,
+    );
+  }
+});
+
+Deno.test("createBearerVerifier never remembers a token without exp: each use is refused in full", async () => {
+  const verify = createBearerVerifier(SECRET);
+  const forever = `Bearer ${await new SignJWT({ role: "anon" })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .sign(new TextEncoder().encode(SECRET))}`;
+  for (let i = 0; i < 2; i++) {
+    await assert.rejects(
+      verify(forever),
+      (err: unknown) => err instanceof JwtError && err.reason === "invalid",
     );
   }
 });

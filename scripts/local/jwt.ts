@@ -34,11 +34,16 @@ function key(secret: string): Uint8Array {
   return new TextEncoder().encode(secret);
 }
 
+/** Lifetime of a token signed without `ttlSeconds` or an `exp` claim, as GoTrue's default. */
+const DEFAULT_TTL_SECONDS = 3600;
+
 /**
- * Signs claims with HS256.
+ * Signs claims with HS256. Every token gets an `exp`: the one in `claims`, else now +
+ * `ttlSeconds` (default 3600), because the gateway refuses tokens that never expire.
  *
  * @param secret the environment's JWT secret
- * @param claims the payload; `iat` is added, `exp` when `ttlSeconds` is given
+ * @param claims the payload; `iat` is added, and `exp` unless it is there
+ * @param opts.ttlSeconds lifetime when `claims` has no `exp`; default 3600
  * @example
  * ```ts
  * const token = await signJwt("secret", { role: "anon" }, { ttlSeconds: 3600 });
@@ -50,16 +55,23 @@ export async function signJwt(
   opts: { ttlSeconds?: number } = {},
 ): Promise<string> {
   const jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setIssuedAt();
-  if (opts.ttlSeconds !== undefined) jwt.setExpirationTime(`${opts.ttlSeconds}s`);
+  if (claims.exp === undefined) {
+    jwt.setExpirationTime(`${opts.ttlSeconds ?? DEFAULT_TTL_SECONDS}s`);
+  }
   return await jwt.sign(key(secret));
 }
 
+/** Claims of a token that verified: it always carries an `exp`. */
+export type VerifiedClaims = SupabaseClaims & { exp: number };
+
 /**
- * Verifies an HS256 token and returns its claims.
+ * Verifies an HS256 token and returns its claims. A token must expire: one without `exp`
+ * (which a leaked copy of would open the door with forever) is refused like a malformed one,
+ * with reason `invalid`.
  *
  * @throws {JwtError} naming why the token is refused
  */
-export async function verifyJwt(secret: string, token: string): Promise<SupabaseClaims> {
+export async function verifyJwt(secret: string, token: string): Promise<VerifiedClaims> {
   if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) {
     throw new JwtError(
       "malformed",
@@ -67,11 +79,14 @@ export async function verifyJwt(secret: string, token: string): Promise<Supabase
     );
   }
   try {
-    const { payload } = await jwtVerify(token, key(secret), { algorithms: ["HS256"] });
+    const { payload } = await jwtVerify(token, key(secret), {
+      algorithms: ["HS256"],
+      requiredClaims: ["exp"],
+    });
     if (typeof payload.role !== "string") {
       throw new JwtError("invalid", "Cannot verify token: it carries no role claim");
     }
-    return payload as SupabaseClaims;
+    return payload as VerifiedClaims;
   } catch (err) {
     if (err instanceof JwtError) throw err;
     if (err instanceof errors.JWTExpired) {
@@ -79,6 +94,12 @@ export async function verifyJwt(secret: string, token: string): Promise<Supabase
     }
     if (err instanceof errors.JWSSignatureVerificationFailed) {
       throw new JwtError("bad_signature", "Cannot verify token: the signature does not match");
+    }
+    if (err instanceof errors.JWTClaimValidationFailed && err.claim === "exp") {
+      throw new JwtError(
+        "invalid",
+        "Cannot verify token: it has no exp claim, so it never expires",
+      );
     }
     if (err instanceof errors.JOSEAlgNotAllowed) {
       throw new JwtError("invalid", "Cannot verify token: only HS256 is accepted");

@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import postgres from "postgres";
 import {
   type EnvKeys,
+  LOCAL_OUTBOUND_ALLOW,
   type LocalEnv,
   localEnvs,
   REPO_ROOT,
@@ -67,6 +68,9 @@ async function writeFunctionsEnv(env: LocalEnv, all: LocalEnv[]): Promise<void> 
     ...all.filter((other) => other.name !== env.name).map((other) =>
       `STAGECOACH_DB_URL_${other.name.toUpperCase()}=${other.dbUrl}`
     ),
+    // Local notification receivers (tests, a developer's) listen on 127.0.0.1; a hosted
+    // project sets no allow-list (https to public addresses only).
+    `STAGECOACH_OUTBOUND_ALLOW=${LOCAL_OUTBOUND_ALLOW}`,
     "",
   ];
   await Deno.writeTextFile(env.functionsEnvFile, lines.join("\n"), { mode: 0o600 });

@@ -9,7 +9,9 @@
  * `verify_jwt = false` must not use this module to authenticate anyone.
  *
  * What this module does check is the shape of the claims (zod), so a token without a role,
- * or with a role Postgres must never be asked to assume, is refused with a 401.
+ * or with a role Postgres must never be asked to assume, is refused with a 401. As defence in
+ * depth it also refuses a token without `exp` (a leaked one would work for ever) and one whose
+ * `exp` has passed, should anything in front of the function have let it through.
  *
  * @module
  */
@@ -20,7 +22,11 @@ import { ApiError } from "./http.ts";
 /** The roles a caller may act as in Postgres, as PostgREST allows. */
 export const CALLER_ROLES = ["anon", "authenticated", "service_role"] as const;
 
-/** The claims Stagecoach reads; other claims are kept as they are. */
+/**
+ * The claims Stagecoach reads; other claims are kept as they are. `exp` is optional here
+ * because the service paths build claims of their own (`{ role: "service_role" }`) to act
+ * under; a token read from a request must carry one ({@link TokenClaimsSchema}).
+ */
 export const CallerClaimsSchema = z.looseObject({
   role: z.enum(CALLER_ROLES),
   sub: z.uuid().optional(),
@@ -30,6 +36,9 @@ export const CallerClaimsSchema = z.looseObject({
 
 /** A caller's claims. */
 export type CallerClaims = z.infer<typeof CallerClaimsSchema>;
+
+/** The claims of a bearer token: those of {@link CallerClaimsSchema}, and an `exp`. */
+export const TokenClaimsSchema = CallerClaimsSchema.extend({ exp: z.number() });
 
 /** A signed-in user's claims: role `authenticated` and a subject. */
 export type UserClaims = CallerClaims & { role: "authenticated"; sub: string };
@@ -42,16 +51,20 @@ function unauthorized(message: string, reason: string): ApiError {
  * Reads the caller's claims from an `Authorization: Bearer <jwt>` header value.
  *
  * @param header the header value (undefined when absent)
+ * @param opts.now the clock in milliseconds (default `Date.now`), for the `exp` check
  * @returns the validated claims
- * @throws {ApiError} 401 `unauthorized` with `details.reason` `missing`, `malformed` or
- * `invalid` (claims of the wrong shape)
+ * @throws {ApiError} 401 `unauthorized` with `details.reason` `missing`, `malformed`,
+ * `invalid` (claims of the wrong shape, `exp` missing included) or `expired`
  * @example
  * ```ts
  * const claims = readCallerClaims(c.req.header("authorization"));
  * claims.role; // "authenticated"
  * ```
  */
-export function readCallerClaims(header: string | undefined): CallerClaims {
+export function readCallerClaims(
+  header: string | undefined,
+  opts: { now?: () => number } = {},
+): CallerClaims {
   if (header === undefined || header.trim() === "") {
     throw unauthorized(
       "Cannot identify the caller: the Authorization header is missing",
@@ -71,13 +84,17 @@ export function readCallerClaims(header: string | undefined): CallerClaims {
   } catch {
     throw unauthorized("Cannot identify the caller: the token is not a JWT", "malformed");
   }
-  const parsed = CallerClaimsSchema.safeParse(payload);
+  const parsed = TokenClaimsSchema.safeParse(payload);
   if (!parsed.success) {
     const fields = [...new Set(parsed.error.issues.map((i) => i.path.join(".")))].join(", ");
     throw unauthorized(
       `Cannot identify the caller: the token's claims are invalid (${fields})`,
       "invalid",
     );
+  }
+  // Expired at `exp`, in whole seconds, as the gateway (jose's jwtVerify) counts it.
+  if (parsed.data.exp <= Math.floor((opts.now ?? Date.now)() / 1000)) {
+    throw unauthorized("Cannot identify the caller: the token has expired", "expired");
   }
   return parsed.data;
 }

@@ -11,7 +11,8 @@
  * writes as `service_role` (which holds the grants on `ops.heartbeats`), not as `postgres`.
  *
  * Then each call delivers due promotion notifications (`_shared/notifications/worker.ts`,
- * time-boxed) and answers `notifications`: what it claimed, delivered, retried and gave up on.
+ * time-boxed, under the outbound rules and the `STAGECOACH_OUTBOUND_ALLOW` allow-list) and
+ * answers `notifications`: what it claimed, delivered, retried and gave up on.
  * Finally it starts slices of due jobs (`_shared/jobs/worker.ts`: user copies, ETL runs,
  * Stripe reconciliation) in the background and answers `jobs`: `started` or `already_running`.
  *
@@ -26,6 +27,7 @@ import type { FunctionEnv } from "../_shared/env.ts";
 import { ApiError, notFound, onError, readJsonBody } from "../_shared/http.ts";
 import { sqlOutboxStore } from "../_shared/notifications/store.ts";
 import { deliverDueNotifications } from "../_shared/notifications/worker.ts";
+import type { OutboundPolicy } from "../_shared/outbound/policy.ts";
 // Registers the `stripe.reconcile` job kind, which pg_cron queues nightly (the worker runs due jobs).
 import "../_shared/stripe/reconcile.ts";
 import { defaultRegistry } from "../_shared/jobs/registry.ts";
@@ -42,6 +44,11 @@ if (!defaultRegistry.has(ETL_RUN_KIND)) defaultRegistry.register(createEtlKind(E
 export interface OpsWorkerDeps {
   env: FunctionEnv;
   sql: Sql;
+  /**
+   * The outbound allow-list notifications are delivered under (`STAGECOACH_OUTBOUND_ALLOW`,
+   * see `outboundPolicyFromEnv`); default none: https to public addresses only.
+   */
+  outbound?: OutboundPolicy;
 }
 
 /** The body of `POST /ops-worker`. */
@@ -96,7 +103,9 @@ export function createOpsWorkerApp(deps: OpsWorkerDeps) {
         returning beat_at`;
       return row.beat_at;
     });
-    const notifications = await deliverDueNotifications(sqlOutboxStore(deps.sql));
+    const notifications = await deliverDueNotifications(sqlOutboxStore(deps.sql), {
+      outbound: deps.outbound,
+    });
     // Due jobs run in the background (EdgeRuntime.waitUntil), within STAGECOACH_JOB_BUDGET_MS.
     const vars = Deno.env.toObject();
     const jobs = startDueJobs(deps.sql, {

@@ -24,6 +24,7 @@ function app() {
 
 async function bearer(claims: Record<string, unknown>): Promise<string> {
   const jwt = await new SignJWT(claims).setProtectedHeader({ alg: "HS256" })
+    .setExpirationTime("1h")
     .sign(new TextEncoder().encode("verified upstream by the gateway"));
   return `Bearer ${jwt}`;
 }

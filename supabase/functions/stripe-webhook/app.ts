@@ -3,6 +3,10 @@
  * Deployed with `verify_jwt = false`: Stripe's signature replaces the JWT.
  *
  * `POST /stripe-webhook` with Stripe's JSON event and its `Stripe-Signature` header:
+ * - a body over {@link MAX_EVENT_BYTES} (1 MiB) is refused with 413 `payload_too_large` before
+ *   it is read whole: a `Content-Length` over the limit is refused without reading anything,
+ *   and a body without one (chunked) is counted while it streams and cut off at the limit.
+ *   Nothing is written;
  * - the signature is checked on the raw body (`constructEventAsync`, SubtleCrypto, 300 s
  *   tolerance): missing → 400 `missing_signature`, wrong → 400 `invalid_signature`, too old
  *   → 400 `stale_signature`; a body that is not JSON → 400 `invalid_json`; not an event →
@@ -17,6 +21,7 @@
  * @module
  */
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type Stripe from "stripe";
 import type { Sql } from "../_shared/db.ts";
 import { ApiError, notFound, onError } from "../_shared/http.ts";
@@ -31,6 +36,23 @@ import {
 
 /** Stripe's default tolerance for a signature's timestamp, in seconds. */
 export const SIGNATURE_TOLERANCE_SECONDS = 300;
+
+/**
+ * The largest webhook body accepted: 1 MiB. The signature can only be checked on the whole
+ * body, so without a limit any sender could make the function hold any amount in memory
+ * (200 MB took it from 87 to 545 MB).
+ *
+ * Measured against Stripe's own fixtures (`stripe/openapi` `openapi/fixtures3.json`): the
+ * largest objects we handle are a subscription (4.0 KB), an invoice (3.8 KB) and a checkout
+ * session (3.1 KB), and an event adds about 0.6 KB around its object; a subscription with
+ * three items and a little metadata is about 7 KB. Metadata is what makes events big (up to 50
+ * keys of 40 characters with 500-character values: 27 KB per object), and only a subscription
+ * at Stripe's 20-item maximum with full metadata on itself and every item, price and plan
+ * passes 1 MiB (1.6 MiB). Such an event would be refused, Stripe would retry it, and the
+ * nightly reconciliation (which reads objects from the API, not from events) would repair the
+ * mirror.
+ */
+export const MAX_EVENT_BYTES = 1024 * 1024;
 
 /** What the webhook app needs. */
 export interface StripeWebhookDeps {
@@ -184,7 +206,20 @@ export function createStripeWebhookApp(deps: StripeWebhookDeps) {
   app.notFound(notFound);
 
   const receive = createReceiver(deps);
-  app.post("/", async (c) => {
+  // Hono's bodyLimit refuses a Content-Length over the limit without reading, and otherwise
+  // counts the stream and stops reading at the limit (a chunked body is never buffered past it).
+  const limit = bodyLimit({
+    maxSize: MAX_EVENT_BYTES,
+    onError: () => {
+      throw new ApiError(
+        413,
+        "payload_too_large",
+        `Cannot accept the event: the body is larger than ${MAX_EVENT_BYTES} bytes`,
+        { max_bytes: MAX_EVENT_BYTES },
+      );
+    },
+  });
+  app.post("/", limit, async (c) => {
     const received = await receive(await c.req.text(), c.req.header("stripe-signature"));
     return c.json({ received: true, ...received });
   });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import Stripe from "stripe";
 import type { Sql } from "../_shared/db.ts";
 import { cryptoProvider } from "../_shared/stripe/client.ts";
-import { createStripeWebhookApp, verifyEvent } from "./app.ts";
+import { createStripeWebhookApp, MAX_EVENT_BYTES, verifyEvent } from "./app.ts";
 
 const secret = "whsec_unit_test_secret_0001";
 const stripe = new Stripe("sk_test_unit_00000000", { httpClient: Stripe.createFetchHttpClient() });
@@ -87,4 +87,67 @@ Deno.test("verifyEvent falls back to the secret catalog sync stored when the fun
     ),
     (err: { code?: string }) => err.code === "invalid_signature",
   );
+});
+
+/** A body of `total` bytes in 64 KiB chunks, made as they are read; counts what was read. */
+function countedBody(total: number) {
+  const chunk = new Uint8Array(64 * 1024).fill(0x20);
+  const counter = { pulled: 0, finished: false };
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (counter.pulled >= total) {
+        counter.finished = true;
+        controller.close();
+        return;
+      }
+      const next = chunk.subarray(0, Math.min(chunk.length, total - counter.pulled));
+      counter.pulled += next.length;
+      controller.enqueue(next);
+    },
+  }, { highWaterMark: 0 });
+  return { stream, counter };
+}
+
+async function postStream(stream: ReadableStream<Uint8Array>, headers: Record<string, string>) {
+  const res = await app.request("/stripe-webhook", {
+    method: "POST",
+    headers: { "content-type": "application/json", "stripe-signature": "t=1,v1=00", ...headers },
+    body: stream,
+    duplex: "half",
+  } as RequestInit);
+  return { status: res.status, body: await res.json() };
+}
+
+Deno.test("stripe-webhook app refuses a chunked body over 1 MiB with 413 at the limit, writing nothing", async () => {
+  const { stream, counter } = countedBody(2 * 1024 * 1024);
+  const res = await postStream(stream, {});
+  assert.equal(res.status, 413);
+  assert.deepEqual(res.body, {
+    error: {
+      code: "payload_too_large",
+      message: `Cannot accept the event: the body is larger than ${MAX_EVENT_BYTES} bytes`,
+      details: { max_bytes: MAX_EVENT_BYTES },
+    },
+  });
+  assert.equal(counter.finished, false, "the stream was not read to the end");
+  assert.ok(
+    counter.pulled <= MAX_EVENT_BYTES + 64 * 1024,
+    `reading stopped one chunk past the limit (${counter.pulled} bytes read)`,
+  );
+  // noDb throws on any use: reaching it would have been a 500.
+});
+
+Deno.test("stripe-webhook app refuses a Content-Length over 1 MiB with 413 without reading the body", async () => {
+  const { stream, counter } = countedBody(2 * 1024 * 1024);
+  const res = await postStream(stream, { "content-length": String(2 * 1024 * 1024) });
+  assert.equal(res.status, 413);
+  assert.equal(res.body.error.code, "payload_too_large");
+  assert.equal(counter.pulled, 0, "not a byte was read");
+});
+
+Deno.test("stripe-webhook app reads a body of exactly 1 MiB and checks its signature as usual", async () => {
+  const { stream } = countedBody(MAX_EVENT_BYTES);
+  const res = await postStream(stream, {});
+  assert.equal(res.status, 400);
+  assert.equal(res.body.error.code, "invalid_signature");
 });

@@ -39,7 +39,11 @@ export type AttemptResult =
   | {
     ok: false;
     statusCode: number | null;
-    /** Short and secret-free: URLs are reduced to scheme and host. */
+    /**
+     * A short reason, never a response body: `http 500`, `http 302: redirect not followed`,
+     * `refused: address 127.0.0.1 is loopback (127.0.0.0/8)`, `timeout: …`, `network error: …`
+     * (URLs reduced to scheme and host).
+     */
     error: string;
     /** The receiver asked never to be called again (410 Gone). */
     permanent: boolean;
@@ -124,32 +128,29 @@ export function parseRetryAfter(value: string | null, now: Date): number | undef
 
 /**
  * Classifies a receiver's response as Standard Webhooks says: 2xx is delivered; anything
- * else (redirects included) failed; 410 Gone means never again; `Retry-After` is kept.
+ * else failed (a redirect too: it is never followed); 410 Gone means never again;
+ * `Retry-After` is kept. The error is the status alone: a response body is never read or
+ * stored, because whoever runs the receiver (or whatever answers at its address) chooses it.
  *
  * @param status the HTTP status
  * @param headers the response headers
- * @param bodyText the start of the response body (kept, shortened, in the error)
  * @param now the current time (for a `Retry-After` date)
  * @returns the attempt's result
  * @example
  * ```ts
- * classifyResponse(500, new Headers(), "boom", new Date());
- * // { ok: false, statusCode: 500, error: "HTTP 500: boom", permanent: false }
+ * classifyResponse(500, new Headers(), new Date());
+ * // { ok: false, statusCode: 500, error: "http 500", permanent: false }
  * ```
  */
-export function classifyResponse(
-  status: number,
-  headers: Headers,
-  bodyText: string,
-  now: Date,
-): AttemptResult {
+export function classifyResponse(status: number, headers: Headers, now: Date): AttemptResult {
   if (status >= 200 && status < 300) return { ok: true, statusCode: status };
   const retryAfterMs = parseRetryAfter(headers.get("retry-after"), now);
-  const detail = short(bodyText);
   return {
     ok: false,
     statusCode: status,
-    error: `HTTP ${status}${detail ? `: ${detail}` : ""}`,
+    error: status >= 300 && status < 400
+      ? `http ${status}: redirect not followed`
+      : `http ${status}`,
     permanent: status === 410,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   };
@@ -165,7 +166,28 @@ export function classifyResponse(
  */
 export function classifyError(err: unknown, timedOut: boolean, timeoutMs: number): AttemptResult {
   const error = timedOut
-    ? `Timeout: no response within ${timeoutMs} ms`
-    : short(`Network error: ${err instanceof Error ? err.message : String(err)}`);
+    ? `timeout: no response within ${timeoutMs} ms`
+    : short(`network error: ${err instanceof Error ? err.message : String(err)}`);
   return { ok: false, statusCode: null, error, permanent: false };
+}
+
+/**
+ * The result of an attempt the outbound rules refused before sending anything
+ * (`OutboundRefusedError` from `_shared/outbound/fetch.ts`).
+ *
+ * @param refusal the refusal's reason and whether asking again could help
+ * @returns a failed result `refused: <reason>`; permanent when the URL itself is refused
+ * @example
+ * ```ts
+ * classifyRefusal({ reason: "address 127.0.0.1 is loopback (127.0.0.0/8)", permanent: true });
+ * // { ok: false, statusCode: null, error: "refused: address 127.0.0.1 is loopback (127.0.0.0/8)", permanent: true }
+ * ```
+ */
+export function classifyRefusal(refusal: { reason: string; permanent: boolean }): AttemptResult {
+  return {
+    ok: false,
+    statusCode: null,
+    error: short(`refused: ${refusal.reason}`),
+    permanent: refusal.permanent,
+  };
 }

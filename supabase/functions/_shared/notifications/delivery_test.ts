@@ -3,6 +3,7 @@ import {
   buildDeliveryRequest,
   type ClaimedNotification,
   classifyError,
+  classifyRefusal,
   classifyResponse,
   parseRetryAfter,
   redactUrls,
@@ -52,28 +53,42 @@ Deno.test("a webhook endpoint without a secret cannot be delivered to", async ()
   );
 });
 
-Deno.test("classifyResponse: 2xx delivered, 3xx/4xx/5xx failed, 410 permanent, Retry-After kept", () => {
+Deno.test("classifyResponse: 2xx delivered, 3xx/4xx/5xx failed by status alone, 410 permanent, Retry-After kept", () => {
   const now = new Date("2026-11-25T10:00:00Z");
-  assert.deepEqual(classifyResponse(204, new Headers(), "", now), { ok: true, statusCode: 204 });
-  assert.deepEqual(classifyResponse(302, new Headers(), "", now), {
+  assert.deepEqual(classifyResponse(204, new Headers(), now), { ok: true, statusCode: 204 });
+  assert.deepEqual(classifyResponse(302, new Headers({ location: "http://10.0.0.1/" }), now), {
     ok: false,
     statusCode: 302,
-    error: "HTTP 302",
+    error: "http 302: redirect not followed",
     permanent: false,
   });
-  assert.deepEqual(classifyResponse(410, new Headers(), "no_service", now), {
+  assert.deepEqual(classifyResponse(410, new Headers(), now), {
     ok: false,
     statusCode: 410,
-    error: "HTTP 410: no_service",
+    error: "http 410",
     permanent: true,
   });
-  assert.deepEqual(classifyResponse(503, new Headers({ "retry-after": "120" }), "", now), {
+  assert.deepEqual(classifyResponse(503, new Headers({ "retry-after": "120" }), now), {
     ok: false,
     statusCode: 503,
-    error: "HTTP 503",
+    error: "http 503",
     permanent: false,
     retryAfterMs: 120_000,
   });
+});
+
+Deno.test("classifyRefusal records the outbound rules' reason; permanent when the URL is refused", () => {
+  assert.deepEqual(
+    classifyRefusal({ reason: "address 127.0.0.1 is loopback (127.0.0.0/8)", permanent: true }),
+    {
+      ok: false,
+      statusCode: null,
+      error: "refused: address 127.0.0.1 is loopback (127.0.0.0/8)",
+      permanent: true,
+    },
+  );
+  const long = classifyRefusal({ reason: "x".repeat(500), permanent: false });
+  assert.equal(long.ok ? 0 : long.error.length, 301, "kept short, like every stored error");
 });
 
 Deno.test("parseRetryAfter reads seconds and HTTP dates", () => {
@@ -95,13 +110,11 @@ Deno.test("errors never carry a full URL: Slack URLs are credentials", () => {
   assert.deepEqual(classifyError(new Error("aborted"), true, 15_000), {
     ok: false,
     statusCode: null,
-    error: "Timeout: no response within 15000 ms",
+    error: "timeout: no response within 15000 ms",
     permanent: false,
   });
   assert.equal(
     redactUrls("see http://user:pw@10.0.0.1:8080/a?b=c and https://x.io"),
     "see http://10.0.0.1:8080/… and https://x.io/…",
   );
-  const body = classifyResponse(500, new Headers(), "echo https://h.io/secret-path", new Date());
-  assert.doesNotMatch(JSON.stringify(body), /secret-path/);
 });

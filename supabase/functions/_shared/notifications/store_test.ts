@@ -12,6 +12,8 @@ import {
   removeEndpoint,
   sqlOutboxStore,
 } from "./store.ts";
+import { OutboundRefusedError } from "../outbound/fetch.ts";
+import { OUTBOUND_ALLOW_VAR, outboundPolicyFromEnv } from "../outbound/policy.ts";
 
 Deno.test("addEndpoint returns the secret once, is idempotent, and listEndpoints shows no secret", async () => {
   await withScratchEnv("zz-store", async (sql, env) => {
@@ -57,6 +59,36 @@ Deno.test("addEndpoint refuses bad input before writing anything", async () => {
       /environment zz-none is not registered/,
     );
     assert.deepEqual(await listEndpoints(sql, env), []);
+  });
+});
+
+Deno.test("addEndpoint refuses internal and non-https URLs with the reason, writing nothing", async () => {
+  await withScratchEnv("zz-store", async (sql, env) => {
+    const cases: [string, string][] = [
+      ["http://127.0.0.1:8080/hook", "address 127.0.0.1 is loopback (127.0.0.0/8)"],
+      ["https://0x7f000001/", "address 127.0.0.1 is loopback (127.0.0.0/8)"],
+      ["https://169.254.169.254/latest", "address 169.254.169.254 is a cloud metadata service"],
+      ["https://[::1]/", "address ::1 is loopback (::1/128)"],
+      ["https://localhost/", "host localhost is a local name"],
+      ["http://hooks.example.com/", "http is allowed only for allow-listed targets"],
+    ];
+    for (const [url, reason] of cases) {
+      const refused = await addEndpoint(sql, { environment: env, name: "x", kind: "slack", url })
+        .then(() => null, (err) => err);
+      assert.ok(refused instanceof OutboundRefusedError, `${url}: ${refused}`);
+      assert.ok(refused.reason.startsWith(reason), `${url}: ${refused.reason}`);
+      assert.match(refused.message, /^Cannot add notification endpoint x: /);
+    }
+    assert.deepEqual(await listEndpoints(sql, env), []);
+
+    const outbound = outboundPolicyFromEnv({ [OUTBOUND_ALLOW_VAR]: "127.0.0.1" });
+    const dev = await addEndpoint(sql, {
+      environment: env,
+      name: "dev",
+      kind: "slack",
+      url: "http://127.0.0.1:8080/hook",
+    }, { outbound });
+    assert.equal(dev.created, true, "the allow-list admits a development receiver");
   });
 });
 

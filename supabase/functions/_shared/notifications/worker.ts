@@ -12,6 +12,11 @@
  * The store runs as `service_role` (the worker's named service path): the claim decrypts
  * endpoint URLs and secrets, which no other API role may read.
  *
+ * Every request goes through `_shared/outbound/fetch.ts`: https to public addresses only
+ * (unless the allow-list names the target), the host resolved and every address checked
+ * right before sending, redirects never followed. A refused notification is recorded with the
+ * reason (`refused: …`) and nothing is sent; an outcome never holds a response body.
+ *
  * @module
  */
 import { DEFAULT_RETRY_POLICY, nextRetry, type RetryPolicy } from "./backoff.ts";
@@ -20,9 +25,12 @@ import {
   buildDeliveryRequest,
   type ClaimedNotification,
   classifyError,
+  classifyRefusal,
   classifyResponse,
 } from "./delivery.ts";
 import type { AttemptOutcome } from "./store.ts";
+import { outboundFetch, OutboundRefusedError, type Resolver } from "../outbound/fetch.ts";
+import { type OutboundPolicy, STRICT_POLICY } from "../outbound/policy.ts";
 
 /**
  * Where the worker claims notifications and records outcomes: `sqlOutboxStore(sql)` in
@@ -37,8 +45,15 @@ export interface OutboxStore {
 
 /** Options of {@link deliverDueNotifications}; every field has a default. */
 export interface DeliveryOptions {
-  /** Sends requests; default the global `fetch`. */
+  /** Sends requests (after the outbound rules passed them); default the global `fetch`. */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /**
+   * The outbound allow-list (`STAGECOACH_OUTBOUND_ALLOW`); default {@link STRICT_POLICY}:
+   * https to public addresses only.
+   */
+  outbound?: OutboundPolicy;
+  /** Resolves endpoint host names before each request; default `Deno.resolveDns` (A, AAAA). */
+  resolve?: Resolver;
   /** The clock for due times, retry times and `webhook-timestamp`; default `new Date()`. */
   now?: () => Date;
   /** A source of numbers in [0, 1) for jitter; default `Math.random`. */
@@ -69,22 +84,28 @@ export interface DeliveryReport {
   stopped: "drained" | "budget";
 }
 
-/** The start of a response body kept in the error: enough for Slack's `invalid_payload`. */
-const BODY_CHARS = 512;
-
 async function attempt(
   n: ClaimedNotification,
   at: Date,
-  send: NonNullable<DeliveryOptions["fetch"]>,
+  opts: Pick<DeliveryOptions, "fetch" | "outbound" | "resolve">,
   timeoutMs: number,
 ): Promise<AttemptResult> {
   const timeout = AbortSignal.timeout(timeoutMs);
   try {
     const req = await buildDeliveryRequest(n, at);
-    const res = await send(req.url, { ...req.init, signal: timeout, redirect: "manual" });
-    const text = await res.text().catch(() => "");
-    return classifyResponse(res.status, res.headers, text.slice(0, BODY_CHARS), at);
+    // Checked against the outbound rules (the URL, then every address its host resolves
+    // to) right before sending; redirects are never followed.
+    const res = await outboundFetch(req.url, { ...req.init, signal: timeout }, {
+      policy: opts.outbound ?? STRICT_POLICY,
+      resolve: opts.resolve,
+      fetch: opts.fetch,
+    });
+    // The body is never read: only the status (and Retry-After) decide, and a body is
+    // whatever the address answered, not something to store and show.
+    await res.body?.cancel().catch(() => {});
+    return classifyResponse(res.status, res.headers, at);
   } catch (err) {
+    if (err instanceof OutboundRefusedError) return classifyRefusal(err);
     return classifyError(err, timeout.aborted, timeoutMs);
   }
 }
@@ -124,7 +145,6 @@ export async function deliverDueNotifications(
   store: OutboxStore,
   opts: DeliveryOptions = {},
 ): Promise<DeliveryReport> {
-  const send = opts.fetch ?? ((url: string, init: RequestInit) => fetch(url, init));
   const now = opts.now ?? (() => new Date());
   const random = opts.random ?? Math.random;
   const policy = opts.policy ?? DEFAULT_RETRY_POLICY;
@@ -156,7 +176,7 @@ export async function deliverDueNotifications(
     report.claimed += batch.length;
     const outcomes = await Promise.all(batch.map(async (n) => {
       const at = now();
-      const result = await attempt(n, at, send, timeoutMs);
+      const result = await attempt(n, at, opts, timeoutMs);
       return outcomeOf(n, result, at, policy, random);
     }));
     const recorded = await store.record(batch.map((n, i) => ({ n, outcome: outcomes[i] })));
