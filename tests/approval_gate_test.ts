@@ -52,6 +52,7 @@ async function sqlstate(fn: () => Promise<unknown>): Promise<string> {
 
 Deno.test("finding 1: an operator's refused rollback in production leaves Stripe, effects and audit untouched", async () => {
   await withHarness(async (h) => {
+    await h.level("development", "staging");
     await h.level("staging", "production");
     const slug = `t-${uniqueSuffix()}`;
     const lookupKey = await createTier(h.db.staging, slug, { amount: 4200 });
@@ -102,6 +103,7 @@ Deno.test("finding 1: an operator's refused rollback in production leaves Stripe
 
 Deno.test("finding 1: a refused apply of a Stripe-scoped promotion changes nothing in Stripe", async () => {
   await withHarness(async (h) => {
+    await h.level("development", "staging");
     await h.level("staging", "production");
     const slug = `t-${uniqueSuffix()}`;
     const lookupKey = await createTier(h.db.staging, slug, { amount: 4300 });

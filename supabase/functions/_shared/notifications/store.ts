@@ -220,21 +220,8 @@ export async function recordOutcome(
      where id = ${n.outbox_id} and attempts = ${n.attempt} and status = 'pending'
     returning id`;
   if (rows.length && outcome.status === "dead") {
-    await tx`
-      select ops.append_audit(
-        'notification.dead', 'notification', ${String(n.outbox_id)},
-        ${
-      tx.json({
-        endpoint: n.endpoint_name,
-        event_type: n.event_type,
-        event_id: n.event_id,
-        attempts: n.attempt,
-        reason: outcome.reason,
-        last_status_code: code,
-        last_error: error,
-      })
-    }::jsonb,
-        ${n.payload.data.environment})`;
+    // Audited by the database from the row itself (the worker may not append entries).
+    await tx`select ops.audit_dead_notification(${n.outbox_id}::bigint, ${outcome.reason})`;
   }
   return rows.length > 0;
 }
