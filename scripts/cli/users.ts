@@ -34,6 +34,7 @@ import {
   describeSelection,
   type Selection,
 } from "../../supabase/functions/_shared/users/scope.ts";
+import { DEFAULT_STATEMENT_TIMEOUT_S } from "../../supabase/functions/_shared/users/source_reader.ts";
 import { type EnvName, localEnv, parseEnvName } from "../local/config.ts";
 import { type Command, parseOptions, required, UsageError } from "./command.ts";
 import { cliOwner, ownerIsDeadLocalProcess, runJobWithProgress } from "./progress.ts";
@@ -122,7 +123,7 @@ export const usersCopyCommand: Command = {
   usage: `usage: stagecoach users copy --from <env> --to <env> [--sample <percent>] [--where <sql>]
                               [--dry-run] [--mode anonymized|faithful] [--promotion <id>]
                               [--key-file <path>] [--batch-size <n>] [--parallel <n>]
-                              [--queue] [--json]
+                              [--statement-timeout <s>] [--queue] [--json]
        stagecoach users copy --to <env> --resume <job-id> [--force] [--key-file <path>] [--json]
 
 Copies the selected users of --from with their identities, profile and memberships into --to,
@@ -145,13 +146,19 @@ options:
   --from <env>          source environment (development | staging | production)
   --to <env>            target environment
   --sample <percent>    copy this percentage of users (stable: picked by a hash of the id)
-  --where <sql>         copy users matching this predicate on auth.users (alias u)
+  --where <sql>         copy users matching this predicate on auth.users (alias u); it runs
+                        on the source read-only, as stagecoach_copy_reader (which reads only
+                        the copied tables), under the statement timeout; qualify names
+                        outside pg_catalog (public.my_fn)
   --dry-run             check everything and show masked samples; write nothing
   --mode <mode>         anonymized | faithful
   --promotion <id>      approved promotion allowing a faithful copy
   --key-file <path>     read the anonymization key from this file
   --batch-size <n>      rows per batch and checkpoint (default 20000)
   --parallel <n>        tables copied at once (default 2)
+  --statement-timeout <s>
+                        with --where: cancel a source statement running longer than this
+                        many seconds (default 30, at most 600; large selections may need more)
   --queue               queue the job for the ops-worker instead of running it here
   --resume <job-id>     continue a stopped, failed or killed job from its checkpoint
   --force               with --resume: take the job over even if another run holds it
@@ -169,6 +176,7 @@ options:
       "key-file": { type: "string" },
       "batch-size": { type: "string" },
       parallel: { type: "string" },
+      "statement-timeout": { type: "string" },
       queue: { type: "boolean" },
       resume: { type: "string" },
       force: { type: "boolean" },
@@ -207,6 +215,14 @@ options:
     const batchSize = positiveInt(v["batch-size"], "--batch-size", 20_000);
     const parallel = positiveInt(v.parallel, "--parallel", 2);
     if (parallel > 4) throw new UsageError("Invalid --parallel: at most 4");
+    const statementTimeoutS = positiveInt(
+      v["statement-timeout"],
+      "--statement-timeout",
+      DEFAULT_STATEMENT_TIMEOUT_S,
+    );
+    if (statementTimeoutS > 600) {
+      throw new UsageError("Invalid --statement-timeout: at most 600 seconds");
+    }
     const manifest = SHIPPED_MANIFEST;
     const key = mode === "anonymized" ? await readKey(v["key-file"]) : null;
     const host = cliHost(key);
@@ -232,6 +248,7 @@ options:
         selection,
         manifest,
         sqlKey: derived,
+        statementTimeoutS,
         promotionId: v.promotion,
       };
       if (v["dry-run"]) {
@@ -265,6 +282,7 @@ options:
         manifest_hash: SHIPPED_MANIFEST_HASH,
         promotion_id: pre.promotion_id,
         actor: actor(),
+        statement_timeout_s: statementTimeoutS,
       };
       const job = await createJob(target, defaultRegistry, {
         kind: USERS_COPY_KIND,

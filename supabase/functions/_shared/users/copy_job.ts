@@ -26,6 +26,7 @@ import { type Manifest, SHIPPED_MANIFEST, SHIPPED_MANIFEST_HASH } from "./manife
 import { buildTableSelect } from "./mask_sql.ts";
 import { maskOptions, type Preflight, preflightCopy } from "./preflight.ts";
 import { assertSafeWhere, describeSelection, USER_TABLES } from "./scope.ts";
+import { DEFAULT_STATEMENT_TIMEOUT_S } from "./source_reader.ts";
 import { describeProblems, validateCopy, type ValidationReport } from "./validate.ts";
 
 /** The job kind's name. */
@@ -62,6 +63,8 @@ export const UsersCopyParamsSchema = z.strictObject({
   promotion_id: z.uuid().nullable(),
   /** Who asked (an email or `cli:<os user>@<host>`), for the audit trail. */
   actor: z.string().max(200).optional(),
+  /** Statement timeout of every source statement, in seconds (`source_reader.ts`). */
+  statement_timeout_s: z.number().int().min(1).max(600).default(DEFAULT_STATEMENT_TIMEOUT_S),
 });
 /** Parameters of a `users.copy` job. */
 export type UsersCopyParams = z.infer<typeof UsersCopyParamsSchema>;
@@ -154,6 +157,7 @@ async function stepPreflight(ctx: JobContext<UsersCopyParams>, r: CopyResources)
     selection: p.selection,
     manifest: r.manifest,
     sqlKey: r.sqlKey,
+    statementTimeoutS: p.statement_timeout_s,
     promotionId: p.promotion_id ?? undefined,
   });
   await ctx.checkpoint({ totals: pre.totals, state: { phase: "copy", preflight: pre } });
@@ -187,6 +191,7 @@ async function stepCopy(ctx: JobContext<UsersCopyParams>, r: CopyResources) {
         after: cursor.after,
         batchSize: p.batch_size,
         sqlKey: select.usesKey ? r.sqlKey : null,
+        statementTimeoutS: p.statement_timeout_s,
         load: pre.load[table.name] as LoadMode,
         checkpoint: (tx, b: BatchResult) =>
           ctx.checkpoint({
@@ -208,6 +213,7 @@ async function stepValidate(ctx: JobContext<UsersCopyParams>, r: CopyResources) 
     mode: p.mode,
     selection: p.selection,
     sqlKey: r.sqlKey,
+    statementTimeoutS: p.statement_timeout_s,
   });
   if (!report.ok) {
     const problems = describeProblems(report);

@@ -57,6 +57,7 @@ Deno.test("a users.copy job runs in time-boxed slices and refuses to resume with
       key_fingerprint: await keyFingerprint(KEY),
       manifest_hash: SHIPPED_MANIFEST_HASH,
       promotion_id: null,
+      statement_timeout_s: 30,
     };
     // executor 'cli' so the stack's own ops-worker leaves it to this test.
     const job = await createJob(target, registry, {
