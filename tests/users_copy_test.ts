@@ -12,7 +12,11 @@ import {
 import { join } from "node:path";
 import postgres from "postgres";
 import { localEnv, REPO_ROOT } from "../scripts/local/config.ts";
-import { sqlKey } from "../supabase/functions/_shared/users/key.ts";
+import { createJobRegistry, type JobHost } from "../supabase/functions/_shared/jobs/registry.ts";
+import { runJob } from "../supabase/functions/_shared/jobs/runner.ts";
+import { createUsersCopyKind } from "../supabase/functions/_shared/users/copy_job.ts";
+import { keyFingerprint, sqlKey } from "../supabase/functions/_shared/users/key.ts";
+import { manifestHash, SHIPPED_MANIFEST } from "../supabase/functions/_shared/users/manifest.ts";
 import { mappedUserIdSelect } from "../supabase/functions/_shared/users/mask_sql.ts";
 
 const KEY_A = "users-copy-test-key-A-0123456789abcdef";
@@ -238,20 +242,17 @@ Deno.test("a different key gives different values", () =>
 Deno.test("an unmapped column stops the copy before anything is written, naming it", async () => {
   const source = db("production"), target = db("staging");
   const t = tag();
-  const manifestFile = await Deno.makeTempFile({ suffix: ".json" });
+  const column = `added_${t}`;
   try {
     await seedUsers(source, target, t, 3);
-    const manifest = JSON.parse(
-      await Deno.readTextFile(join(REPO_ROOT, "supabase/anonymize.json")),
-    );
-    delete manifest.tables["public.profiles"].phone; // as if a migration added the column
-    await Deno.writeTextFile(manifestFile, JSON.stringify(manifest));
+    // As if a migration added a column the shipped manifest has no rule for.
+    await source.unsafe(`alter table public.profiles add column ${column} text`);
     const [{ n: jobsBefore }] = await target`select count(*)::int as n from ops.jobs`;
-    const r = await cli(copyArgs(t, "--manifest", manifestFile));
+    const r = await cli(copyArgs(t));
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /Cannot copy users: public\.profiles\.phone has no rule in the manifest/,
+      new RegExp(`Cannot copy users: public\\.profiles\\.${column} has no rule in the manifest`),
     );
     const [{ n: jobsAfter }] = await target`select count(*)::int as n from ops.jobs`;
     assert.equal(jobsAfter, jobsBefore, "no job was created");
@@ -260,7 +261,7 @@ Deno.test("an unmapped column stops the copy before anything is written, naming 
       { "auth.users": [], "auth.identities": [], "public.profiles": [], "public.memberships": [] },
     );
   } finally {
-    await Deno.remove(manifestFile);
+    await source.unsafe(`alter table public.profiles drop column if exists ${column}`);
     await source.end();
     await target.end();
   }
@@ -312,31 +313,61 @@ Deno.test("a run killed with SIGKILL mid-copy resumes and ends identical to a cl
 Deno.test("the leak scan catches a deliberately unmasked column and removes what was copied", async () => {
   const source = db("production"), target = db("staging");
   const t = tag();
-  const manifestFile = await Deno.makeTempFile({ suffix: ".json" });
   try {
     await seedUsers(source, target, t, 4);
-    const manifest = JSON.parse(
-      await Deno.readTextFile(join(REPO_ROOT, "supabase/anonymize.json")),
+    // A code change that leaks: this kind's manifest keeps phones. The database refuses to
+    // queue a job for another manifest than the shipped one, so the test writes the row as
+    // the owner, and runs it with a kind built around the leaky manifest.
+    const leaky = structuredClone(SHIPPED_MANIFEST);
+    leaky.tables["public.profiles"].phone = { rule: "keep", pii: true };
+    const registry = createJobRegistry();
+    registry.register(createUsersCopyKind({
+      manifest: leaky,
+      manifestHash: await manifestHash(leaky),
+    }));
+    const [job] = await target`
+      insert into ops.jobs (kind, params, executor)
+      values ('users.copy', ${
+      target.json({
+        source_env: "production",
+        target_env: "staging",
+        mode: "anonymized",
+        selection: { where: whereOf(t) },
+        batch_size: 100,
+        parallel: 2,
+        key_fingerprint: await keyFingerprint(KEY_A),
+        manifest_hash: await manifestHash(leaky),
+        promotion_id: null,
+      })
+    }, 'cli')
+      returning id`;
+    const host: JobHost = {
+      owner: "users-copy-test",
+      dbUrl: (env) => localEnv(env as "production").dbUrl,
+      secret: (name) =>
+        name === "STAGECOACH_ANON_KEY"
+          ? KEY_A
+          : name === "STAGECOACH_TEST_PASSWORD"
+          ? TEST_PASSWORD
+          : undefined,
+    };
+    const r = await runJob(target, job.id, { host, registry });
+    assert.equal(r.status, "failed");
+    assert.equal(r.job?.error?.code, "leak_detected");
+    assert.match(
+      r.job?.error?.message ?? "",
+      /4 source personal values appear in public\.profiles\.phone/,
     );
-    manifest.tables["public.profiles"].phone = { rule: "keep", pii: true };
-    await Deno.writeTextFile(manifestFile, JSON.stringify(manifest));
-    const r = await cli(copyArgs(t, "--manifest", manifestFile, "--json"));
-    assert.equal(r.code, 1);
-    const body = JSON.parse(r.stdout);
-    assert.equal(body.status, "failed");
-    assert.equal(body.error.code, "leak_detected");
-    assert.match(body.error.message, /4 source personal values appear in public\.profiles\.phone/);
-    assert.ok(!r.stdout.includes("+45"), "the leaked values themselves are never printed");
+    assert.ok(!JSON.stringify(r.job?.error).includes("+45"), "the leaked values are never stored");
     assert.deepEqual(
       (await snapshot(target, await mappedIds(source, t, KEY_A)))["auth.users"],
       [],
       "the copied users were removed again",
     );
     const [audit] = await target`
-      select 1 from ops.audit_log where action = 'users.copy.failed' and subject_id = ${body.job_id}`;
+      select 1 from ops.audit_log where action = 'users.copy.failed' and subject_id = ${job.id}`;
     assert.ok(audit);
   } finally {
-    await Deno.remove(manifestFile);
     await source.end();
     await target.end();
   }

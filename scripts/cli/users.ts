@@ -7,7 +7,6 @@
  * @module
  */
 import postgres from "postgres";
-import { join } from "node:path";
 import { defaultRegistry } from "../../supabase/functions/_shared/jobs/registry.ts";
 import type { JobHost } from "../../supabase/functions/_shared/jobs/registry.ts";
 import { JobFailure } from "../../supabase/functions/_shared/jobs/runner.ts";
@@ -25,9 +24,8 @@ import {
   sqlKey,
 } from "../../supabase/functions/_shared/users/key.ts";
 import {
-  type Manifest,
-  manifestHash,
-  parseManifest,
+  SHIPPED_MANIFEST,
+  SHIPPED_MANIFEST_HASH,
 } from "../../supabase/functions/_shared/users/manifest.ts";
 import type { CopyMode } from "../../supabase/functions/_shared/users/mask_sql.ts";
 import { preflightCopy } from "../../supabase/functions/_shared/users/preflight.ts";
@@ -36,14 +34,12 @@ import {
   describeSelection,
   type Selection,
 } from "../../supabase/functions/_shared/users/scope.ts";
-import { type EnvName, localEnv, parseEnvName, REPO_ROOT } from "../local/config.ts";
+import { DEFAULT_STATEMENT_TIMEOUT_S } from "../../supabase/functions/_shared/users/source_reader.ts";
+import { type EnvName, localEnv, parseEnvName } from "../local/config.ts";
 import { type Command, parseOptions, required, UsageError } from "./command.ts";
 import { cliOwner, ownerIsDeadLocalProcess, runJobWithProgress } from "./progress.ts";
 
 defaultRegistry.register(usersCopyKind);
-
-/** The manifest the copy uses unless `--manifest` names another. */
-export const DEFAULT_MANIFEST = join(REPO_ROOT, "supabase/anonymize.json");
 
 function envName(value: string | undefined, flag: string): EnvName {
   try {
@@ -62,22 +58,6 @@ function positiveInt(value: string | undefined, flag: string, fallback: number):
     throw new UsageError(`Invalid ${flag}: "${value}" is not a positive whole number`);
   }
   return n;
-}
-
-async function readManifest(path: string): Promise<Manifest> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch {
-    throw new UsageError(`Invalid --manifest: cannot read ${path}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`Invalid --manifest: ${path} is not JSON (${(err as Error).message})`);
-  }
-  return parseManifest(json);
 }
 
 async function readKey(keyFile: string | undefined): Promise<string> {
@@ -142,8 +122,8 @@ export const usersCopyCommand: Command = {
     "Copy auth users, identities, profiles and memberships (anonymized) between environments",
   usage: `usage: stagecoach users copy --from <env> --to <env> [--sample <percent>] [--where <sql>]
                               [--dry-run] [--mode anonymized|faithful] [--promotion <id>]
-                              [--key-file <path>] [--manifest <path>] [--batch-size <n>]
-                              [--parallel <n>] [--queue] [--json]
+                              [--key-file <path>] [--batch-size <n>] [--parallel <n>]
+                              [--statement-timeout <s>] [--queue] [--json]
        stagecoach users copy --to <env> --resume <job-id> [--force] [--key-file <path>] [--json]
 
 Copies the selected users of --from with their identities, profile and memberships into --to,
@@ -154,7 +134,8 @@ nulled (or faked) outside production. Validation follows every copy: row counts,
 unique indexes and a leak scan. A second run with the same key changes nothing.
 
 modes:
-  anonymized (default)  every column by the manifest's rule; refused into production.
+  anonymized (default)  every column by the rule of supabase/anonymize.json, the manifest this
+                        code ships (a copy never uses another); refused into production.
                         Needs a key: STAGECOACH_ANON_KEY or --key-file (no default; only its
                         fingerprint is printed or stored), and STAGECOACH_TEST_PASSWORD, the
                         password every anonymized user logs in with.
@@ -165,14 +146,19 @@ options:
   --from <env>          source environment (development | staging | production)
   --to <env>            target environment
   --sample <percent>    copy this percentage of users (stable: picked by a hash of the id)
-  --where <sql>         copy users matching this predicate on auth.users (alias u)
+  --where <sql>         copy users matching this predicate on auth.users (alias u); it runs
+                        on the source read-only, as stagecoach_copy_reader (which reads only
+                        the copied tables), under the statement timeout; qualify names
+                        outside pg_catalog (public.my_fn)
   --dry-run             check everything and show masked samples; write nothing
   --mode <mode>         anonymized | faithful
   --promotion <id>      approved promotion allowing a faithful copy
   --key-file <path>     read the anonymization key from this file
-  --manifest <path>     rules file (default supabase/anonymize.json)
   --batch-size <n>      rows per batch and checkpoint (default 20000)
   --parallel <n>        tables copied at once (default 2)
+  --statement-timeout <s>
+                        with --where: cancel a source statement running longer than this
+                        many seconds (default 30, at most 600; large selections may need more)
   --queue               queue the job for the ops-worker instead of running it here
   --resume <job-id>     continue a stopped, failed or killed job from its checkpoint
   --force               with --resume: take the job over even if another run holds it
@@ -188,9 +174,9 @@ options:
       mode: { type: "string" },
       promotion: { type: "string" },
       "key-file": { type: "string" },
-      manifest: { type: "string" },
       "batch-size": { type: "string" },
       parallel: { type: "string" },
+      "statement-timeout": { type: "string" },
       queue: { type: "boolean" },
       resume: { type: "string" },
       force: { type: "boolean" },
@@ -229,7 +215,15 @@ options:
     const batchSize = positiveInt(v["batch-size"], "--batch-size", 20_000);
     const parallel = positiveInt(v.parallel, "--parallel", 2);
     if (parallel > 4) throw new UsageError("Invalid --parallel: at most 4");
-    const manifest = await readManifest(v.manifest ?? DEFAULT_MANIFEST);
+    const statementTimeoutS = positiveInt(
+      v["statement-timeout"],
+      "--statement-timeout",
+      DEFAULT_STATEMENT_TIMEOUT_S,
+    );
+    if (statementTimeoutS > 600) {
+      throw new UsageError("Invalid --statement-timeout: at most 600 seconds");
+    }
+    const manifest = SHIPPED_MANIFEST;
     const key = mode === "anonymized" ? await readKey(v["key-file"]) : null;
     const host = cliHost(key);
     const derived = key ? await sqlKey(key) : null;
@@ -254,6 +248,7 @@ options:
         selection,
         manifest,
         sqlKey: derived,
+        statementTimeoutS,
         promotionId: v.promotion,
       };
       if (v["dry-run"]) {
@@ -284,10 +279,10 @@ options:
         batch_size: batchSize,
         parallel,
         key_fingerprint: fingerprint,
-        manifest,
-        manifest_hash: await manifestHash(manifest),
+        manifest_hash: SHIPPED_MANIFEST_HASH,
         promotion_id: pre.promotion_id,
         actor: actor(),
+        statement_timeout_s: statementTimeoutS,
       };
       const job = await createJob(target, defaultRegistry, {
         kind: USERS_COPY_KIND,

@@ -1,8 +1,9 @@
--- ops.jobs: ops members read jobs; operators and admins queue jobs and cancel or re-queue them;
--- nobody else writes; progress columns belong to the engine (postgres / service_role).
+-- ops.jobs: ops members read jobs; operators and admins cancel or re-queue them; nobody but
+-- the owner (the engine: postgres) inserts or moves progress: jobs are queued through
+-- ops.create_job (32-create-job.test.sql).
 begin;
 \ir _setup.psql
-select plan(22);
+select plan(25);
 
 select has_table('ops', 'jobs', 'ops.jobs exists');
 select is(
@@ -47,12 +48,18 @@ reset role;
 
 -- Operators and admins ----------------------------------------------------------------------
 select pg_temp.act_as('operator');
-select lives_ok(
+select throws_ok(
   $$insert into ops.jobs (id, kind, params, created_by)
     values ('00000000-0000-4000-8000-00000000a002', 'etl.run', '{"transform": "x"}',
             pg_temp.uid('operator'))$$,
-  'an operator queues a job'
+  '42501', null, 'an operator cannot insert a job directly (only through ops.create_job)'
 );
+reset role;
+insert into ops.jobs (id, kind, params, created_by, created_via)
+values ('00000000-0000-4000-8000-00000000a002', 'etl.run',
+        '{"transform_id": "x", "version": 1, "env": "development"}', pg_temp.uid('operator'),
+        'member');
+select pg_temp.act_as('operator');
 select throws_ok(
   $$insert into ops.jobs (kind, status, created_by)
     values ('etl.run', 'succeeded', pg_temp.uid('operator'))$$,
@@ -100,18 +107,35 @@ select throws_ok(
 );
 reset role;
 
--- The engine's service path --------------------------------------------------------------
+-- The service role reads; the engine runs as the owner -------------------------------------
 select pg_temp.act_as('service_role');
+select results_eq(
+  $$select kind from ops.jobs where id = '00000000-0000-4000-8000-00000000a002'$$,
+  array['etl.run'],
+  'service_role reads jobs'
+);
+select throws_ok(
+  $$insert into ops.jobs (kind, params) values ('stripe.reconcile', '{}')$$,
+  '42501', null, 'service_role cannot insert a job directly'
+);
+select throws_ok(
+  $$update ops.jobs
+      set status = 'running', lease_token = gen_random_uuid(), lease_owner = 'ops-worker',
+          lease_expires_at = now() + interval '30 seconds', cursor = '{"t": 5}'
+    where id = '00000000-0000-4000-8000-00000000a002'$$,
+  '42501', null, 'service_role cannot claim or checkpoint a job (the engine is the owner)'
+);
+reset role;
 select lives_ok(
   $$update ops.jobs
       set status = 'running', lease_token = gen_random_uuid(), lease_owner = 'ops-worker',
           lease_expires_at = now() + interval '30 seconds', cursor = '{"t": 5}'
     where id = '00000000-0000-4000-8000-00000000a002'$$,
-  'service_role claims and checkpoints a job'
+  'the engine (owner) claims and checkpoints a job'
 );
 select lives_ok(
   $$update ops.jobs set status = 'succeeded' where id = '00000000-0000-4000-8000-00000000a002'$$,
-  'service_role finishes a job'
+  'the engine finishes a job'
 );
 select results_eq(
   $$select lease_token is null and finished_at is not null from ops.jobs
@@ -119,6 +143,7 @@ select results_eq(
   array[true],
   'a finished job has its finish time and no lease'
 );
+select pg_temp.act_as('service_role');
 select throws_ok(
   $$delete from ops.jobs where id = '00000000-0000-4000-8000-00000000a002'$$,
   '42501', null, 'service_role cannot delete a job (jobs are history)'

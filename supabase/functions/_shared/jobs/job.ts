@@ -51,6 +51,8 @@ export const JobRowSchema = z.object({
   lease_expires_at: z.date().nullable(),
   heartbeat_at: z.date().nullable(),
   created_by: z.uuid().nullable(),
+  /** Who created the job: `owner`, `service_role`, `member` (see `created_by`) or `unknown`. */
+  created_via: z.enum(["owner", "service_role", "member", "unknown"]),
   created_at: z.date(),
   updated_at: z.date(),
   started_at: z.date().nullable(),

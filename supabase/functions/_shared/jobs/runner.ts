@@ -20,6 +20,7 @@ import {
   finishJob,
   LeaseLostError,
   loadJob,
+  recheckJob,
   releaseJob,
 } from "./store.ts";
 
@@ -91,7 +92,27 @@ export function toJobError(err: unknown): JobError {
 const DEFAULT_LEASE_MS = 30_000;
 
 /**
- * Runs one slice of a job.
+ * Re-checks a claimed job in the database with the rules it was queued under (its parameters
+ * for its kind, its creator's right to them), before any of its code runs.
+ *
+ * @throws {JobFailure} `job_refused` with the database's reason
+ */
+async function recheck(sql: Sql, jobId: string): Promise<void> {
+  try {
+    await recheckJob(sql, jobId);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "42501" || code === "22023") {
+      throw new JobFailure("job_refused", (err as Error).message);
+    }
+    throw err;
+  }
+}
+
+/**
+ * Runs one slice of a job. Before the kind runs, the database re-checks the job with the
+ * rules `ops.create_job` applied when it was queued; a job that no longer meets them fails
+ * with `job_refused` and nothing of it runs.
  *
  * @param sql the database holding `ops.jobs` (pool with at least 2 connections: the
  * heartbeat runs beside the step's transaction)
@@ -153,6 +174,7 @@ export async function runSlice(sql: Sql, jobId: string, opts: SliceOptions): Pro
   let opened = false;
   const kindName = job.kind;
   try {
+    await recheck(sql, jobId);
     const kind = registry.get(kindName);
     const parsed = kind.paramsSchema.safeParse(job.params);
     if (!parsed.success) {

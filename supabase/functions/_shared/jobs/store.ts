@@ -3,8 +3,9 @@
  * finish, fail, cancel, re-queue and list due jobs. Every function is passed its client; the
  * engine's rules live in `job.ts` and `runner.ts`.
  *
- * These are service paths: the CLI calls them as `postgres`, the ops-worker as
- * `service_role`. Members act on jobs through RLS (read, queue, cancel, re-queue) only.
+ * These are service paths: the CLI and the ops-worker's engine call them as the database
+ * owner (`postgres`), which alone writes `ops.jobs` directly. Everyone creates jobs through
+ * `ops.create_job`; members otherwise only read, cancel and re-queue (RLS).
  *
  * @module
  */
@@ -35,7 +36,7 @@ export class LeaseLostError extends Error {
 
 const JOB_COLUMNS = `id, kind, params, status, executor, cursor, counts, totals, state, result,
   error, attempts, slices, run_after, lease_owner, lease_token, lease_expires_at, heartbeat_at,
-  created_by, created_at, updated_at, started_at, finished_at`;
+  created_by, created_via, created_at, updated_at, started_at, finished_at`;
 
 /** A value for a `$n::jsonb` parameter: postgres.js serialises it once (never pre-stringify). */
 function json(value: unknown): postgres.JSONValue {
@@ -47,7 +48,11 @@ function parseJob(row: unknown): JobRow {
 }
 
 /**
- * Queues a job after validating its parameters with the kind's schema and refusing secrets.
+ * Queues a job through `ops.create_job`, the only way a job row is created: the parameters
+ * are validated with the kind's schema here (secrets refused), then again by the database for
+ * the kind and the caller (a `users.copy` must name the shipped manifest's hash; only admins
+ * and the owner may give it a `where`). Only the database owner (the CLI) may seed the
+ * progress columns (`totals`, `state`).
  *
  * @param sql the job database
  * @param registry where the kind is registered
@@ -55,8 +60,10 @@ function parseJob(row: unknown): JobRow {
  * @param opts.params its parameters (validated, then stored as parsed)
  * @param opts.executor who picks it up: `worker` (default) or `cli`
  * @param opts.totals rows expected per table, when known up front
+ * @param opts.state the kind's initial state (e.g. a preflight the CLI already ran)
  * @returns the new job
- * @throws {Error} for an unknown kind, invalid parameters (naming the zod paths) or a secret
+ * @throws {Error} for an unknown kind, invalid parameters (naming the zod paths) or a secret;
+ * the database's refusal (SQLSTATE 42501 or 22023, "Cannot queue job …") as it raised it
  * @example
  * ```ts
  * const job = await createJob(sql, defaultRegistry, { kind: "etl.run", params: { transform: "x" } });
@@ -83,9 +90,7 @@ export async function createJob(
   }
   assertNoSecrets(parsed.data);
   const [row] = await sql.unsafe(
-    `insert into ops.jobs (kind, params, executor, totals, state)
-     values ($1, $2::jsonb, $3, $4::jsonb, $5::jsonb)
-     returning ${JOB_COLUMNS}`,
+    `select ${JOB_COLUMNS} from ops.create_job($1, $2::jsonb, $3, $4::jsonb, $5::jsonb)`,
     [
       opts.kind,
       json(parsed.data),
@@ -95,6 +100,17 @@ export async function createJob(
     ],
   );
   return parseJob(row);
+}
+
+/**
+ * Checks a stored job against the rules `ops.create_job` applied when it was queued
+ * (`private.recheck_job`): its parameters still fit its kind, and its creator may still use
+ * them. The runner calls it before every slice; the owner's service path.
+ *
+ * @throws the database's refusal ("Cannot run job <id> (<kind>): …", SQLSTATE 42501 or 22023)
+ */
+export async function recheckJob(sql: Queryable, id: string): Promise<void> {
+  await sql.unsafe(`select private.recheck_job($1)`, [id]);
 }
 
 /**

@@ -4,6 +4,10 @@
  * `preflight` (skipped when the CLI already ran it) → `copy` (one batch per table per step,
  * two tables at a time) → `validate` → `audit` → done.
  *
+ * The manifest is the kind's own (the one the code ships, {@link SHIPPED_MANIFEST}), never
+ * one from the parameters: a job only names the manifest's hash, and a job naming another
+ * hash is refused before anything is read or written.
+ *
  * The source is reached through `host.dbUrl(source_env)`; the key through
  * `host.secret("STAGECOACH_ANON_KEY")` (its fingerprint must match the job's), the test
  * password through `host.secret("STAGECOACH_TEST_PASSWORD")`. Parameters hold no secret.
@@ -18,10 +22,11 @@ import { JobFailure } from "../jobs/runner.ts";
 import { asServiceSession } from "../jobs/store.ts";
 import { type BatchResult, copyBatch, type LoadMode } from "./copy_stream.ts";
 import { bcryptSalt, chooseAnonKey, keyFingerprint, sqlKey } from "./key.ts";
-import { type Manifest, ManifestSchema } from "./manifest.ts";
+import { type Manifest, SHIPPED_MANIFEST, SHIPPED_MANIFEST_HASH } from "./manifest.ts";
 import { buildTableSelect } from "./mask_sql.ts";
 import { maskOptions, type Preflight, preflightCopy } from "./preflight.ts";
-import { describeSelection, USER_TABLES } from "./scope.ts";
+import { assertSafeWhere, describeSelection, USER_TABLES } from "./scope.ts";
+import { DEFAULT_STATEMENT_TIMEOUT_S } from "./source_reader.ts";
 import { describeProblems, validateCopy, type ValidationReport } from "./validate.ts";
 
 /** The job kind's name. */
@@ -29,23 +34,37 @@ export const USERS_COPY_KIND = "users.copy";
 
 const EnvNameSchema = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/);
 
-/** Parameters of a `users.copy` job (no secrets: the key is only its fingerprint). */
-export const UsersCopyParamsSchema = z.object({
+/** A `--where` predicate: its shape is checked (no `;`, comments, …) wherever it is parsed. */
+const WhereSchema = z.string().min(1).max(2000).superRefine((where, ctx) => {
+  try {
+    assertSafeWhere(where);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+  }
+});
+
+/**
+ * Parameters of a `users.copy` job (no secrets: the key is only its fingerprint; no manifest:
+ * only the hash of the one the code ships). Strict: unknown keys are refused, as the database
+ * refuses them (`private.job_param_problems`).
+ */
+export const UsersCopyParamsSchema = z.strictObject({
   source_env: EnvNameSchema,
   target_env: EnvNameSchema,
   mode: z.enum(["anonymized", "faithful"]),
-  selection: z.object({
+  selection: z.strictObject({
     sample: z.number().gt(0).max(100).optional(),
-    where: z.string().min(1).max(2000).optional(),
+    where: WhereSchema.optional(),
   }),
   batch_size: z.number().int().min(1).max(1_000_000).default(20_000),
   parallel: z.number().int().min(1).max(4).default(2),
   key_fingerprint: z.string().regex(/^[0-9a-f]{16}$/).nullable(),
-  manifest: ManifestSchema,
   manifest_hash: z.string().regex(/^[0-9a-f]{64}$/),
   promotion_id: z.uuid().nullable(),
   /** Who asked (an email or `cli:<os user>@<host>`), for the audit trail. */
   actor: z.string().max(200).optional(),
+  /** Statement timeout of every source statement, in seconds (`source_reader.ts`). */
+  statement_timeout_s: z.number().int().min(1).max(600).default(DEFAULT_STATEMENT_TIMEOUT_S),
 });
 /** Parameters of a `users.copy` job. */
 export type UsersCopyParams = z.infer<typeof UsersCopyParamsSchema>;
@@ -55,6 +74,8 @@ interface CopyResources {
   source: Sql;
   sqlKey: string | null;
   passwordHash: string | null;
+  /** The kind's manifest (never the parameters'). */
+  manifest: Manifest;
 }
 
 /** A table's keyset cursor. */
@@ -134,8 +155,9 @@ async function stepPreflight(ctx: JobContext<UsersCopyParams>, r: CopyResources)
     targetEnv: p.target_env,
     mode: p.mode,
     selection: p.selection,
-    manifest: p.manifest,
+    manifest: r.manifest,
     sqlKey: r.sqlKey,
+    statementTimeoutS: p.statement_timeout_s,
     promotionId: p.promotion_id ?? undefined,
   });
   await ctx.checkpoint({ totals: pre.totals, state: { phase: "copy", preflight: pre } });
@@ -144,7 +166,7 @@ async function stepPreflight(ctx: JobContext<UsersCopyParams>, r: CopyResources)
 async function stepCopy(ctx: JobContext<UsersCopyParams>, r: CopyResources) {
   const p = ctx.params;
   const pre = ctx.job.state.preflight as Preflight;
-  const opts = maskOptions(pre, p.manifest, p.mode, r.passwordHash);
+  const opts = maskOptions(pre, r.manifest, p.mode, r.passwordHash);
   const pending = USER_TABLES.filter((t) => !cursorOf(ctx, t.name).done);
   if (!pending.length) {
     await ctx.checkpoint({ state: { phase: "validate", copied_at: new Date().toISOString() } });
@@ -154,7 +176,7 @@ async function stepCopy(ctx: JobContext<UsersCopyParams>, r: CopyResources) {
     pending.slice(0, p.parallel).map(async (table) => {
       const select = buildTableSelect(
         table,
-        p.manifest.tables[table.name] ?? {},
+        r.manifest.tables[table.name] ?? {},
         pre.columns[table.name],
         opts,
       );
@@ -169,6 +191,7 @@ async function stepCopy(ctx: JobContext<UsersCopyParams>, r: CopyResources) {
         after: cursor.after,
         batchSize: p.batch_size,
         sqlKey: select.usesKey ? r.sqlKey : null,
+        statementTimeoutS: p.statement_timeout_s,
         load: pre.load[table.name] as LoadMode,
         checkpoint: (tx, b: BatchResult) =>
           ctx.checkpoint({
@@ -186,10 +209,11 @@ async function stepValidate(ctx: JobContext<UsersCopyParams>, r: CopyResources) 
   const report: ValidationReport = await validateCopy({
     source: r.source,
     target: ctx.sql,
-    manifest: p.manifest,
+    manifest: r.manifest,
     mode: p.mode,
     selection: p.selection,
     sqlKey: r.sqlKey,
+    statementTimeoutS: p.statement_timeout_s,
   });
   if (!report.ok) {
     const problems = describeProblems(report);
@@ -263,64 +287,113 @@ async function stepAudit(ctx: JobContext<UsersCopyParams>, r: CopyResources) {
   });
 }
 
+/** What a `users.copy` kind is built from. */
+export interface UsersCopyKindOptions {
+  /** The manifest every copy of this kind uses. */
+  manifest: Manifest;
+  /** Its hash ({@link manifestHash}): a job naming another one is refused. */
+  manifestHash: string;
+}
+
 /**
- * The `users.copy` job kind. Register it where jobs run (the CLI, the ops-worker):
- * `registerJobKind(usersCopyKind)`.
+ * Refuses a job that names another manifest than the kind's: it was queued for other rules
+ * (an older release, or a hand-written row), and running it would copy under rules nobody
+ * checked. Nothing has been read or written yet when this runs.
+ *
+ * @throws {JobFailure} `manifest_mismatch`, naming both hashes
  */
-export const usersCopyKind: JobKind<UsersCopyParams, CopyResources> = {
-  kind: USERS_COPY_KIND,
-  paramsSchema: UsersCopyParamsSchema,
-  async open(ctx) {
-    const p = ctx.params;
-    const { key, sqlKey } = await jobKey(ctx);
-    let passwordHash: string | null = null;
-    if (p.mode === "anonymized" && key && needsPassword(p.manifest)) {
-      passwordHash = await testPasswordHash(
-        ctx.sql,
-        key,
-        ctx.host.secret("STAGECOACH_TEST_PASSWORD"),
-        p.manifest.password_cost,
-      );
-    }
-    const source = postgres(ctx.host.dbUrl(p.source_env), {
-      max: p.parallel + 1,
-      prepare: false,
-      onnotice: () => {},
-      connection: { application_name: "stagecoach_users_copy" },
-    });
-    return { source, sqlKey, passwordHash };
-  },
-  async step(ctx, r) {
-    const phase = String(ctx.job.state.phase ?? "preflight");
-    switch (phase) {
-      case "preflight":
-        await stepPreflight(ctx, r);
-        return { done: false };
-      case "copy":
-        await stepCopy(ctx, r);
-        return { done: false };
-      case "validate":
-        await stepValidate(ctx, r);
-        return { done: false };
-      case "audit":
-        await stepAudit(ctx, r);
-        return { done: false };
-      default:
-        return {
-          done: true,
-          result: {
-            rows: ctx.job.counts,
-            changed: Object.fromEntries(
-              USER_TABLES.map((t) => [t.name, Number(ctx.job.state[`changed:${t.name}`] ?? 0)]),
-            ),
-            validation: ctx.job.state.validation,
-            key_fingerprint: ctx.params.key_fingerprint,
-            manifest_hash: ctx.params.manifest_hash,
-          },
-        };
-    }
-  },
-  async close(r) {
-    await r.source.end({ timeout: 5 });
-  },
-};
+function assertManifest(ctx: JobContext<UsersCopyParams>, hash: string): void {
+  if (ctx.params.manifest_hash !== hash) {
+    throw new JobFailure(
+      "manifest_mismatch",
+      `Cannot run job ${ctx.job.id}: its manifest_hash ${ctx.params.manifest_hash} differs from the hash of the manifest this code ships, ${hash} (supabase/anonymize.json); nothing was copied`,
+      { job_manifest_hash: ctx.params.manifest_hash, shipped_manifest_hash: hash },
+    );
+  }
+}
+
+/**
+ * Builds a `users.copy` kind around a manifest. Production code registers
+ * {@link usersCopyKind} (the shipped manifest); tests build one around a manifest of their own.
+ *
+ * @param opts the manifest and its hash
+ * @returns the kind
+ * @example
+ * ```ts
+ * const kind = createUsersCopyKind({ manifest, manifestHash: await manifestHash(manifest) });
+ * ```
+ */
+export function createUsersCopyKind(
+  opts: UsersCopyKindOptions,
+): JobKind<UsersCopyParams, CopyResources> {
+  const { manifest } = opts;
+  return {
+    kind: USERS_COPY_KIND,
+    paramsSchema: UsersCopyParamsSchema,
+    async open(ctx) {
+      assertManifest(ctx, opts.manifestHash);
+      const p = ctx.params;
+      const { key, sqlKey } = await jobKey(ctx);
+      let passwordHash: string | null = null;
+      if (p.mode === "anonymized" && key && needsPassword(manifest)) {
+        passwordHash = await testPasswordHash(
+          ctx.sql,
+          key,
+          ctx.host.secret("STAGECOACH_TEST_PASSWORD"),
+          manifest.password_cost,
+        );
+      }
+      const source = postgres(ctx.host.dbUrl(p.source_env), {
+        max: p.parallel + 1,
+        prepare: false,
+        onnotice: () => {},
+        connection: { application_name: "stagecoach_users_copy" },
+      });
+      return { source, sqlKey, passwordHash, manifest };
+    },
+    async step(ctx, r) {
+      const phase = String(ctx.job.state.phase ?? "preflight");
+      switch (phase) {
+        case "preflight":
+          await stepPreflight(ctx, r);
+          return { done: false };
+        case "copy":
+          await stepCopy(ctx, r);
+          return { done: false };
+        case "validate":
+          await stepValidate(ctx, r);
+          return { done: false };
+        case "audit":
+          await stepAudit(ctx, r);
+          return { done: false };
+        default:
+          return {
+            done: true,
+            result: {
+              rows: ctx.job.counts,
+              changed: Object.fromEntries(
+                USER_TABLES.map((
+                  t,
+                ) => [t.name, Number(ctx.job.state[`changed:${t.name}`] ?? 0)]),
+              ),
+              validation: ctx.job.state.validation,
+              key_fingerprint: ctx.params.key_fingerprint,
+              manifest_hash: opts.manifestHash,
+            },
+          };
+      }
+    },
+    async close(r) {
+      await r.source.end({ timeout: 5 });
+    },
+  };
+}
+
+/**
+ * The `users.copy` job kind with the manifest the code ships. Register it where jobs run (the
+ * CLI, the ops-worker): `registerJobKind(usersCopyKind)`.
+ */
+export const usersCopyKind: JobKind<UsersCopyParams, CopyResources> = createUsersCopyKind({
+  manifest: SHIPPED_MANIFEST,
+  manifestHash: SHIPPED_MANIFEST_HASH,
+});

@@ -19,6 +19,7 @@ import type postgres from "postgres";
 import type { Sql, Tx } from "../db.ts";
 import type { TableSelect } from "./mask_sql.ts";
 import { ident, literal, type Selection, selectionPredicate, type UserTable } from "./scope.ts";
+import { readSource, statementTimeoutFor } from "./source_reader.ts";
 
 /** How a batch lands in the target table. */
 export type LoadMode = "copy" | "merge";
@@ -33,21 +34,6 @@ export interface BatchResult {
   last: string | null;
   /** No rows remain after this batch. */
   done: boolean;
-}
-
-/**
- * Sets the source session for masking: the derived key (a bind parameter, never in SQL text),
- * ISO dates and UTC so values print the same way on every server, and no JIT: the masking
- * expressions are large, and compiling them cost more than the batch itself (≈0.5 s a batch).
- */
-export async function prepareSourceSession(tx: Tx, sqlKey: string | null): Promise<void> {
-  await tx`
-    select set_config('stagecoach.anon_key', ${sqlKey ?? ""}, true),
-           set_config('jit', 'off', true),
-           set_config('datestyle', 'ISO, YMD', true),
-           set_config('timezone', 'UTC', true),
-           set_config('intervalstyle', 'postgres', true),
-           set_config('extra_float_digits', '3', true)`;
 }
 
 function countRows(chunk: Uint8Array): number {
@@ -181,13 +167,16 @@ export interface CopyBatchOptions {
   batchSize: number;
   /** The derived SQL key, or null when the query does not use it. */
   sqlKey: string | null;
+  /** Statement timeout of the source's statements with a `--where`, in seconds (default 30). */
+  statementTimeoutS?: number;
   load: LoadMode;
   /** Records the checkpoint in the target transaction (commits with the batch). */
   checkpoint(tx: Tx, result: BatchResult): Promise<void>;
 }
 
 /**
- * Copies the next batch of a table, keyset-paginated on the source key.
+ * Copies the next batch of a table, keyset-paginated on the source key. The source side runs
+ * contained ({@link readSource}): read only, the statement timeout, the copy reader's role.
  *
  * @returns what the batch did (after its checkpoint committed)
  * @throws whatever the source or target raised; nothing of the batch is committed then
@@ -198,8 +187,11 @@ export async function copyBatch(opts: CopyBatchOptions): Promise<BatchResult> {
   const sel = selectionPredicate(opts.selection, `t.${ident(table.userColumn)}`);
   const afterCond = opts.after === null ? "true" : `${key} > ${literal(opts.after)}`;
   const cols = select.columns.map(ident).join(", ");
-  return await opts.source.begin("isolation level repeatable read read only", async (stx) => {
-    await prepareSourceSession(stx, opts.sqlKey);
+  const session = {
+    sqlKey: opts.sqlKey,
+    statementTimeoutS: statementTimeoutFor(opts.selection, opts.statementTimeoutS),
+  };
+  return await readSource(opts.source, session, async (stx) => {
     const [bound] = await stx.unsafe(
       `select ${key}::text as k from ${ident(table.name)} as t
        where ${afterCond} and ${sel}

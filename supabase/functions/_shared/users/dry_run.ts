@@ -1,14 +1,14 @@
 /**
  * `--dry-run` of a user copy: every preflight check, the selection's counts, and a few sample
  * rows per table, before (redacted on the source: first character and length) and after
- * masking. Writes nothing.
+ * masking. Writes nothing; the source is read contained (`source_reader.ts`).
  *
  * @module
  */
-import { prepareSourceSession } from "./copy_stream.ts";
 import { buildTableSelect, type CopyMode, redactedExpr } from "./mask_sql.ts";
 import { maskOptions, type Preflight, preflightCopy, type PreflightInput } from "./preflight.ts";
 import { ident, selectionPredicate, USER_TABLES } from "./scope.ts";
+import { readSource, statementTimeoutFor } from "./source_reader.ts";
 
 /** One sample row: the columns whose value changes, before (redacted) and after. */
 export interface SampleRow {
@@ -41,8 +41,11 @@ export async function dryRunCopy(
     ? input.passwordHash ?? "(bcrypt of STAGECOACH_TEST_PASSWORD)"
     : null;
   const mask = maskOptions(pre, input.manifest, input.mode as CopyMode, passwordHash);
-  await input.source.begin("isolation level repeatable read read only", async (stx) => {
-    await prepareSourceSession(stx, input.sqlKey);
+  const session = {
+    sqlKey: input.sqlKey,
+    statementTimeoutS: statementTimeoutFor(input.selection, input.statementTimeoutS),
+  };
+  await readSource(input.source, session, async (stx) => {
     for (const table of USER_TABLES) {
       const rules = input.manifest.tables[table.name] ?? {};
       const columns = pre.columns[table.name].filter((c) => !c.generated);

@@ -33,6 +33,8 @@
  */
 import { z } from "zod";
 import { contentHash, toJsonValue } from "../json/lossless.ts";
+// The manifest ships with the code: a copy never takes one from its parameters.
+import shippedManifestFile from "../../../anonymize.json" with { type: "json" };
 
 const Seed = z.string().regex(/^[a-z_][a-z0-9_]*$/, "expected a column name").optional();
 const Pii = z.boolean().optional();
@@ -237,6 +239,18 @@ export function parseManifest(input: unknown): Manifest {
 export async function manifestHash(manifest: Manifest): Promise<string> {
   return await contentHash(toJsonValue(manifest));
 }
+
+/**
+ * The manifest this code ships (`supabase/anonymize.json`, bundled with the functions and the
+ * CLI). Every `users.copy` uses it; a job only names its hash.
+ */
+export const SHIPPED_MANIFEST: Manifest = parseManifest(shippedManifestFile);
+
+/**
+ * The hash of {@link SHIPPED_MANIFEST}. The database accepts `users.copy` jobs naming only
+ * this hash (`private.users_copy_manifest_hash()`, set by migration): change both together.
+ */
+export const SHIPPED_MANIFEST_HASH: string = await manifestHash(SHIPPED_MANIFEST);
 
 /** Rules that turn personal data into something else (and so mark a column personal). */
 const MASKING_RULES = new Set(["hash", "fake_email", "fake_name", "fake_phone", "fake_address"]);

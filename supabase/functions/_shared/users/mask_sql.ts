@@ -4,7 +4,8 @@
  *
  * Every fake is derived from H(v) = HMAC-SHA256(lower(btrim(v)), key) (pgcrypto `hmac`), the
  * key read from the session setting `stagecoach.anon_key` (set with a bind parameter, so it
- * never appears in the SQL text, `pg_stat_activity` or the server log). Different byte ranges of
+ * never appears in the SQL text, `pg_stat_activity` or the server log) through
+ * `users_copy.anon_key()`, which refuses an empty key. Different byte ranges of
  * H feed different outputs: bytes 0–15 a uuid, 0–7 the unique part of an email, 16–23 names,
  * 6–15 addresses, 24–31 phones, 28–29 date shifts. Hashes used more than once in a row (a seed
  * such as the user id feeding the mapped id, the names and the date shifts) are computed once,
@@ -82,7 +83,9 @@ const FAMILY_SUFFIXES = ["son", "berg", "ova", "ez", "ani", "strom", "ski", "ley
 const STREETS = ["Street", "Road", "Lane", "Avenue", "Way"];
 const CITY_SUFFIXES = ["ton", "burg", "ville", "field", "haven"];
 
-const KEY_SOURCE = "cross join (select current_setting('stagecoach.anon_key') as k) as key";
+// The key is read once per query through `users_copy.anon_key()`, which refuses an empty one
+// (a session whose key was never set, or was blanked by a `--where`) instead of masking with it.
+const KEY_SOURCE = "cross join (select users_copy.anon_key() as k) as key";
 
 function textArray(values: string[]): string {
   return `array[${values.map(literal).join(", ")}]::text[]`;

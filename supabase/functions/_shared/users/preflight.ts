@@ -1,7 +1,8 @@
 /**
  * Everything a user copy checks before any row moves: the mode against both environments'
  * kinds (and the promotion gate for faithful copies), the manifest against both schemas
- * (strict: an unmapped column stops the copy, naming it), `--where`, that every tier of the
+ * (strict: an unmapped column stops the copy, naming it), `--where` (run once on its own,
+ * contained like every source read that embeds it: `source_reader.ts`), that every tier of the
  * selected memberships exists in the target, collisions of masked unique columns (among the
  * selected rows, and against rows already in the target), the selection's row counts, and how
  * each table will be loaded. Reads only.
@@ -19,18 +20,20 @@ import {
   readUniqueIndexes,
   tableIsEmpty,
 } from "./catalog.ts";
-import { type LoadMode, prepareSourceSession, streamCopy } from "./copy_stream.ts";
+import { type LoadMode, streamCopy } from "./copy_stream.ts";
 import { checkCoverage, type ColumnInfo, type ColumnRule, type Manifest } from "./manifest.ts";
 import { buildTableSelect, type CopyMode, type MaskOptions } from "./mask_sql.ts";
 import { assertUsersPromotion } from "./promotion_gate.ts";
 import {
   ident,
+  selectedUserIds,
   type Selection,
   selectionPredicate,
   USER_TABLE_NAMES,
   USER_TABLES,
   type UserTable,
 } from "./scope.ts";
+import { readSource, type SourceReadOptions, statementTimeoutFor } from "./source_reader.ts";
 
 /** What the preflight needs. */
 export interface PreflightInput {
@@ -43,6 +46,8 @@ export interface PreflightInput {
   manifest: Manifest;
   /** The derived SQL key (anonymized mode). */
   sqlKey: string | null;
+  /** Statement timeout of the source's statements with a `--where`, in seconds (default 30). */
+  statementTimeoutS?: number;
   promotionId?: string;
   /** Skip the collision checks (a resumed job already passed them). */
   skipCollisions?: boolean;
@@ -115,18 +120,27 @@ function checkableIndexes(
   );
 }
 
-async function explainWhere(source: Sql, where: string): Promise<void> {
+/**
+ * Runs the `--where` once on its own, contained as every source read is, and reports what
+ * stops it (a syntax error, a table the copy reader may not read, a write, the timeout) as a
+ * problem of the predicate, before any row moves.
+ *
+ * @returns how many users it selects
+ * @throws {JobFailure} `invalid_where`
+ */
+async function checkWhere(source: Sql, where: string, session: SourceReadOptions) {
   try {
-    await source.begin(
-      "read only",
-      (tx) => tx.unsafe(`explain select 1 from auth.users as u where (${where})`),
+    const [{ n }] = await readSource(
+      source,
+      session,
+      (tx) => tx.unsafe(`select count(*)::bigint as n from ${selectedUserIds(where)} as s(id)`),
     );
+    return Number(n);
   } catch (err) {
-    throw new JobFailure(
-      "invalid_where",
-      `Cannot use --where: ${(err as Error).message}`,
-      { where },
-    );
+    const e = err as { message?: string; details?: { sqlstate?: string }; code?: string };
+    const sqlstate = e.details?.sqlstate ?? e.code;
+    const reason = e.message?.replace(/^Cannot read the source: /, "") ?? String(err);
+    throw new JobFailure("invalid_where", `Cannot use --where: ${reason}`, { where, sqlstate });
   }
 }
 
@@ -176,7 +190,7 @@ async function targetCollisions(
   columns: ColumnInfo[],
   indexes: { name: string; columns: string[]; partial: boolean }[],
   sel: string,
-  sqlKey: string | null,
+  session: SourceReadOptions,
 ): Promise<{ index: string; columns: string[]; collisions: number }[]> {
   // Partial unique indexes (a predicate on other columns) are left to the load itself.
   const others = indexes.filter((ix) =>
@@ -187,8 +201,7 @@ async function targetCollisions(
   const cols = columns.filter((c) => needed.includes(c.name));
   const names = cols.map((c) => ident(c.name)).join(", ");
   const inner = select(cols, []);
-  return await source.begin("isolation level repeatable read read only", async (stx) => {
-    await prepareSourceSession(stx, sqlKey);
+  return await readSource(source, session, async (stx) => {
     return await target.begin(async (ttx) => {
       await ttx.unsafe(
         `create temp table _sc_keys on commit drop as select ${names} from ${
@@ -267,15 +280,20 @@ export async function preflightCopy(input: PreflightInput): Promise<Preflight> {
       { problems: problems.map(({ table, column, problem }) => ({ table, column, problem })) },
     );
   }
-  if (selection.where !== undefined) await explainWhere(source, selection.where);
+  const session: SourceReadOptions = {
+    sqlKey: input.sqlKey,
+    statementTimeoutS: statementTimeoutFor(selection, input.statementTimeoutS),
+  };
+  if (selection.where !== undefined) await checkWhere(source, selection.where, session);
 
   const tierIds = await readTierIds(target);
   const membershipSel = selectionPredicate(selection, "t.user_id");
-  const slugs = await source.unsafe(
-    `select distinct tier.slug from public.memberships as t
-     join public.membership_tiers as tier on tier.id = t.tier_id
-     where ${membershipSel} order by 1`,
-  );
+  const slugs = await readSource(source, session, (tx) =>
+    tx.unsafe(
+      `select distinct tier.slug from public.memberships as t
+       join public.membership_tiers as tier on tier.id = t.tier_id
+       where ${membershipSel} order by 1`,
+    ));
   const missing = slugs.map((r) => String(r.slug)).filter((s) => !(s in tierIds));
   if (missing.length) {
     throw new JobFailure(
@@ -306,8 +324,10 @@ export async function preflightCopy(input: PreflightInput): Promise<Preflight> {
     const compile = (cols: ColumnInfo[], extra: string[]) =>
       buildTableSelect(table, rules, cols, opts, extra).sql;
     compile(columns, []);
-    const [{ n }] = await source.unsafe(
-      `select count(*)::bigint as n from ${ident(table.name)} as t where ${sel}`,
+    const [{ n }] = await readSource(
+      source,
+      session,
+      (tx) => tx.unsafe(`select count(*)::bigint as n from ${ident(table.name)} as t where ${sel}`),
     );
     pre.totals[table.name] = Number(n);
     pre.load[table.name] = (await tableIsEmpty(target, table.name)) ? "copy" : "merge";
@@ -320,16 +340,11 @@ export async function preflightCopy(input: PreflightInput): Promise<Preflight> {
       pre.target_kind === "production",
     );
     const found = mode === "anonymized"
-      ? await source.begin("isolation level repeatable read read only", async (stx) => {
-        await prepareSourceSession(stx, input.sqlKey);
-        return await sourceCollisions(
-          stx,
-          compile,
-          columns,
-          indexes,
-          sel,
-        );
-      })
+      ? await readSource(
+        source,
+        session,
+        (stx) => sourceCollisions(stx, compile, columns, indexes, sel),
+      )
       : [];
     if (pre.load[table.name] === "merge") {
       found.push(
@@ -341,7 +356,7 @@ export async function preflightCopy(input: PreflightInput): Promise<Preflight> {
           columns,
           indexes,
           sel,
-          input.sqlKey,
+          session,
         ),
       );
     }

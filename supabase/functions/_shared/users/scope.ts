@@ -49,21 +49,26 @@ export function ident(name: string): string {
 }
 
 /**
- * Quotes an SQL string literal (standard_conforming_strings, as every Supabase database).
+ * Quotes an SQL string literal. A value with a backslash becomes an escape string (`E'…'`,
+ * backslashes doubled, as libpq's `PQescapeLiteral` does), so the literal means the same
+ * whatever `standard_conforming_strings` is.
  *
  * @example
  * ```ts
  * literal("O'Brien"); // "'O''Brien'"
+ * literal("a\\b"); // "E'a\\\\b'"
  * ```
  */
 export function literal(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
+  const quoted = value.replaceAll("'", "''");
+  return value.includes("\\") ? `E'${quoted.replaceAll("\\", "\\\\")}'` : `'${quoted}'`;
 }
 
 /**
  * Refuses a `--where` that could do more than filter: statement separators, comments, or
- * parentheses that close what the copy opened. The source then runs it inside a read-only
- * transaction, and EXPLAIN checks it before any row moves.
+ * parentheses that close what the copy opened. A cheap first check only: what contains the
+ * predicate is the database (`source_reader.ts`: read only, a statement timeout, a role that
+ * reads only the copied tables, inside `users_copy.selected_user_ids`).
  *
  * @throws {Error} "Cannot use --where: <reason>"
  */
@@ -109,7 +114,24 @@ export function assertValidSelection(sel: Selection): void {
 }
 
 /**
- * The SQL predicate selecting rows whose user is selected.
+ * The set of users a `--where` selects, as an SQL function call for a FROM clause: the
+ * predicate travels as a string literal into `users_copy.selected_user_ids`, which evaluates
+ * it on `auth.users as u` as the copy reader (see `source_reader.ts`). Nowhere else is a
+ * `--where` put into SQL.
+ *
+ * @example
+ * ```ts
+ * selectedUserIds("u.email like '%@x.test'");
+ * // "users_copy.selected_user_ids('u.email like ''%@x.test''')"
+ * ```
+ */
+export function selectedUserIds(where: string): string {
+  return `users_copy.selected_user_ids(${literal(where)})`;
+}
+
+/**
+ * The SQL predicate selecting rows whose user is selected (a `--where` goes through
+ * {@link selectedUserIds}, never inline).
  *
  * @param sel the selection
  * @param userId an SQL expression giving the row's user id, e.g. `t.user_id`
@@ -118,6 +140,8 @@ export function assertValidSelection(sel: Selection): void {
  * ```ts
  * selectionPredicate({ sample: 10 }, "t.user_id");
  * // "(('x' || substr(md5(t.user_id::text), 1, 8))::bit(32)::bigint < 429496729)"
+ * selectionPredicate({ where: "u.email like '%@x.test'" }, "t.id");
+ * // "t.id in (select s.id from users_copy.selected_user_ids('u.email like ''%@x.test''') as s(id))"
  * ```
  */
 export function selectionPredicate(sel: Selection, userId: string): string {
@@ -129,7 +153,7 @@ export function selectionPredicate(sel: Selection, userId: string): string {
     );
   }
   if (sel.where !== undefined) {
-    parts.push(`${userId} in (select u.id from auth.users as u where (${sel.where}))`);
+    parts.push(`${userId} in (select s.id from ${selectedUserIds(sel.where)} as s(id))`);
   }
   return parts.length ? parts.join(" and ") : "true";
 }

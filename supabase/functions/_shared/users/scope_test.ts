@@ -22,9 +22,10 @@ Deno.test("ident and literal quote safely", () => {
   assert.equal(ident("auth.users"), '"auth"."users"');
   assert.equal(ident('we"ird'), '"we""ird"');
   assert.equal(literal("O'Brien"), "'O''Brien'");
+  assert.equal(literal("a\\' or true"), "E'a\\\\'' or true'", "the same with or without SCS");
 });
 
-Deno.test("selectionPredicate: all, sample, where, both", () => {
+Deno.test("selectionPredicate: all, sample, where (only ever through the contained function), both", () => {
   assert.equal(selectionPredicate({}, "t.id"), "true");
   assert.equal(selectionPredicate({ sample: 100 }, "t.id"), "true");
   assert.equal(
@@ -33,7 +34,7 @@ Deno.test("selectionPredicate: all, sample, where, both", () => {
   );
   assert.equal(
     selectionPredicate({ where: "u.email like '%@x.test'" }, "t.id"),
-    "t.id in (select u.id from auth.users as u where (u.email like '%@x.test'))",
+    "t.id in (select s.id from users_copy.selected_user_ids('u.email like ''%@x.test''') as s(id))",
   );
   assert.match(selectionPredicate({ sample: 50, where: "true" }, "t.id"), / and t\.id in /);
 });

@@ -18,7 +18,7 @@
  */
 import type { Sql, Tx } from "../db.ts";
 import { readColumns, readForeignKeys, readUniqueIndexes } from "./catalog.ts";
-import { prepareSourceSession, streamCopy } from "./copy_stream.ts";
+import { streamCopy } from "./copy_stream.ts";
 import { isPersonal, type Manifest } from "./manifest.ts";
 import { type CopyMode, mappedUserIdSelect, personalValueSelects } from "./mask_sql.ts";
 import {
@@ -29,6 +29,7 @@ import {
   USER_TABLE_NAMES,
   USER_TABLES,
 } from "./scope.ts";
+import { readSource, statementTimeoutFor } from "./source_reader.ts";
 
 /** What validation found. */
 export interface ValidationReport {
@@ -52,6 +53,8 @@ export interface ValidateOptions {
   mode: CopyMode;
   selection: Selection;
   sqlKey: string | null;
+  /** Statement timeout of the source's statements with a `--where`, in seconds (default 30). */
+  statementTimeoutS?: number;
   /** Delete the copied users when the leak scan finds a leak (default true). */
   purgeOnLeak?: boolean;
 }
@@ -127,8 +130,12 @@ export async function validateCopy(opts: ValidateOptions): Promise<ValidationRep
     unique_indexes: [],
     leak_scan: null,
   };
-  await source.begin("isolation level repeatable read read only", async (stx) => {
-    await prepareSourceSession(stx, opts.sqlKey);
+  const session = {
+    sqlKey: opts.sqlKey,
+    statementTimeoutS: statementTimeoutFor(selection, opts.statementTimeoutS),
+  };
+  // The source side is contained (read only, timeout, the copy reader): it embeds the selection.
+  await readSource(source, session, async (stx) => {
     await target.begin(async (ttx) => {
       // Room for the hash joins of the leak scan (millions of fingerprints), this transaction only.
       await ttx`set local work_mem = '256MB'`;
