@@ -9,7 +9,8 @@
  *    and a secret in staging.
  * 6. Plan staging → production and show the diff; the planner cannot approve their own plan;
  *    two approvers approve; apply; read the validation report.
- * 7. Roll back (an approver, as production requires), and again (nothing changes).
+ * 7. Roll back (an approver, as production requires), and again (nothing changes); a direct
+ *    edit of production is refused by the database, whoever tries.
  * 8. Sync staging's Stripe account to its catalog (the promotion scope `stripe`).
  * 9. Copy development's users into staging, anonymized on the way.
  * 10. Verify every environment's audit chain, and print the status.
@@ -267,6 +268,32 @@ async function main(): Promise<void> {
     const [price] = await sql.production`
       select unit_amount from public.tier_prices where lookup_key = 'pro_monthly'`;
     say(`production pro_monthly is ${price.unit_amount} again`);
+
+    headline("7b. No back door: production changes only through an approved plan");
+    const [olivia] = await sql.production`select id::text from auth.users where email = ${OLIVIA}`;
+    for (
+      const [who, role, claims] of [
+        ["Olivia with her own token (as the Data API runs it)", "authenticated", {
+          sub: olivia.id,
+          role: "authenticated",
+        }],
+        ["the service-role key", "service_role", { role: "service_role" }],
+        ["postgres in the SQL editor", null, null],
+      ] as const
+    ) {
+      try {
+        await sql.production.begin(async (tx) => {
+          if (claims) {
+            await tx`select set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
+            await tx.unsafe(`set local role ${role}`);
+          }
+          await tx`update public.tier_prices set unit_amount = 1 where lookup_key = 'pro_monthly'`;
+        });
+        say(`${who}: the edit went through (unexpected)`);
+      } catch (err) {
+        say(`${who} edits the price directly → ${(err as Error).message.split(";")[0]}`);
+      }
+    }
 
     headline("8. The Stripe catalog follows: staging's Stripe account gets its tiers and prices");
     const catalog = await api<{ promotion?: Promotion; plan: Plan }>(
