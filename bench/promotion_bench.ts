@@ -3,7 +3,7 @@
  * features each (plus two prices per tier), development → staging through the real `ops`
  * API (plan; apply = drift check + one transaction + validation), beside a baseline measured
  * in the same run: `pg_dump --data-only` of the same tables from development piped into
- * `psql` on production with those tables emptied.
+ * `psql` on production with those tables emptied (by breaking glass; loaded with triggers disabled).
  *
  * @module
  */
@@ -55,11 +55,17 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 
 async function baseline(from: string, to: string): Promise<number> {
   const target = postgres(to, { max: 1, onnotice: () => {} });
-  await target.unsafe(`truncate ${TABLES.map((t) => `public.${t}`).join(", ")} cascade`);
+  // Production is approval-gated: emptying it is the owner's audited break glass, and the load
+  // runs with triggers disabled (`--disable-triggers`, as the users-copy baseline), so the
+  // baseline stays a plain copy of rows.
+  await target.begin(async (tx) => {
+    await tx`select ops.break_glass('bench: empty the promotion baseline target')`;
+    await tx.unsafe(`truncate ${TABLES.map((t) => `public.${t}`).join(", ")} cascade`);
+  });
   await target.end();
   const tables = TABLES.flatMap((t) => ["-t", `public.${t}`]);
   const [, seconds] = await timed(async () => {
-    const cmd = `pg_dump --data-only ${
+    const cmd = `pg_dump --data-only --disable-triggers ${
       tables.join(" ")
     } '${from}' | psql -q -v ON_ERROR_STOP=1 '${to}' > /dev/null`;
     const { code, stderr } = await new Deno.Command("sh", { args: ["-c", cmd], stderr: "piped" })

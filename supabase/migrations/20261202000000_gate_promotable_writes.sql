@@ -73,6 +73,37 @@ alter table private.promotion_writes enable row level security;
 
 revoke all on table private.promotion_writes from public, anon, authenticated, service_role;
 
+-- The name of this database's own environment, or null when none is registered.
+create or replace function ops.self_environment()
+returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select e.name from ops.environments as e where e.is_self;
+$$;
+
+comment on function ops.self_environment() is
+  'The name of the environment row marked is_self (this database), or null.';
+
+revoke all on function ops.self_environment() from public, anon;
+grant execute on function ops.self_environment() to authenticated, service_role;
+
+-- The current transaction's write permit (all fields null without one).
+create or replace function private.current_permit()
+returns private.promotion_writes
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select w.* from private.promotion_writes as w
+  where w.xact = pg_catalog.pg_current_xact_id_if_assigned();
+$$;
+
+revoke all on function private.current_permit() from public, anon, authenticated, service_role;
+
 -- Opens promotable writes for the current transaction on behalf of a promotion that is being
 -- applied (status `applying`) or was rolled back in this very transaction.
 create or replace function ops.open_promotion_writes(promotion uuid)
@@ -94,7 +125,7 @@ begin
     raise exception 'Cannot open writes for promotion %: it does not exist', promotion
       using errcode = 'insufficient_privilege';
   end if;
-  select e.name into self_name from ops.environments as e where e.is_self;
+  self_name := ops.self_environment();
   if self_name is not null and p.target_env <> self_name then
     raise exception 'Cannot open writes for promotion %: it targets %, this is %',
       promotion, p.target_env, self_name
@@ -136,10 +167,9 @@ begin
   insert into private.promotion_writes (xact, purpose, reason, opened_by)
   values (pg_catalog.pg_current_xact_id(), 'break_glass', left(reason, 500), auth.uid())
   on conflict (xact) do nothing;
-  perform ops.append_audit('gate.break_glass', 'environment',
-                           (select e.name from ops.environments as e where e.is_self),
+  perform ops.append_audit('gate.break_glass', 'environment', ops.self_environment(),
                            jsonb_build_object('reason', left(reason, 500), 'session_user', session_user::text),
-                           (select e.name from ops.environments as e where e.is_self));
+                           ops.self_environment());
 end;
 $$;
 
@@ -161,11 +191,10 @@ begin
   if not ops.writes_need_approval() then
     return null;
   end if;
-  if exists (select 1 from private.promotion_writes as w
-             where w.xact = pg_catalog.pg_current_xact_id()) then
+  if (private.current_permit()).xact is not null then
     return null;
   end if;
-  select e.name into env from ops.environments as e where e.is_self;
+  env := ops.self_environment();
   raise exception 'Cannot % %.%: % requires approval; change it through an approved promotion',
     lower(tg_op), tg_table_schema, tg_table_name, env
     using errcode = 'insufficient_privilege',
@@ -185,7 +214,7 @@ set search_path = ''
 as $$
 declare
   n bigint;
-  w record;
+  w private.promotion_writes;
 begin
   if not ops.writes_need_approval() then
     return null;
@@ -195,9 +224,7 @@ begin
   if n = 0 then
     return null;
   end if;
-  select pw.promotion_id, pw.purpose, pw.reason into w
-    from private.promotion_writes as pw
-   where pw.xact = pg_catalog.pg_current_xact_id();
+  w := private.current_permit();
   perform ops.append_audit(
     'promotable.' || lower(tg_op),
     'table',
@@ -208,7 +235,7 @@ begin
       'purpose', w.purpose,
       'reason', w.reason
     )),
-    (select e.name from ops.environments as e where e.is_self)
+    ops.self_environment()
   );
   return null;
 end;

@@ -36,11 +36,10 @@ as $$
 begin
   if not exists (
     select 1
-    from private.promotion_writes as w
-    join ops.promotions as p on p.id = w.promotion_id
-    where w.xact = pg_catalog.pg_current_xact_id()
-      and w.promotion_id = promotion
-      and w.purpose = 'apply'
+    from ops.promotions as p
+    where p.id = promotion
+      and p.id = (private.current_permit()).promotion_id
+      and (private.current_permit()).purpose = 'apply'
       and p.status = 'applying'
       and 'stripe' = any (p.scope)
   ) then

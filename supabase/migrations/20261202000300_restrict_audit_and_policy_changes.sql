@@ -31,7 +31,7 @@ begin
       'role_before', case when tg_op <> 'INSERT' then old.role::text end,
       'role_after', case when tg_op <> 'DELETE' then new.role::text end
     )),
-    (select e.name from ops.environments as e where e.is_self)
+    ops.self_environment()
   );
   return null;
 end;
@@ -174,10 +174,8 @@ begin
       or not new.is_self
       or new.name is distinct from old.name;
   end if;
-  if weakens and not exists (
-    select 1 from private.promotion_writes as w
-    where w.xact = pg_catalog.pg_current_xact_id() and w.purpose in ('policy', 'break_glass')
-  ) then
+  if weakens and (private.current_permit()).purpose is distinct from 'policy'
+     and (private.current_permit()).purpose is distinct from 'break_glass' then
     raise exception 'Cannot weaken the approval policy of %: propose it (ops.propose_policy_change) and have another admin approve it',
       old.name
       using errcode = 'insufficient_privilege';

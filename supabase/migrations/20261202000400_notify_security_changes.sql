@@ -29,7 +29,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  env text := (select e.name from ops.environments as e where e.is_self);
+  env text := ops.self_environment();
 begin
   if env is null then
     return;

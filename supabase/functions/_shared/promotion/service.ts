@@ -504,7 +504,9 @@ export async function applyPromotion(
       throw new ApiError(
         400,
         "transfer_key_required",
-        `Cannot apply promotion ${id}: it comes from a config bundle; send the transfer key`,
+        promotion.source_env === BUNDLE_SOURCE
+          ? `Cannot apply promotion ${id}: it comes from a config bundle; send the transfer key`
+          : `Cannot apply promotion ${id}: it sets a secret; apply it through the ops API`,
       );
     }
     // Read the source once: the plan check and the parity check compare against the same rows.
