@@ -6,7 +6,7 @@
 begin;
 \ir _setup.psql
 \ir _promotions.psql
-select plan(57);
+select plan(58);
 
 -- This database plays production for the test (rolled back with everything else).
 update ops.environments set is_self = false where is_self;
@@ -347,6 +347,20 @@ select throws_like(
   'an applied proposal cannot be applied twice'
 );
 select pg_temp.as_system();
+
+-- Break glass is announced ---------------------------------------------------------------------------------
+
+select ops.add_notification_endpoint('production', 'zz-glass', 'webhook', 'https://glass.example.test/',
+                                     array['security.break_glass']);
+select ops.break_glass('pgTAP: announce this break glass');
+select results_eq(
+  $$select o.event_type, o.payload->'data'->'details'->>'reason'
+      from ops.notification_outbox as o join ops.notification_endpoints as e on e.id = o.endpoint_id
+     where e.name = 'zz-glass'$$,
+  $$values ('security.break_glass', 'pgTAP: announce this break glass')$$,
+  'breaking glass notifies the endpoints that asked, with the reason'
+);
+delete from private.promotion_writes where xact = pg_current_xact_id();
 
 -- Development stays editable --------------------------------------------------------------------------
 
