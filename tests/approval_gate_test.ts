@@ -11,6 +11,9 @@ import assert from "node:assert/strict";
 import type postgres from "postgres";
 import { localEnv } from "../scripts/local/config.ts";
 import { emulatorClient } from "../scripts/local/stripe_emulator/testing.ts";
+import { secretFingerprint } from "../supabase/functions/_shared/config/bundle.ts";
+import { parseJson } from "../supabase/functions/_shared/json/lossless.ts";
+import { canonicalPlan, type Plan } from "../supabase/functions/_shared/promotion/plan.ts";
 import { cryptoProvider } from "../supabase/functions/_shared/stripe/client.ts";
 import {
   type Actor,
@@ -389,5 +392,43 @@ Deno.test("finding 9: lowering production's required approvals needs a second ad
     const [env] = await h.db.production`
       select required_approvals, high_risk_approvals from ops.environments where name = 'production'`;
     assert.deepEqual({ ...env }, { required_approvals: 1, high_risk_approvals: 2 });
+  });
+});
+
+Deno.test("finding 3: a secret promotion whose stored value is not the one planned is refused at apply", async () => {
+  await withHarness(async (h) => {
+    const key = `test_${uniqueSuffix()}.api_key`;
+    const put = await h.call("production", "operator", `/config/secrets/${key}`, {
+      method: "PUT",
+      body: { value: `sk_live_${uniqueSuffix()}` },
+    });
+    assert.equal(put.status, 202, put.text);
+    // An operator replays that proposal's ciphertext under a plan naming another value's
+    // fingerprint (canonical text, so the hash check alone would not catch it).
+    const [stored] = await h.db.production`
+      select plan::text as plan, source_bundle #>> '{}' as bundle
+      from ops.promotions where id = ${put.body.promotion.id}`;
+    const other = await secretFingerprint("sk_live_what_approvers_think");
+    const plan = parseJson(stored.plan) as unknown as Plan;
+    (plan.changes[0].after as Record<string, unknown>).secret_fingerprint = other;
+    const proposal = { ...JSON.parse(stored.bundle), fingerprint: other };
+    const { text } = await canonicalPlan(plan);
+    const rows = await asDataApi(
+      h,
+      "production",
+      "operator",
+      (tx) =>
+        tx`select id::text, plan_hash from ops.create_promotion(${text}, ${
+          JSON.stringify(proposal)
+        })`,
+    );
+    const crafted = rows[0] as unknown as { id: string; plan_hash: string };
+    assert.equal(await h.approveAsNeeded("production", crafted), "approved");
+    const before = await h.hashes("production");
+    const applied = await h.apply("production", crafted.id);
+    assert.equal(applied.status, 409, applied.text);
+    assert.match(applied.body.error.message, /does not match the fingerprint/);
+    assert.deepEqual(await h.hashes("production"), before, "nothing written");
+    assert.equal(await readSecret(h.db.production, key), null);
   });
 });

@@ -129,6 +129,14 @@ export async function applySecretPromotion(
   const p = parsed.data;
   const [{ plaintext }] = await ctx.target`
     select private.decrypt_config_secret(decode(${p.ciphertext}, 'base64')) as plaintext`;
+  // The plan approvers saw names the fingerprint; the value written must be that one.
+  if (await secretFingerprint(plaintext as string) !== p.fingerprint) {
+    throw new ApiError(
+      409,
+      "conflict",
+      `Cannot apply promotion ${id}: its stored value does not match the fingerprint it was planned with`,
+    );
+  }
   const target = (await readRows(ctx.target, ["config"])).config ?? [];
   const sourceRows: RowsByKind = { config: proposedRows(target, p) };
   return await applyPromotion(ctx, id, {
