@@ -17,6 +17,7 @@ import { canonicalPlan, type Plan } from "../supabase/functions/_shared/promotio
 import { cryptoProvider } from "../supabase/functions/_shared/stripe/client.ts";
 import {
   type Actor,
+  breakGlass,
   createTier,
   deleteTiers,
   type Harness,
@@ -236,8 +237,7 @@ Deno.test("finding 3: a production secret is a high-risk promotion; direct write
       where action = 'promotable.insert' and subject_id = 'public.app_config'
         and details->>'promotion_id' = ${p.id}`;
     assert.equal(n, 1, "the write is audited with its promotion");
-    await h.db.production.begin(async (tx) => {
-      await tx`select ops.break_glass('test: remove the secret of the gate test')`;
+    await breakGlass(h.db.production, "test: remove the secret of the gate test", async (tx) => {
       await tx`delete from public.app_config where key = ${key}`;
     });
   });
@@ -319,8 +319,7 @@ Deno.test("finding 5: a crafted plan cannot be recorded with another plan's hash
 Deno.test("finding 8: an approval-gated environment's secrets are exported by admins only, audited", async () => {
   await withHarness(async (h) => {
     const key = `test_${uniqueSuffix()}.token`;
-    await h.db.production.begin(async (tx) => {
-      await tx`select ops.break_glass('test: a secret to export in the gate test')`;
+    await breakGlass(h.db.production, "test: a secret to export in the gate test", async (tx) => {
       await tx`select ops.set_config_secret(${key}, 'sk_live_export', null)`;
     });
     try {
@@ -346,8 +345,7 @@ Deno.test("finding 8: an approval-gated environment's secrets are exported by ad
         { actor: await h.userId("production", "admin"), actor_role: "admin" },
       );
     } finally {
-      await h.db.production.begin(async (tx) => {
-        await tx`select ops.break_glass('test: remove the exported secret')`;
+      await breakGlass(h.db.production, "test: remove the exported secret", async (tx) => {
         await tx`delete from public.app_config where key = ${key}`;
       });
     }

@@ -17,6 +17,8 @@ import postgres from "postgres";
 import { type EnvName, localEnv, readKeys, REPO_ROOT } from "../scripts/local/config.ts";
 import { ensureUser, type OpsRole, userToken } from "../scripts/local/auth.ts";
 import { type JsonValue, parseJson } from "../supabase/functions/_shared/json/lossless.ts";
+/** The owner's audited way around the approval gate, shared with the unit tests' fixtures. */
+export { breakGlass } from "../supabase/functions/_shared/promotion/fixtures_test.ts";
 
 /** The people of each environment's ops team a test acts as (`outsider` is no member). */
 export type Actor =
@@ -298,22 +300,6 @@ export async function withHarness(fn: (h: Harness) => Promise<void>): Promise<vo
   } finally {
     await h.close();
   }
-}
-
-/**
- * Runs `fn` in a transaction of the database owner that broke glass (`ops.break_glass`, audited):
- * the only way around the approval gate outside a promotion, e.g. to play someone editing
- * production by hand.
- */
-export async function breakGlass<T>(
-  sql: postgres.Sql,
-  reason: string,
-  fn: (tx: postgres.TransactionSql) => Promise<T>,
-): Promise<T> {
-  return await sql.begin(async (tx) => {
-    await tx`select ops.break_glass(${reason})`;
-    return await fn(tx);
-  }) as T;
 }
 
 /**

@@ -6,6 +6,22 @@
  */
 import type postgres from "postgres";
 
+/**
+ * Runs `fn` in a transaction of the database owner that broke glass (`ops.break_glass`, audited):
+ * the only way around the approval gate outside a promotion, e.g. to play someone editing
+ * production by hand.
+ */
+export async function breakGlass<T>(
+  sql: postgres.Sql,
+  reason: string,
+  fn: (tx: postgres.TransactionSql) => Promise<T>,
+): Promise<T> {
+  return await sql.begin(async (tx) => {
+    await tx`select ops.break_glass(${reason})`;
+    return await fn(tx);
+  }) as T;
+}
+
 /** What {@link recordPlan} records. */
 export interface PlanFixture {
   source: string;
@@ -62,8 +78,7 @@ export async function ensureTiers(sql: postgres.Sql, slugs: string[]): Promise<v
     select coalesce(array_agg(s), '{}') as missing from unnest(${slugs}::text[]) as s
     where not exists (select 1 from public.membership_tiers as t where t.slug = s)`;
   if (!missing.length) return;
-  await sql.begin(async (tx) => {
-    await tx`select ops.break_glass('test fixture: membership tiers for user copies')`;
+  await breakGlass(sql, "test fixture: membership tiers for user copies", async (tx) => {
     await tx`
       insert into public.membership_tiers (slug, name)
       select s, initcap(s) from unnest(${missing}::text[]) as s
@@ -81,17 +96,20 @@ export async function recordApprovedPlan(
   sql: postgres.Sql,
   f: PlanFixture,
 ): Promise<{ id: string; status: string; plan_hash: string }> {
-  return await sql.begin(async (tx) => {
-    await tx`select ops.break_glass('test fixture: an approved promotion without approvers')`;
-    const [policy] = await tx`
+  return await breakGlass(
+    sql,
+    "test fixture: an approved promotion without approvers",
+    async (tx) => {
+      const [policy] = await tx`
       select required_approvals, high_risk_approvals from ops.environments where name = ${f.target}`;
-    await tx`update ops.environments set required_approvals = 0, high_risk_approvals = 0
+      await tx`update ops.environments set required_approvals = 0, high_risk_approvals = 0
              where name = ${f.target}`;
-    const row = await recordPlan(tx, f);
-    await tx`update ops.environments
+      const row = await recordPlan(tx, f);
+      await tx`update ops.environments
              set required_approvals = ${policy.required_approvals},
                  high_risk_approvals = ${policy.high_risk_approvals}
              where name = ${f.target}`;
-    return row;
-  }) as { id: string; status: string; plan_hash: string };
+      return row;
+    },
+  );
 }

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { localEnv, REPO_ROOT } from "../../../../scripts/local/config.ts";
-import { ensureTiers } from "../promotion/fixtures_test.ts";
+import { breakGlass, ensureTiers } from "../promotion/fixtures_test.ts";
 import { sqlKey } from "./key.ts";
 import { type Manifest, parseManifest } from "./manifest.ts";
 import { preflightCopy, type PreflightInput } from "./preflight.ts";
@@ -42,8 +42,7 @@ async function setup(users: number, tierSlug = "pro") {
       // Leave no tier behind that only production has: promotions would refuse to drop it.
       await source`delete from auth.users where email like ${`%@${t}.example.com`}`;
       if (tierSlug !== "pro") {
-        await source.begin(async (tx) => {
-          await tx`select ops.break_glass('test fixture: remove the preflight test tier')`;
+        await breakGlass(source, "test fixture: remove the preflight test tier", async (tx) => {
           await tx`delete from public.membership_tiers where slug = ${tierSlug}`;
         });
       }
