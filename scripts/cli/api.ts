@@ -2,15 +2,15 @@
  * The CLI as a client of an environment's `ops` Edge Function: it calls
  * `<functions URL>/ops/…` with the operator's access token, as it would a hosted project.
  *
- * Where: the local stack's functions URL, or `STAGECOACH_FUNCTIONS_URL_<ENV>` (e.g. a hosted
- * project's `https://<ref>.supabase.co/functions/v1`). Who: `--as <email>` mints that user's
- * token on the local stack (a stand-in for signing in); otherwise `STAGECOACH_TOKEN`.
+ * Where and who come from `target.ts`: the local stack's functions URL or a hosted project's
+ * (`STAGECOACH_<ENV>_FUNCTIONS_URL`, `…_PROJECT_REF`); `--as <email>` mints that user's token
+ * on the local stack, otherwise `STAGECOACH_TOKEN` or a sign-in with `STAGECOACH_EMAIL` and
+ * `STAGECOACH_PASSWORD`.
  *
  * @module
  */
-import { type LocalEnv } from "../local/config.ts";
-import { userToken } from "../local/auth.ts";
-import { UsageError, withDatabase } from "./command.ts";
+import { UsageError } from "./command.ts";
+import { accessToken, MissingCredentialsError, type Target } from "./target.ts";
 import { parseJson } from "../../supabase/functions/_shared/json/lossless.ts";
 
 /** An error answer of the ops function, in its one error shape. */
@@ -27,25 +27,20 @@ export class ApiCallError extends Error {
   }
 }
 
-/** The base URL of an environment's functions. */
-export function functionsUrl(env: LocalEnv): string {
-  return Deno.env.get(`STAGECOACH_FUNCTIONS_URL_${env.name.toUpperCase()}`) ?? env.functionsUrl;
-}
-
 /**
  * The access token to call `env` with.
  *
- * @throws {UsageError} when neither `--as` nor `STAGECOACH_TOKEN` is given
+ * @throws {UsageError} when no credentials are given, or `--as` names a hosted target
  */
-export async function resolveToken(env: LocalEnv, as: string | undefined): Promise<string> {
-  if (as) {
-    return (await withDatabase(env, (sql) => userToken(sql, env, { email: as }))).access_token;
+export async function resolveToken(env: Target, as: string | undefined): Promise<string> {
+  try {
+    return await accessToken(env, { as });
+  } catch (err) {
+    if (err instanceof MissingCredentialsError || (as && !env.local)) {
+      throw new UsageError((err as Error).message);
+    }
+    throw err;
   }
-  const token = Deno.env.get("STAGECOACH_TOKEN");
-  if (token) return token;
-  throw new UsageError(
-    "Missing credentials: pass --as <email> (local stack) or set STAGECOACH_TOKEN to your access token",
-  );
 }
 
 /**
@@ -54,11 +49,11 @@ export async function resolveToken(env: LocalEnv, as: string | undefined): Promi
  * @throws {ApiCallError} for an error answer (the function's message and details)
  */
 export async function callOps<T = Record<string, unknown>>(
-  env: LocalEnv,
+  env: Pick<Target, "name" | "functionsUrl">,
   path: string,
   opts: { token: string; method?: string; body?: unknown; headers?: Record<string, string> },
 ): Promise<T> {
-  const url = `${functionsUrl(env)}/ops${path}`;
+  const url = `${env.functionsUrl}/ops${path}`;
   let res: Response;
   try {
     res = await fetch(url, {

@@ -6,7 +6,7 @@
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import postgres, { type Sql } from "postgres";
-import { type EnvName, type LocalEnv, localEnv, parseEnvName } from "../local/config.ts";
+import { resolveTarget, type Target } from "./target.ts";
 
 /** A wrong invocation: the CLI prints the message and the command's usage, and exits 2. */
 export class UsageError extends Error {
@@ -90,24 +90,32 @@ export function required(value: string | undefined, flag: string): string {
   return value;
 }
 
-/** Parses `--env`. @throws {UsageError} for an unknown environment */
-export function envOption(value: string | undefined): LocalEnv {
-  let name: EnvName;
+/**
+ * Parses an environment option (`--env`, `--from`, `--to`) into where it is reached.
+ *
+ * @throws {UsageError} for an unknown environment or a half-described hosted one
+ */
+export function envOption(value: string | undefined, flag = "--env"): Target {
+  const name = required(value, flag);
   try {
-    name = parseEnvName(required(value, "--env"));
+    return resolveTarget(name);
   } catch (err) {
-    throw err instanceof UsageError ? err : new UsageError((err as Error).message);
+    throw new UsageError(`Invalid ${flag}: ${(err as Error).message}`);
   }
-  return localEnv(name);
 }
 
 /** Opens a connection to an environment's database, runs `fn`, and closes it. */
-export async function withDatabase<T>(env: LocalEnv, fn: (sql: Sql) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(
+  env: Pick<Target, "name" | "dbUrl" | "mode">,
+  fn: (sql: Sql) => Promise<T>,
+): Promise<T> {
   const sql = postgres(env.dbUrl, { max: 2, connect_timeout: 5, onnotice: () => {} });
   try {
     await sql`select 1`.catch((cause) => {
       throw new Error(
-        `Cannot connect to ${env.name} at ${env.dbUrl}: ${cause.message} (is the stack up? npm start)`,
+        `Cannot connect to ${env.name}: ${cause.message} (${
+          env.mode === "local" ? "is the stack up? npm start" : "check its DB_URL variable"
+        })`,
       );
     });
     return await fn(sql);

@@ -116,7 +116,9 @@ options:
     try {
       await sql`select 1`.catch((cause) => {
         throw new Error(
-          `Cannot connect to ${env.name} at ${env.dbUrl}: ${cause.message} (is the stack up? npm start)`,
+          `Cannot connect to ${env.name}: ${cause.message} (${
+            env.mode === "local" ? "is the stack up? npm start" : "check its DB_URL"
+          })`,
         );
       });
       let jobId: string;

@@ -1,7 +1,7 @@
 /** `stagecoach status`: the local stack, per environment, like `supabase status`. */
-import { stackOptionsFromEnv } from "../local/config.ts";
 import { collectStatus, printStatus } from "../local/status.ts";
 import { type Command, parseOptions } from "./command.ts";
+import { localStack } from "./target.ts";
 
 /** Prints the status; exits 1 when an environment is not healthy. */
 export const statusCommand: Command = {
@@ -20,7 +20,7 @@ options:
   async run(args) {
     const values = parseOptions(this, args, { json: { type: "boolean" } });
     if (!values) return 0;
-    const statuses = await collectStatus(stackOptionsFromEnv());
+    const statuses = await collectStatus(localStack());
     printStatus(statuses, { json: values.json ?? false });
     return statuses.every((s) => s.healthy) ? 0 : 1;
   },

@@ -4,8 +4,6 @@
  * A run that was killed is resumed where it stopped by the next run.
  */
 import type { Sql } from "postgres";
-import { type LocalEnv, localEnv, parseEnvName } from "../local/config.ts";
-import { readDotenvFile } from "../local/dotenv.ts";
 import { describeProgress, runJob } from "../../supabase/functions/_shared/jobs/runner.ts";
 import { createJob, loadJob } from "../../supabase/functions/_shared/jobs/store.ts";
 import { defaultRegistry, type JobHost } from "../../supabase/functions/_shared/jobs/registry.ts";
@@ -13,6 +11,7 @@ import type { JobRow } from "../../supabase/functions/_shared/jobs/job.ts";
 import { RECONCILE_KIND } from "../../supabase/functions/_shared/stripe/reconcile.ts";
 import { type Command, envOption, parseOptions, UsageError, withDatabase } from "./command.ts";
 import { createProgress } from "./progress.ts";
+import { functionSecrets, resolveTarget, type Target } from "./target.ts";
 
 function intOption(
   value: string | undefined,
@@ -29,16 +28,14 @@ function intOption(
 }
 
 /**
- * The job host of the CLI: local databases, and the environment's Stripe settings as its
- * functions get them (`functions.env`: the emulator's key, or real Stripe test mode).
+ * The job host of the CLI: the environments' databases as `target.ts` reaches them, and the
+ * environment's Stripe settings as its functions get them (see {@link functionSecrets}).
  */
-export async function cliJobHost(env: LocalEnv, log: (line: string) => void): Promise<JobHost> {
-  const secrets = await readDotenvFile(env.functionsEnvFile).catch(
-    () => ({} as Record<string, string>),
-  );
+export async function cliJobHost(env: Target, log: (line: string) => void): Promise<JobHost> {
+  const secrets = await functionSecrets(env);
   return {
     owner: `cli:${Deno.hostname()}:${Deno.pid}`,
-    dbUrl: (name) => localEnv(parseEnvName(name)).dbUrl,
+    dbUrl: (name) => resolveTarget(name).dbUrl,
     secret: (name) => secrets[name] || undefined,
     log,
   };

@@ -9,6 +9,7 @@ import {
   UsageError,
   withDatabase,
 } from "./command.ts";
+import { localOnly } from "./target.ts";
 
 const Email = z.email();
 
@@ -44,13 +45,14 @@ options:
       json: { type: "boolean" },
     });
     if (!values) return 0;
-    const env = envOption(values.env);
+    const target = envOption(values.env);
+    const env = localOnly(target, "create a user");
     const email = emailOption(values.email);
     const role = values.role;
     if (role !== undefined && !(OPS_ROLES as readonly string[]).includes(role)) {
       throw new UsageError(`Invalid --role: "${role}" is not one of ${OPS_ROLES.join(", ")}`);
     }
-    const user = await withDatabase(env, (sql) =>
+    const user = await withDatabase(target, (sql) =>
       ensureUser(sql, {
         email,
         password: values.password,
@@ -90,13 +92,17 @@ options:
       json: { type: "boolean" },
     });
     if (!values) return 0;
-    const env = envOption(values.env);
+    const target = envOption(values.env);
+    const env = localOnly(target, "mint a token");
     const email = emailOption(values.email);
     const ttl = values.ttl === undefined ? 3600 : Number(values.ttl);
     if (!Number.isInteger(ttl) || ttl <= 0) {
       throw new UsageError(`Invalid --ttl: "${values.ttl}" is not a positive whole number`);
     }
-    const token = await withDatabase(env, (sql) => userToken(sql, env, { email, ttlSeconds: ttl }));
+    const token = await withDatabase(
+      target,
+      (sql) => userToken(sql, env, { email, ttlSeconds: ttl }),
+    );
     if (values.json) {
       console.log(JSON.stringify({ ...token, token_type: "bearer" }, null, 2));
     } else console.log(token.access_token);

@@ -35,20 +35,14 @@ import {
   type Selection,
 } from "../../supabase/functions/_shared/users/scope.ts";
 import { DEFAULT_STATEMENT_TIMEOUT_S } from "../../supabase/functions/_shared/users/source_reader.ts";
-import { type EnvName, localEnv, parseEnvName } from "../local/config.ts";
-import { type Command, parseOptions, required, UsageError } from "./command.ts";
+import { type Command, envOption, parseOptions, UsageError } from "./command.ts";
 import { cliOwner, ownerIsDeadLocalProcess, runJobWithProgress } from "./progress.ts";
+import { type EnvName, resolveTarget } from "./target.ts";
 
 defaultRegistry.register(usersCopyKind);
 
 function envName(value: string | undefined, flag: string): EnvName {
-  try {
-    return parseEnvName(required(value, flag));
-  } catch (err) {
-    throw err instanceof UsageError
-      ? err
-      : new UsageError(`Invalid ${flag}: ${(err as Error).message}`);
-  }
+  return envOption(value, flag).name;
 }
 
 function positiveInt(value: string | undefined, flag: string, fallback: number): number {
@@ -80,14 +74,14 @@ async function readKey(keyFile: string | undefined): Promise<string> {
 function cliHost(key: string | null): JobHost {
   return {
     owner: cliOwner(),
-    dbUrl: (env) => localEnv(parseEnvName(env)).dbUrl,
+    dbUrl: (env) => resolveTarget(env).dbUrl,
     secret: (name) => (name === "STAGECOACH_ANON_KEY" ? key ?? undefined : Deno.env.get(name)),
     log: (line) => console.error(line),
   };
 }
 
 function connect(env: EnvName, max: number): postgres.Sql {
-  return postgres(localEnv(env).dbUrl, {
+  return postgres(resolveTarget(env).dbUrl, {
     max,
     prepare: false,
     connect_timeout: 5,
@@ -99,9 +93,9 @@ function connect(env: EnvName, max: number): postgres.Sql {
 async function ensureReachable(sql: postgres.Sql, env: EnvName): Promise<void> {
   await sql`select 1`.catch((cause) => {
     throw new Error(
-      `Cannot connect to ${env} at ${
-        localEnv(env).dbUrl
-      }: ${cause.message} (is the stack up? npm start)`,
+      `Cannot connect to ${env}: ${cause.message} (${
+        resolveTarget(env).mode === "local" ? "is the stack up? npm start" : "check its DB_URL"
+      })`,
     );
   });
 }
