@@ -2,7 +2,7 @@
  * The Stagecoach CLI: `deno task stagecoach <command> [options]`.
  *
  * This file only dispatches; each command lives in `scripts/cli/`. Exit codes: 0 success,
- * 1 failure, 2 usage error.
+ * 1 failure, 2 usage error, 3 waiting for approval (`release`).
  *
  * @module
  */
@@ -33,6 +33,7 @@ import {
 import { usersCopyCommand } from "./cli/users.ts";
 import { etlListCommand, etlRunCommand } from "./cli/etl.ts";
 import { stripeReconcileCommand } from "./cli/stripe.ts";
+import { releaseCommand, releaseListCommand, releaseShowCommand } from "./cli/release.ts";
 
 const COMMANDS: Command[] = [statusCommand, userCreateCommand, tokenCommand];
 COMMANDS.push(
@@ -51,6 +52,7 @@ COMMANDS.push(
 COMMANDS.push(notificationsAddCommand, notificationsListCommand, notificationsRemoveCommand);
 COMMANDS.push(usersCopyCommand, etlRunCommand, etlListCommand);
 COMMANDS.push(stripeReconcileCommand);
+COMMANDS.push(releaseCommand, releaseShowCommand, releaseListCommand);
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -111,6 +111,7 @@ ${AS_HELP}
           source: from.name,
           scope,
           include_flag_state: values["include-flag-state"] ?? false,
+          dry_run: values["dry-run"] ?? false,
         },
       },
     );

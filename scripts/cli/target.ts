@@ -284,3 +284,28 @@ async function signIn(target: Target, email: string, password: string): Promise<
   }
   return parsed.data.access_token;
 }
+
+/**
+ * How the Supabase CLI reaches a target's Management API (`secrets set`, `functions deploy
+ * --use-api`): for a hosted project, its ref and `SUPABASE_ACCESS_TOKEN`; on the local stack,
+ * the stack's Management API through a CLI profile.
+ *
+ * @throws {Error} naming what is missing
+ */
+export async function managementAccess(
+  target: Target,
+  vars: Record<string, string | undefined> = Deno.env.toObject(),
+): Promise<{ projectRef: string; accessToken: string; profile?: string }> {
+  if (target.local) {
+    throw new Error(
+      `Cannot reach the Management API of ${target.name}: not on the local stack yet`,
+    );
+  }
+  const names = hostedVariables(target.name);
+  if (!target.projectRef) {
+    throw new Error(`Cannot reach the Management API: set ${names.projectRef}`);
+  }
+  const accessToken = vars.SUPABASE_ACCESS_TOKEN;
+  if (!accessToken) throw new Error("Cannot reach the Management API: set SUPABASE_ACCESS_TOKEN");
+  return await Promise.resolve({ projectRef: target.projectRef, accessToken });
+}

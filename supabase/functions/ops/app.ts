@@ -18,6 +18,7 @@ import type { CustomCheck } from "../_shared/validation/checks.ts";
 import type { ExternalSystem } from "../_shared/promotion/external.ts";
 import { configRoutes } from "./config_routes.ts";
 import { type ContextFor, promotionRoutes } from "./promotions.ts";
+import { releaseRoutes } from "./releases.ts";
 
 /** What the ops app needs from the outside world. */
 export interface OpsDeps {
@@ -90,6 +91,7 @@ export function createOpsApp(deps: OpsDeps) {
   });
   app.route("/", promotionRoutes(contextFor));
   app.route("/", configRoutes(contextFor));
+  app.route("/", releaseRoutes(deps.sql));
 
   return app;
 }

@@ -1,7 +1,7 @@
 /**
  * The promotion routes of the `ops` function (mounted under `/ops`):
  *
- * - `POST /ops/promotions` `{ source, scope?, include_flag_state? }` → 201 the promotion and its
+ * - `POST /ops/promotions` `{ source, scope?, include_flag_state?, dry_run?, migrations? }` → 201 the promotion and its
  *   plan, or 200 `{ empty: true }` when there is nothing to do, or the plan alone with
  *   `dry_run: true` (nothing is recorded in either case)
  * - `GET /ops/promotions/:id` → the promotion, its decisions, validation results
@@ -32,6 +32,7 @@ import {
   showPromotion,
   validateTarget,
 } from "../_shared/promotion/service.ts";
+import { PendingMigration } from "../_shared/promotion/schema.ts";
 import { TRANSFER_KEY_HEADER } from "./config_routes.ts";
 
 /** Builds the pipeline context for a request. */
@@ -44,6 +45,11 @@ const PlanBody = z.object({
   include_flag_state: z.boolean().default(false),
   /** Compute and return the plan without recording a promotion. */
   dry_run: z.boolean().default(false),
+  /** Scope `schema`: the migrations pending in the target, with their lint findings. */
+  migrations: z.array(PendingMigration).max(500).optional(),
+}).refine((b) => !b.migrations || b.scope.includes("schema"), {
+  message: "migrations are only planned with scope schema",
+  path: ["migrations"],
 });
 const DecisionBody = z.object({
   plan_hash: z.string().regex(/^[0-9a-f]{64}$/, "expected the plan's SHA-256 (64 hex digits)"),
@@ -73,6 +79,7 @@ export function promotionRoutes(contextFor: ContextFor) {
         source: body.source,
         scope: body.scope,
         includeFlagState: body.include_flag_state,
+        migrations: body.migrations,
       },
       undefined,
       { dryRun: body.dry_run },

@@ -136,7 +136,7 @@ select throws_ok(
   null, null, 'an empty plan (no changes) is not a promotion'
 );
 select throws_ok(
-  $$select ops.create_promotion(pg_temp.plan_text('bad', 'staging', 'production', '{config,schema}', 'low'))$$,
+  $$select ops.create_promotion(pg_temp.plan_text('bad', 'staging', 'production', '{config,nonsense}', 'low'))$$,
   '23514', null, 'an unknown scope is refused'
 );
 select pg_temp.as_system();

@@ -29,8 +29,19 @@ export const SECURITY_EVENT_TYPES = [
   "security.break_glass",
 ] as const;
 
+/** Outcomes of a release (`stagecoach release`) a person should know of. */
+export const RELEASE_EVENT_TYPES = [
+  "release.waiting_approval",
+  "release.succeeded",
+  "release.failed",
+] as const;
+
 /** Every event type an endpoint may subscribe to (as `ops.notification_event_types()`). */
-export const EVENT_TYPES = [...PROMOTION_EVENT_TYPES, ...SECURITY_EVENT_TYPES] as const;
+export const EVENT_TYPES = [
+  ...PROMOTION_EVENT_TYPES,
+  ...SECURITY_EVENT_TYPES,
+  ...RELEASE_EVENT_TYPES,
+] as const;
 
 /** One of {@link EVENT_TYPES}. */
 export type EventType = typeof EVENT_TYPES[number];
@@ -65,6 +76,20 @@ export const SecurityEventDataSchema = z.looseObject({
   actor: z.object({ id: z.uuid(), email: z.string().nullable() }).nullable(),
 });
 
+/** The facts of a release notification (migration `create_ops_releases`). */
+export const ReleaseEventDataSchema = z.looseObject({
+  release_id: z.uuid(),
+  environment: z.string(),
+  source_env: z.string(),
+  git_sha: z.string(),
+  status: z.string(),
+  started_by: z.string(),
+  promotion_id: z.uuid().nullable(),
+  steps: z.array(
+    z.object({ name: z.string(), status: z.string(), summary: z.string().nullable() }),
+  ),
+});
+
 /** The generic payload of one notification (`ops.notification_outbox.payload`). */
 export const NotificationPayloadSchema = z.union([
   z.object({
@@ -77,12 +102,20 @@ export const NotificationPayloadSchema = z.union([
     timestamp: z.string(),
     data: SecurityEventDataSchema,
   }),
+  z.object({
+    type: z.enum(RELEASE_EVENT_TYPES),
+    timestamp: z.string(),
+    data: ReleaseEventDataSchema,
+  }),
 ]);
 
 /** The payload of a promotion transition. */
 export type PromotionNotification = Extract<NotificationPayload, { type: `promotion.${string}` }>;
 /** The payload of a security event. */
 export type SecurityNotification = Extract<NotificationPayload, { type: `security.${string}` }>;
+
+/** The payload of a release outcome. */
+export type ReleaseNotification = Extract<NotificationPayload, { type: `release.${string}` }>;
 
 /** A notification payload. */
 export type NotificationPayload = z.infer<typeof NotificationPayloadSchema>;

@@ -8,6 +8,7 @@
 import type {
   NotificationPayload,
   PromotionNotification as PromotionPayload,
+  ReleaseNotification as ReleasePayload,
   SecurityNotification as SecurityPayload,
 } from "./payload.ts";
 
@@ -29,6 +30,9 @@ const HEADLINES: Record<string, string> = {
   "security.member_changed": "Ops team changed",
   "security.policy_changed": "Approval policy changed",
   "security.break_glass": "Approval gate bypassed (break glass)",
+  "release.waiting_approval": "Release waiting for approval",
+  "release.succeeded": "Release succeeded",
+  "release.failed": "Release failed",
 };
 
 /** Most characters of the failure shown in a message (Slack caps a text object at 3000). */
@@ -59,6 +63,7 @@ export function slackMessage(payload: NotificationPayload): SlackMessage {
   if (payload.type.startsWith("security.")) {
     return securityMessage(payload as SecurityPayload);
   }
+  if (payload.type.startsWith("release.")) return releaseMessage(payload as ReleasePayload);
   payload = payload as PromotionPayload;
   const d = payload.data;
   const headline = HEADLINES[payload.type] ?? payload.type;
@@ -134,6 +139,51 @@ function securityMessage(payload: SecurityPayload): SlackMessage {
             escapeMrkdwn(
               details.length > FAILURE_CHARS ? `${details.slice(0, FAILURE_CHARS)}…` : details,
             )
+          }\`\`\``,
+        },
+      },
+      {
+        type: "context",
+        elements: [{
+          type: "mrkdwn",
+          text: escapeMrkdwn(`${d.environment} · ${payload.timestamp}`),
+        }],
+      },
+    ],
+  };
+}
+
+/** The message of a release outcome: route, commit, starter and each step's status. */
+function releaseMessage(payload: ReleasePayload): SlackMessage {
+  const d = payload.data;
+  const headline = HEADLINES[payload.type] ?? payload.type;
+  const route = `${d.source_env} → ${d.environment}`;
+  const commit = d.git_sha.slice(0, 12);
+  const steps = d.steps.map((s) =>
+    `${s.status.padEnd(9)} ${s.name}${s.summary ? `: ${s.summary}` : ""}`
+  )
+    .join("\n");
+  return {
+    text: escapeMrkdwn(
+      `${headline}: ${route} at ${commit} (release ${d.release_id}) by ${d.started_by}`,
+    ),
+    blocks: [
+      { type: "header", text: { type: "plain_text", text: `${headline}: ${route}`, emoji: false } },
+      {
+        type: "section",
+        fields: [
+          { type: "mrkdwn", text: `*Release*\n${escapeMrkdwn(d.release_id)}` },
+          { type: "mrkdwn", text: `*Commit*\n${escapeMrkdwn(commit)}` },
+          { type: "mrkdwn", text: `*By*\n${escapeMrkdwn(d.started_by)}` },
+          { type: "mrkdwn", text: `*Promotion*\n${escapeMrkdwn(d.promotion_id ?? "none")}` },
+        ],
+      },
+      {
+        type: "section",
+        text: {
+          type: "mrkdwn",
+          text: `*Steps*\n\`\`\`${
+            escapeMrkdwn(steps.length > FAILURE_CHARS ? `${steps.slice(0, FAILURE_CHARS)}…` : steps)
           }\`\`\``,
         },
       },

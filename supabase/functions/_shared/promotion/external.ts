@@ -12,8 +12,16 @@ import type { JsonObject } from "../json/lossless.ts";
 import type { CheckResult } from "../validation/checks.ts";
 import type { PlanChange, RowsByKind } from "./plan.ts";
 
-/** Change kinds of external systems (database kinds are in kinds.ts). */
-export type ExternalKindName = "stripe_products" | "stripe_prices" | "stripe_webhook_endpoints";
+/**
+ * Change kinds the apply transaction does not write (database kinds are in kinds.ts): the
+ * Stripe catalog's, and pending migrations (`schema_migrations`, pushed by the Supabase CLI;
+ * see schema.ts).
+ */
+export type ExternalKindName =
+  | "stripe_products"
+  | "stripe_prices"
+  | "stripe_webhook_endpoints"
+  | "schema_migrations";
 
 /** What an external system's apply did, kept in `ops.promotion_effects` for revert. */
 export type EffectsRecord = JsonObject;

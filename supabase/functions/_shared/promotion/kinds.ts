@@ -12,8 +12,11 @@
 /** Names of the kinds. */
 export type KindName = "config" | "tiers" | "tier_features" | "tier_prices" | "flags";
 
-/** What `--scope` selects (`stripe`: the target's Stripe catalog, see external.ts). */
-export const SCOPES = ["config", "tiers", "flags", "stripe"] as const;
+/**
+ * What `--scope` selects (`stripe`: the target's Stripe catalog, see external.ts; `schema`: the
+ * migrations pending in the target, listed by the planner, see schema.ts).
+ */
+export const SCOPES = ["config", "tiers", "flags", "stripe", "schema"] as const;
 
 /**
  * The `source_env` of a promotion that sets one secret of its own target (where approval is

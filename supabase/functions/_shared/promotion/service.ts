@@ -30,6 +30,15 @@ import {
   type RowsByKind,
 } from "./plan.ts";
 import { readRows, readSecretPlaintexts, readSide, readTierUsage } from "./read.ts";
+import {
+  appliedVersions,
+  assertPending,
+  assertPushed,
+  migrationsOf,
+  type PendingMigration,
+  SCHEMA_KIND,
+  schemaChanges,
+} from "./schema.ts";
 import { findRollbackConflicts, restoreSnapshots } from "./rollback.ts";
 
 type Sql = postgres.Sql;
@@ -178,6 +187,8 @@ export interface PlanRequest {
   source: string;
   scope: Scope[];
   includeFlagState: boolean;
+  /** Scope `schema`: the migrations pending in the target (see schema.ts). */
+  migrations?: PendingMigration[];
 }
 
 /** Reads both sides and plans; nothing is written. */
@@ -207,6 +218,8 @@ async function planFrom(
   for (const system of withExternal ? externalsIn(ctx, req.scope) : []) {
     external.push(...await system.plan(desiredRows(req.scope, sourceRows, targetRows)));
   }
+  // Pending migrations are listed by the planner and carried as they are (schema.ts).
+  if (req.scope.includes("schema")) external.push(...schemaChanges(req.migrations ?? []));
   try {
     const plan = buildPlan({
       source: req.source,
@@ -239,6 +252,9 @@ export async function createPromotion(
   opts: { dryRun?: boolean } = {},
 ): Promise<{ plan: Plan; plan_hash: string; promotion: PromotionRow | null }> {
   await requireRole(ctx, ["operator", "admin"], "plan a promotion");
+  if (req.scope.includes("schema")) {
+    assertPending(await appliedVersions(ctx.target), req.migrations ?? []);
+  }
   const { plan, hash, text } = from
     ? await computePlanFromRows(ctx, req, from.rows)
     : await computePlan(ctx, req);
@@ -415,9 +431,9 @@ async function recordResults(
   });
 }
 
-/** Is this change one of an external system's (not a database row)? */
+/** Is this change one the apply transaction does not write (Stripe, pushed migrations)? */
 function isExternal(kind: string): boolean {
-  return kind.startsWith("stripe_");
+  return kind.startsWith("stripe_") || kind === SCHEMA_KIND;
 }
 
 /** The plan without external changes (what the database transaction must still match). */
@@ -496,6 +512,8 @@ export async function applyPromotion(
       source: promotion.source_env,
       scope: promotion.scope,
       includeFlagState: promotion.options.include_flag_state,
+      // The approved migrations are carried; they must be pushed before the apply.
+      migrations: migrationsOf(promotion.plan!.changes),
     };
     if (
       (promotion.source_env === BUNDLE_SOURCE || promotion.source_env === SECRET_SOURCE) &&
@@ -526,6 +544,7 @@ export async function applyPromotion(
           },
         );
       }
+      assertPushed(await appliedVersions(ctx.target), req.migrations ?? []);
       const fromSource = await sourceRows();
       const needed = secretsNeeded(promotion.plan!);
       let plaintexts = opts.plaintexts ?? new Map<string, string>();
@@ -613,7 +632,9 @@ export async function applyPromotion(
     const custom = await ctx.customChecks();
     const validation = await runChecks(ctx.target, {
       custom,
-      replan: async () => (await computePlanFromRows(ctx, req, await sourceRows())).plan,
+      // Once applied, the migrations are no longer pending: parity is the data's.
+      replan: async () =>
+        (await computePlanFromRows(ctx, { ...req, migrations: [] }, await sourceRows())).plan,
     });
     for (const system of externalsIn(ctx, req.scope)) {
       validation.push(...await system.checks(ctx.target));

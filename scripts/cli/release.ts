@@ -1,0 +1,337 @@
+/**
+ * `stagecoach release`, `release show`, `release list`: the one command CI and people run to
+ * ship (engine: `scripts/release/release.ts`). This file parses options, builds the release's
+ * world from the target layer, prints, writes GitHub's step outputs and job summary, and sets
+ * the exit code: 0 released or nothing to release, 1 failed, 3 waiting for approval.
+ *
+ * @module
+ */
+import postgres from "postgres";
+import { ApiCallError, callOps, resolveToken } from "./api.ts";
+import { type Command, envOption, parseCommand, required, UsageError } from "./command.ts";
+import { ENVIRONMENTS, managementAccess, REPO_ROOT, type Target } from "./target.ts";
+import { SCOPES } from "../../supabase/functions/_shared/promotion/kinds.ts";
+import { ReleaseRecord, type ReleaseRow } from "../release/record.ts";
+import { runRelease } from "../release/release.ts";
+import { githubOutputLines, releaseMarkdown, releaseOutputs } from "../release/summary.ts";
+import { supabaseCli } from "../release/supabase_cli.ts";
+import { pendingMigrations } from "../release/pending.ts";
+import { releaseSecrets } from "../release/secrets.ts";
+import { parseDuration } from "../release/duration.ts";
+
+const DEFAULT_SCOPE = ["config", "tiers", "flags", "stripe", "schema"];
+
+function scopeOption(value: string | undefined): string[] {
+  if (value === undefined) return DEFAULT_SCOPE;
+  const words = value.split(",").map((s) => s.trim()).filter(Boolean);
+  const unknown = words.filter((w) => !(SCOPES as readonly string[]).includes(w));
+  if (!words.length || unknown.length) {
+    throw new UsageError(
+      `Invalid --scope: ${unknown.join(", ") || "empty"} (expected some of ${SCOPES.join(", ")})`,
+    );
+  }
+  return words;
+}
+
+/** The environment before `to` in promotion order. */
+function previousEnv(to: string): string {
+  const i = (ENVIRONMENTS as readonly string[]).indexOf(to);
+  if (i <= 0) throw new UsageError(`Invalid --to: nothing is released into ${to}; pass --from`);
+  return ENVIRONMENTS[i - 1];
+}
+
+async function gitSha(given: string | undefined): Promise<string> {
+  const sha = given ?? Deno.env.get("GITHUB_SHA") ?? await (async () => {
+    const out = await new Deno.Command("git", {
+      args: ["rev-parse", "HEAD"],
+      cwd: REPO_ROOT,
+      stdout: "piped",
+      stderr: "null",
+    }).output().catch(() => null);
+    return out?.code === 0 ? new TextDecoder().decode(out.stdout).trim() : undefined;
+  })();
+  if (!sha || !/^[0-9a-fA-F]{7,64}$/.test(sha)) {
+    throw new UsageError(
+      `Invalid --sha: ${sha ? `"${sha}" is not a commit` : "no git commit found"}`,
+    );
+  }
+  return sha.toLowerCase();
+}
+
+/** Who started it: the GitHub run, or the user behind the token (as the token says). */
+function startedBy(token: string): string {
+  const repo = Deno.env.get("GITHUB_REPOSITORY");
+  const run = Deno.env.get("GITHUB_RUN_ID");
+  if (repo && run) return `github:${repo}#${run} (${Deno.env.get("GITHUB_ACTOR") ?? "?"})`;
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(atob(part.padEnd(part.length + (4 - part.length % 4) % 4, "=")));
+    return `user:${claims.email ?? claims.sub ?? "unknown"}`;
+  } catch {
+    return "user:unknown";
+  }
+}
+
+function cliDbUrl(target: Target): string {
+  // The Supabase CLI insists on TLS for a database it treats as remote; the stack has none.
+  return target.mode === "local" ? `${target.dbUrl}?sslmode=disable` : target.dbUrl;
+}
+
+async function appendFile(path: string | undefined, text: string): Promise<void> {
+  if (path) await Deno.writeTextFile(path, text, { append: true });
+}
+
+/** Holds the target's release lock for `fn`, or fails when another release runs. */
+async function withReleaseLock<T>(db: postgres.Sql, env: string, fn: () => Promise<T>): Promise<T> {
+  const conn = await db.reserve();
+  try {
+    const [{ locked }] = await conn`
+      select pg_try_advisory_lock(hashtextextended('stagecoach.release', 0)) as locked`;
+    if (!locked) throw new Error(`Cannot release into ${env}: another release is running there`);
+    try {
+      return await fn();
+    } finally {
+      await conn`select pg_advisory_unlock(hashtextextended('stagecoach.release', 0))`;
+    }
+  } finally {
+    conn.release();
+  }
+}
+
+/** `stagecoach release` */
+export const releaseCommand: Command = {
+  name: "release",
+  summary: "Release into an environment: schema, functions, secrets, then the promotion",
+  usage: `usage: stagecoach release --to <env> [--from <env>] [--sha <commit>] [--scope <list>]
+                         [--plan-only] [--promotion <id>] [--wait [--timeout <dur>]]
+                         [--as <email>] [--json]
+
+Releases the checkout into --to (from --from, by default the environment before it):
+migrations pending in the target (linted; the dry run shown), the promotion of config, tiers,
+flags, the Stripe catalog and the schema (recorded in the target; its policy decides the
+approvals), then — once approved — the schema check, supabase db push, function secrets,
+supabase functions deploy --use-api, the apply with validation, and every check again.
+Each step is recorded in the target's ops.releases. Running it again for the same commit
+continues after the last finished step; a finished release changes nothing.
+
+In GitHub Actions it writes step outputs (release_id, status, exit_code, promotion_id,
+plan_hash, git_sha) to $GITHUB_OUTPUT and a Markdown summary to $GITHUB_STEP_SUMMARY.
+
+exit codes: 0 released or nothing to release, 1 failed, 2 usage, 3 waiting for approval
+
+options:
+  --to <env>          the environment to release into
+  --from <env>        the source of the promotion (default: the one before --to)
+  --sha <commit>      the commit released (default: $GITHUB_SHA, else git rev-parse HEAD)
+  --scope <list>      promotion scope (default: ${DEFAULT_SCOPE.join(",")})
+  --plan-only         record the plan and report its approval state; change nothing
+  --promotion <id>    continue the release that carries this promotion (e.g. after approval)
+  --wait              poll until the approvals arrive (default: stop with exit code 3)
+  --timeout <dur>     how long --wait waits: 90s, 15m, 2h (default 30m)
+  --as <email>        act as this user (local stack); else STAGECOACH_TOKEN or
+                      STAGECOACH_EMAIL + STAGECOACH_PASSWORD
+  --json              print the outcome as JSON
+  -h, --help`,
+  async run(args) {
+    const parsed = parseCommand(this, args, {
+      to: { type: "string" },
+      from: { type: "string" },
+      sha: { type: "string" },
+      scope: { type: "string" },
+      "plan-only": { type: "boolean" },
+      promotion: { type: "string" },
+      wait: { type: "boolean" },
+      timeout: { type: "string" },
+      as: { type: "string" },
+      json: { type: "boolean" },
+    }, []);
+    if (!parsed) return 0;
+    const v = parsed.values;
+    const to = envOption(required(v.to, "--to"), "--to");
+    const from = envOption(v.from ?? previousEnv(to.name), "--from");
+    if (from.name === to.name) throw new UsageError("--from and --to must differ");
+    const scope = scopeOption(v.scope);
+    if (v.timeout !== undefined && !v.wait) throw new UsageError("--timeout needs --wait");
+    let waitMs = 0;
+    if (v.wait) {
+      try {
+        waitMs = parseDuration(v.timeout ?? "30m");
+      } catch (err) {
+        throw new UsageError(`Invalid --timeout: ${(err as Error).message}`);
+      }
+    }
+    if (v.promotion !== undefined && !/^[0-9a-f-]{36}$/i.test(v.promotion)) {
+      throw new UsageError(`Invalid --promotion: "${v.promotion}" is not a uuid`);
+    }
+    const token = await resolveToken(to, v.as);
+    const log = (line: string) => (v.json ? console.error(line) : console.log(line));
+    const db = postgres(to.dbUrl, {
+      max: 3,
+      prepare: false,
+      connect_timeout: 10,
+      onnotice: () => {},
+    });
+    try {
+      await db`select 1`.catch((cause) => {
+        throw new Error(`Cannot connect to ${to.name}: ${cause.message}`);
+      });
+      return await withReleaseLock(db, to.name, async () => {
+        let key: { environment: string; source: string; sha: string; startedBy: string } = {
+          environment: to.name,
+          source: from.name,
+          sha: await gitSha(v.sha),
+          startedBy: startedBy(token),
+        };
+        if (v.promotion) {
+          const found = await findByPromotion(db, v.promotion);
+          if (!found) {
+            throw new Error(`Cannot find a release of promotion ${v.promotion} in ${to.name}`);
+          }
+          key = { ...key, source: found.source_env, sha: found.git_sha };
+        }
+        const record = await ReleaseRecord.open(db, key);
+        const ops = <T>(path: string, o: { method?: string; body?: unknown } = {}) =>
+          callOps<T>(to, path, { token, method: o.method, body: o.body }).catch((err) => {
+            // The step's record says what the API said, details included (never secrets).
+            if (!(err instanceof ApiCallError)) throw err;
+            const details = Object.keys(err.details).length
+              ? ` ${JSON.stringify(err.details)}`
+              : "";
+            throw Object.assign(new Error(`${err.message}${details}`), { code: err.code });
+          });
+        const cli = supabaseCli({
+          repoRoot: REPO_ROOT,
+          dbUrl: cliDbUrl(to),
+          management: await managementAccess(to).catch(() => undefined),
+        });
+        const out = await runRelease(
+          { source: key.source, target: to.name, scope, planOnly: v["plan-only"], waitMs },
+          {
+            record,
+            pendingMigrations: () => pendingMigrations(REPO_ROOT, db),
+            ops,
+            supabase: cli,
+            functionSecrets: () => Promise.resolve(releaseSecrets(to, from)),
+            log,
+          },
+        );
+        const approveHint = out.promotion
+          ? `stagecoach promote approve ${out.promotion.id} --env ${to.name}`
+          : undefined;
+        await appendFile(Deno.env.get("GITHUB_OUTPUT"), githubOutputLines(releaseOutputs(out)));
+        await appendFile(
+          Deno.env.get("GITHUB_STEP_SUMMARY"),
+          releaseMarkdown(out, { approveHint }),
+        );
+        if (v.json) {
+          console.log(JSON.stringify(
+            { ...out, plan: undefined, release: out.release },
+            null,
+            2,
+          ));
+        } else {
+          console.log(`\nrelease ${out.release.id}: ${out.release.status}`);
+          if (out.exitCode === 3 && approveHint) console.log(`approve with: ${approveHint}`);
+          if (out.error) console.error(out.error);
+        }
+        return out.exitCode;
+      });
+    } finally {
+      await db.end({ timeout: 2 });
+    }
+  },
+};
+
+async function findByPromotion(db: postgres.Sql, id: string): Promise<ReleaseRow | null> {
+  const [{ ok }] = await db<{ ok: boolean }[]>`
+    select to_regclass('ops.releases') is not null as ok`;
+  if (!ok) return null;
+  const [row] = await db<ReleaseRow[]>`
+    select id::text, source_env, git_sha from ops.releases where promotion_id = ${id}`;
+  return row ?? null;
+}
+
+function printRelease(r: ReleaseRow): void {
+  console.log(
+    `release ${r.id}  ${r.source_env} → ${r.environment}  ${r.status}  commit ${
+      r.git_sha.slice(0, 12)
+    }  by ${r.started_by}${r.promotion_id ? `  promotion ${r.promotion_id}` : ""}`,
+  );
+  for (const s of r.steps) {
+    const ms = s.ms === undefined || s.ms === null
+      ? ""
+      : ` (${(Number(s.ms) / 1000).toFixed(1)} s)`;
+    console.log(`  ${s.status.padEnd(9)} ${s.name}${ms}${s.summary ? `: ${s.summary}` : ""}`);
+  }
+}
+
+/** `stagecoach release show <id>` */
+export const releaseShowCommand: Command = {
+  name: "release show",
+  summary: "Show one release with its steps",
+  usage: `usage: stagecoach release show <id> --env <env> [--as <email>] [--json]
+
+Prints the release (commit, source, who started it, promotion, status) and each step with
+its status, time and summary, read through the environment's ops API.
+
+options:
+  --env <env>     the environment released into
+  --as <email>    act as this user (local stack); else STAGECOACH_TOKEN or a sign-in
+  --json          print the release as JSON
+  -h, --help`,
+  async run(args) {
+    const parsed = parseCommand(
+      this,
+      args,
+      { env: { type: "string" }, as: { type: "string" }, json: { type: "boolean" } },
+      ["id"],
+    );
+    if (!parsed) return 0;
+    const env = envOption(parsed.values.env);
+    const token = await resolveToken(env, parsed.values.as);
+    const { release } = await callOps<{ release: ReleaseRow }>(env, `/releases/${parsed.args.id}`, {
+      token,
+    });
+    if (parsed.values.json) console.log(JSON.stringify(release, null, 2));
+    else printRelease(release);
+    return 0;
+  },
+};
+
+/** `stagecoach release list` */
+export const releaseListCommand: Command = {
+  name: "release list",
+  summary: "List the newest releases into an environment",
+  usage: `usage: stagecoach release list --env <env> [--limit <n>] [--as <email>] [--json]
+
+options:
+  --env <env>     the environment released into
+  --limit <n>     how many (1..200, default 20)
+  --as <email>    act as this user (local stack); else STAGECOACH_TOKEN or a sign-in
+  --json          print the releases as JSON
+  -h, --help`,
+  async run(args) {
+    const parsed = parseCommand(this, args, {
+      env: { type: "string" },
+      limit: { type: "string" },
+      as: { type: "string" },
+      json: { type: "boolean" },
+    }, []);
+    if (!parsed) return 0;
+    const env = envOption(parsed.values.env);
+    const limit = parsed.values.limit ?? "20";
+    if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 200) {
+      throw new UsageError(`Invalid --limit: "${limit}" is not a whole number in 1..200`);
+    }
+    const token = await resolveToken(env, parsed.values.as);
+    const { releases } = await callOps<{ releases: ReleaseRow[] }>(
+      env,
+      `/releases?limit=${limit}`,
+      { token },
+    );
+    if (parsed.values.json) console.log(JSON.stringify(releases, null, 2));
+    else if (!releases.length) console.log(`no releases in ${env.name}`);
+    else for (const r of releases) printRelease(r);
+    return 0;
+  },
+};

@@ -1,0 +1,207 @@
+import assert from "node:assert/strict";
+import type { PendingMigration } from "../../supabase/functions/_shared/promotion/schema.ts";
+import type { ReleaseRow, ReleaseStep } from "./record.ts";
+import {
+  type ReleaseDeps,
+  type ReleaseLog,
+  type ReleasePromotion,
+  runRelease,
+  schemaDrift,
+} from "./release.ts";
+
+/** An in-memory release log with the target's semantics (re-opening on a running step). */
+function memoryLog(): ReleaseLog & { statuses: string[] } {
+  const row: ReleaseRow = {
+    id: "r1",
+    environment: "production",
+    source_env: "staging",
+    git_sha: "abcdef1",
+    started_by: "user:test",
+    promotion_id: null,
+    status: "running",
+    steps: [],
+  };
+  const statuses: string[] = [];
+  return {
+    row,
+    statuses,
+    stepStatus: (name) => row.steps.find((s) => s.name === name)?.status,
+    step(name, status, summary = null, promotionId = null) {
+      if (promotionId) row.promotion_id = promotionId;
+      const entry: ReleaseStep = { name, status, summary };
+      const i = row.steps.findIndex((s) => s.name === name);
+      if (i >= 0) row.steps[i] = entry;
+      else row.steps.push(entry);
+      if (status === "running" && ["failed", "waiting_approval"].includes(row.status)) {
+        row.status = "running";
+      }
+      return Promise.resolve();
+    },
+    status(status) {
+      row.status = status;
+      statuses.push(status);
+      return Promise.resolve();
+    },
+  };
+}
+
+const MIGRATION: PendingMigration = {
+  version: "20261203000100",
+  name: "add_x",
+  sha256: "a".repeat(64),
+  findings: [],
+};
+
+/** A fake target: its ops API, Supabase CLI and checkout, with a call log. */
+function fakeWorld(opts: { requiredApprovals: number; pending?: PendingMigration[] }) {
+  const calls: string[] = [];
+  let pending = opts.pending ?? [];
+  const promotion: ReleasePromotion = {
+    id: "p1",
+    status: opts.requiredApprovals ? "awaiting_approval" : "approved",
+    risk: "high",
+    plan_hash: "h".repeat(64),
+    required_approvals: opts.requiredApprovals,
+    plan: {
+      format: "stagecoach.plan",
+      version: 1,
+      source: "staging",
+      target: "production",
+      scope: ["config", "schema"],
+      options: { include_flag_state: false },
+      risk: "high",
+      summary: { create: 1, update: 0, delete: 0, retire: 0, replace: 0, archive: 0 },
+      changes: pending.map((m) => ({
+        kind: "schema_migrations" as const,
+        key: `${m.version}_${m.name}`,
+        action: "create" as const,
+        risk: "low" as const,
+        reasons: [],
+        before: null,
+        after: { ...m, findings: [] },
+      })),
+      kept: [],
+    },
+  };
+  const deps = (log: ReleaseLog): ReleaseDeps => ({
+    record: log,
+    pendingMigrations: () => Promise.resolve(pending),
+    ops: <T>(path: string, o: { method?: string; body?: unknown } = {}) => {
+      calls.push(`${o.method ?? (o.body ? "POST" : "GET")} ${path}`);
+      if (path === "/promotions") return Promise.resolve({ empty: false, promotion } as T);
+      if (path === "/promotions/p1") return Promise.resolve({ promotion } as T);
+      if (path === "/promotions/p1/apply") {
+        promotion.status = "succeeded";
+        return Promise.resolve({ promotion, validation: [], rolled_back: false } as T);
+      }
+      if (path === "/validate") return Promise.resolve({ passed: true, results: [] } as T);
+      throw new Error(`unexpected ${path}`);
+    },
+    supabase: {
+      dbPush: ({ dryRun }) => {
+        calls.push(dryRun ? "db push --dry-run" : "db push");
+        if (!dryRun) pending = [];
+        return Promise.resolve("Applying migration 20261203000100_add_x.sql...\n");
+      },
+      setSecrets: (s) => {
+        calls.push(`secrets set ${Object.keys(s).join(",")}`);
+        return Promise.resolve("");
+      },
+      deployFunctions: () => {
+        calls.push("functions deploy");
+        return Promise.resolve("Deployed Functions on project x: ops, ops-worker\n");
+      },
+    },
+    functionSecrets: () => Promise.resolve({ STAGECOACH_ENV: "production" }),
+    log: () => {},
+  });
+  return {
+    calls,
+    promotion,
+    deps,
+    editPending: (m: PendingMigration[]) => (pending = m),
+  };
+}
+
+const REQ = { source: "staging", target: "production", scope: ["config", "schema"] };
+
+Deno.test("runRelease: waits for approval (exit 3), then a re-run continues to the end", async () => {
+  const world = fakeWorld({ requiredApprovals: 2, pending: [MIGRATION] });
+  const log = memoryLog();
+  const first = await runRelease(REQ, world.deps(log));
+  assert.equal(first.exitCode, 3);
+  assert.equal(log.row.status, "waiting_approval");
+  assert.equal(log.stepStatus("approval"), "waiting");
+  assert.ok(!world.calls.includes("db push"), "nothing changes before approval");
+
+  world.promotion.status = "approved";
+  world.calls.length = 0;
+  const second = await runRelease(REQ, world.deps(log));
+  assert.equal(second.exitCode, 0);
+  assert.equal(log.row.status, "succeeded");
+  assert.deepEqual(world.calls, [
+    "GET /promotions/p1",
+    "GET /promotions/p1",
+    "db push",
+    "secrets set STAGECOACH_ENV",
+    "functions deploy",
+    "POST /promotions/p1/apply",
+    "POST /validate",
+  ]);
+  assert.deepEqual(log.row.steps.map((s) => `${s.name}:${s.status}`), [
+    "migrations:succeeded",
+    "plan:succeeded",
+    "approval:succeeded",
+    "schema_check:succeeded",
+    "db_push:succeeded",
+    "secrets:succeeded",
+    "functions_deploy:succeeded",
+    "apply:succeeded",
+    "validate:succeeded",
+  ]);
+});
+
+Deno.test("runRelease: a finished release run again changes nothing", async () => {
+  const world = fakeWorld({ requiredApprovals: 0 });
+  const log = memoryLog();
+  assert.equal((await runRelease(REQ, world.deps(log))).exitCode, 0);
+  world.calls.length = 0;
+  const again = await runRelease(REQ, world.deps(log));
+  assert.equal(again.exitCode, 0);
+  assert.equal(again.unchanged, true);
+  assert.deepEqual(world.calls, []);
+});
+
+Deno.test("runRelease: a migration edited after approval is plan_drift, nothing applied", async () => {
+  const world = fakeWorld({ requiredApprovals: 1, pending: [MIGRATION] });
+  const log = memoryLog();
+  assert.equal((await runRelease(REQ, world.deps(log))).exitCode, 3);
+  world.promotion.status = "approved";
+  world.editPending([{ ...MIGRATION, sha256: "b".repeat(64) }]);
+  const out = await runRelease(REQ, world.deps(log));
+  assert.equal(out.exitCode, 1);
+  assert.equal(out.code, "plan_drift");
+  assert.match(out.error!, /20261203000100_add_x: edited since approval/);
+  assert.equal(log.row.status, "failed");
+  assert.ok(!world.calls.some((c) => c === "db push" || c.includes("apply")));
+});
+
+Deno.test("runRelease: plan only stops before any change", async () => {
+  const world = fakeWorld({ requiredApprovals: 0, pending: [MIGRATION] });
+  const log = memoryLog();
+  const out = await runRelease({ ...REQ, planOnly: true }, world.deps(log));
+  assert.equal(out.exitCode, 0);
+  assert.ok(!world.calls.some((c) => c === "db push" || c.includes("apply")));
+  assert.equal(log.stepStatus("approval"), "succeeded");
+});
+
+Deno.test("schemaDrift: names added, removed and edited migrations", () => {
+  const other = { ...MIGRATION, version: "20261203000200", name: "add_y" };
+  assert.deepEqual(schemaDrift([MIGRATION], [MIGRATION]), []);
+  assert.deepEqual(schemaDrift([MIGRATION], [MIGRATION, other]), [
+    "20261203000200_add_y: pending but not in the approved plan",
+  ]);
+  assert.deepEqual(schemaDrift([MIGRATION, other], [other]), [
+    "20261203000100_add_x: approved but no longer pending in the checkout",
+  ]);
+});
