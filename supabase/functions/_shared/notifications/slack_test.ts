@@ -62,3 +62,32 @@ Deno.test("slackMessage announces a security event: what changed, by whom, the d
   assert.match(JSON.stringify(msg.blocks), /high_risk_approvals/);
   assert.doesNotMatch(JSON.stringify(msg), /https?:|<http/);
 });
+
+Deno.test("slackMessage reports a release: route, commit, starter and every step", () => {
+  const payload = NotificationPayloadSchema.parse({
+    type: "release.failed",
+    timestamp: "2026-12-02T10:00:00.000000Z",
+    data: {
+      release_id: "9d7b1c2e-3f4a-4b5c-8d6e-7f8091a2b3c4",
+      environment: "production",
+      source_env: "staging",
+      git_sha: "0123456789abcdef0123",
+      status: "failed",
+      started_by: "github:acme/app#42 (octocat)",
+      promotion_id: null,
+      steps: [
+        { name: "plan", status: "succeeded", summary: "3 change(s)" },
+        { name: "schema_check", status: "failed", summary: "Cannot release: <drift>" },
+      ],
+    },
+  });
+  const msg = slackMessage(payload);
+  assert.equal(
+    msg.text,
+    "Release failed: staging → production at 0123456789ab " +
+      "(release 9d7b1c2e-3f4a-4b5c-8d6e-7f8091a2b3c4) by github:acme/app#42 (octocat)",
+  );
+  const steps = JSON.stringify(msg.blocks[2]);
+  assert.match(steps, /succeeded plan: 3 change\(s\)/);
+  assert.match(steps, /failed    schema_check: Cannot release: &lt;drift&gt;/);
+});
