@@ -11,6 +11,7 @@ import { ApiCallError, callOps, resolveToken } from "./api.ts";
 import { type Command, envOption, parseCommand, required, UsageError } from "./command.ts";
 import { ENVIRONMENTS, managementAccess, REPO_ROOT, type Target } from "./target.ts";
 import { SCOPES } from "../../supabase/functions/_shared/promotion/kinds.ts";
+import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts";
 import { ReleaseRecord, type ReleaseRow } from "../release/record.ts";
 import { runRelease } from "../release/release.ts";
 import { githubOutputLines, releaseMarkdown, releaseOutputs } from "../release/summary.ts";
@@ -230,6 +231,10 @@ options:
             2,
           ));
         } else {
+          if (out.plan && !out.unchanged) {
+            const color = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+            console.log(`\n${renderPlan(out.plan, { color, hash: out.promotion?.plan_hash })}`);
+          }
           console.log(`\nrelease ${out.release.id}: ${out.release.status}`);
           if (out.exitCode === 3 && approveHint) console.log(`approve with: ${approveHint}`);
           if (out.error) console.error(out.error);
