@@ -233,6 +233,9 @@ export async function rehearseJob(options: RehearsalOptions): Promise<RehearsalR
   const workflow = await readWorkflow(resolve(cwd, options.workflow));
   const job = workflow.jobs[options.job];
   if (!job) throw new Error(`Cannot rehearse ${options.workflow}: no job ${options.job}`);
+  for (const key of ["strategy", "services", "container", "uses"]) {
+    if (key in job) throw new Error(`Cannot rehearse ${options.job}: ${key} is not modelled`);
+  }
 
   const run = await prepareRun(options, workflow, job, cwd);
   const result: RehearsalResult = {
@@ -590,7 +593,14 @@ function interpolateMap(
   return out;
 }
 
-function defaultHostEnv(): Record<string, string> {
+/**
+ * The part of this process's environment a rehearsal hands the runner by default: `PATH`,
+ * `HOME`, `USER`, `LANG`, `TMPDIR`, `DENO_DIR`, `XDG_CACHE_HOME`. Extend it for what a real
+ * runner's machine would have, e.g. `{ ...defaultHostEnv(), SUPABASE_PROFILE: file }`.
+ *
+ * @returns those variables that are set
+ */
+export function defaultHostEnv(): Record<string, string> {
   const keep = ["PATH", "HOME", "USER", "LANG", "TMPDIR", "DENO_DIR", "XDG_CACHE_HOME"];
   const out: Record<string, string> = {};
   for (const name of keep) {
