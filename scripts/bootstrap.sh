@@ -13,9 +13,9 @@ if [ ! -x node_modules/.bin/deno ] || [ ! -x node_modules/.bin/supabase ]; then
   npm ci --no-audit --no-fund
 fi
 
-# Postgres 15 with pg_cron (the local clusters), pgTAP + pg_prove (database tests) and
-# plpgsql_check (used by `supabase db lint`).
-packages="postgresql-15 postgresql-contrib postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl"
+# Postgres 15 with pg_cron (the local clusters), pgTAP + pg_prove (database tests),
+# plpgsql_check (used by `supabase db lint`) and shellcheck (the workflows' run: blocks).
+packages="postgresql-15 postgresql-contrib postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl shellcheck"
 missing=""
 for p in $packages; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

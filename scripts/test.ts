@@ -5,7 +5,8 @@
  * 2. a fresh stack in a temporary folder on ports shifted by 1000 (55321…55342), so it
  *    neither needs nor disturbs the one `npm start` runs;
  * 3. pgTAP (`supabase/tests/database`) through `pg_prove`, against development;
- * 4. Deno tests (unit tests beside the code, integration tests in `tests/`);
+ * 4. Deno tests (unit tests beside the code, integration tests and the workflow tests in
+ *    `tests/`, the status page in `web/`);
  * 5. the stack is stopped and its folder removed, whatever happened.
  *
  * Every step runs even when an earlier one failed; the exit code says whether all passed.
@@ -102,6 +103,7 @@ async function main(): Promise<number> {
           "scripts/",
           "supabase/functions/",
           "tests/",
+          "web/",
         ], stackEnv));
     }
   } finally {

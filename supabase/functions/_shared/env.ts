@@ -15,6 +15,8 @@ export const FunctionEnvSchema = z.object({
   SUPABASE_SERVICE_ROLE_KEY: z.string().min(1),
   SUPABASE_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL"),
   STAGECOACH_ENV: z.enum(["development", "staging", "production"]).optional(),
+  /** Browser origins allowed to call `GET /ops/health` (comma-separated; `_shared/cors.ts`). */
+  STAGECOACH_ALLOWED_ORIGINS: z.string().optional(),
 });
 
 /** A validated function environment. */

@@ -3,7 +3,7 @@
  * token (`verify_jwt = true`); user-initiated work runs as the caller under RLS.
  *
  * Routes (under `/functions/v1`):
- * - `GET /ops/health` → `{ ok: true, env }`
+ * - `GET /ops/health` → `{ ok: true, env }`; CORS for the origins in `STAGECOACH_ALLOWED_ORIGINS`
  * - `GET /ops/me` → `{ id, email, role }`: the caller's user id, email and ops role (null
  *   when not a member), read as the caller
  *
@@ -11,6 +11,7 @@
  */
 import { Hono } from "hono";
 import { readCallerClaims, requireUser } from "../_shared/auth.ts";
+import { allowedOriginsCors, parseAllowedOrigins } from "../_shared/cors.ts";
 import { asCaller, type Sql } from "../_shared/db.ts";
 import type { FunctionEnv } from "../_shared/env.ts";
 import { ApiError, notFound, onError } from "../_shared/http.ts";
@@ -58,6 +59,8 @@ export function createOpsApp(deps: OpsDeps) {
   app.onError(onError);
   app.notFound(notFound);
 
+  // The status page (web/status) calls this from a browser on another origin.
+  app.use("/health", allowedOriginsCors(parseAllowedOrigins(deps.env.STAGECOACH_ALLOWED_ORIGINS)));
   app.get("/health", (c) => c.json({ ok: true, env: deps.env.STAGECOACH_ENV ?? null }));
 
   app.get("/me", async (c) => {

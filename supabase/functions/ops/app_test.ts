@@ -67,3 +67,38 @@ Deno.test("unknown ops routes are 404 in the error shape", async () => {
   assert.equal(res.status, 404);
   assert.equal((await res.json()).error.code, "not_found");
 });
+
+function appAllowing(origins: string) {
+  return createOpsApp({ env: { ...ENV, STAGECOACH_ALLOWED_ORIGINS: origins }, sql: NO_DB });
+}
+
+Deno.test("GET /ops/health answers the status page's origin with CORS, preflight first", async () => {
+  const app = appAllowing("https://status.example");
+  const pre = await app.request("/ops/health", {
+    method: "OPTIONS",
+    headers: { origin: "https://status.example", "access-control-request-method": "GET" },
+  });
+  assert.equal(pre.status, 204);
+  assert.equal(pre.headers.get("access-control-allow-origin"), "https://status.example");
+  const res = await app.request("/ops/health", { headers: { origin: "https://status.example" } });
+  assert.deepEqual(await res.json(), { ok: true, env: "staging" });
+  assert.equal(res.headers.get("access-control-allow-origin"), "https://status.example");
+});
+
+Deno.test("CORS stays on /ops/health for listed origins: other routes and origins get none", async () => {
+  const listed = appAllowing("https://status.example");
+  const me = await listed.request("/ops/me", { headers: { origin: "https://status.example" } });
+  assert.equal(me.headers.get("access-control-allow-origin"), null);
+  const other = await listed.request("/ops/health", {
+    headers: { origin: "https://evil.example" },
+  });
+  assert.equal(other.headers.get("access-control-allow-origin"), null);
+  const none = await app().request("/ops/health", {
+    headers: { origin: "https://status.example" },
+  });
+  assert.equal(none.headers.get("access-control-allow-origin"), null);
+});
+
+Deno.test("createOpsApp refuses an allowed-origins secret that is not a list of origins", () => {
+  assert.throws(() => appAllowing("https://status.example/"), /STAGECOACH_ALLOWED_ORIGINS/);
+});
