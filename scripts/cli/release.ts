@@ -188,6 +188,14 @@ options:
           if (!found) {
             throw new Error(`Cannot find a release of promotion ${v.promotion} in ${to.name}`);
           }
+          // The functions deployed are the checkout's: they must be the planned commit's.
+          if (found.git_sha !== key.sha && !found.git_sha.startsWith(key.sha)) {
+            throw new Error(
+              `Cannot continue the release of promotion ${v.promotion}: it was planned at commit ${
+                found.git_sha.slice(0, 12)
+              }, the checkout is at ${key.sha.slice(0, 12)}; check out ${found.git_sha}`,
+            );
+          }
           key = { ...key, source: found.source_env, sha: found.git_sha };
         }
         const record = await ReleaseRecord.open(db, key);
