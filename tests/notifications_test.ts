@@ -18,6 +18,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { LOCAL_OUTBOUND_ALLOW, localEnv, readKeys, REPO_ROOT } from "../scripts/local/config.ts";
 import { DEFAULT_RETRY_POLICY } from "../supabase/functions/_shared/notifications/backoff.ts";
+import { GITHUB_API_URL_VAR } from "../supabase/functions/_shared/notifications/github.ts";
 import { verify } from "../supabase/functions/_shared/notifications/signature.ts";
 import { addEndpoint, sqlOutboxStore } from "../supabase/functions/_shared/notifications/store.ts";
 import { deliverDueNotifications } from "../supabase/functions/_shared/notifications/worker.ts";
@@ -36,6 +37,7 @@ const dev = localEnv("development");
 const outbound = outboundPolicyFromEnv({ [OUTBOUND_ALLOW_VAR]: LOCAL_OUTBOUND_ALLOW });
 
 interface Received {
+  method: string;
   path: string;
   headers: Headers;
   body: string;
@@ -46,6 +48,7 @@ function receiver(status: number, hostname = "127.0.0.1") {
   const received: Received[] = [];
   const server = Deno.serve({ hostname, port: 0, onListen() {} }, async (req) => {
     received.push({
+      method: req.method,
       path: new URL(req.url).pathname,
       headers: req.headers,
       body: await req.text(),
@@ -54,6 +57,21 @@ function receiver(status: number, hostname = "127.0.0.1") {
   });
   const url = `http://${hostname}:${server.addr.port}`;
   return { received, url, port: server.addr.port, close: () => server.shutdown() };
+}
+
+/** Calls the ops-worker through the gateway as pg_cron does; returns its notifications report. */
+async function callOpsWorker() {
+  const keys = await readKeys(dev);
+  const res = await fetch(`${dev.functionsUrl}/ops-worker`, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${keys.service_role_key}`,
+      "content-type": "application/json",
+    },
+    body: JSON.stringify({ source: "notifications_test" }),
+  });
+  assert.equal(res.status, 200);
+  return (await res.json()).notifications;
 }
 
 function outbox(sql: postgres.Sql, env: string) {
@@ -108,7 +126,6 @@ Deno.test("a transition writes its outbox rows in the same transaction; a rolled
 });
 
 Deno.test("the ops-worker delivers signed webhooks and Slack messages once; a second run sends nothing twice", async () => {
-  const keys = await readKeys(dev);
   const rx = receiver(204);
   try {
     await withScratchEnv("zz-n", async (sql, env) => {
@@ -128,19 +145,7 @@ Deno.test("the ops-worker delivers signed webhooks and Slack messages once; a se
       const id = await promote(sql, env);
       await sql`update ops.promotions set status = 'applying' where id = ${id}`;
 
-      const callWorker = async () => {
-        const res = await fetch(`${dev.functionsUrl}/ops-worker`, {
-          method: "POST",
-          headers: {
-            authorization: `Bearer ${keys.service_role_key}`,
-            "content-type": "application/json",
-          },
-          body: JSON.stringify({ source: "notifications_test" }),
-        });
-        assert.equal(res.status, 200);
-        return (await res.json()).notifications;
-      };
-      const report = await callWorker();
+      const report = await callOpsWorker();
       assert.equal(report.stopped, "drained");
 
       const rows = await outbox(sql, env);
@@ -173,9 +178,67 @@ Deno.test("the ops-worker delivers signed webhooks and Slack messages once; a se
         assert.equal(r.headers.get("webhook-signature"), null);
       }
 
-      const second = await callWorker();
+      const second = await callOpsWorker();
       assert.equal(rx.received.length, 4, `nothing delivered twice (${JSON.stringify(second)})`);
       assert.ok((await outbox(sql, env)).every((r) => r.attempts === 1));
+    });
+  } finally {
+    await rx.close();
+  }
+});
+
+Deno.test("the ops-worker sends a github endpoint GitHub's repository_dispatch when a promotion is approved, and nothing else", async () => {
+  const rx = receiver(204);
+  const token = "github_pat_11ABCDEFG0t0kenT0ken";
+  try {
+    await withScratchEnv("zz-n", async (sql, env) => {
+      await addEndpoint(sql, {
+        environment: env,
+        name: "ci",
+        kind: "github",
+        url: `${rx.url}/repos/acme/shop/dispatches`,
+        token,
+      }, { outbound, githubApiUrl: rx.url });
+      const id = await promote(sql, env); // approved at once: the scratch policy needs none
+      await sql`update ops.promotions set status = 'applying' where id = ${id}`;
+      const [{ plan_hash }] = await sql`select plan_hash from ops.promotions where id = ${id}`;
+
+      await callOpsWorker();
+      // pg_cron's own call may have claimed the row first: wait for whichever worker has it.
+      for (let i = 0; i < 50 && (await outbox(sql, env)).some((o) => o.status === "pending"); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+
+      assert.equal(rx.received.length, 1, "promotion.approved only, once");
+      const [r] = rx.received;
+      assert.equal(r.method, "POST");
+      assert.equal(r.path, "/repos/acme/shop/dispatches");
+      assert.equal(r.headers.get("authorization"), `Bearer ${token}`);
+      assert.equal(r.headers.get("accept"), "application/vnd.github+json");
+      assert.equal(r.headers.get("x-github-api-version"), "2022-11-28");
+      assert.equal(r.headers.get("content-type"), "application/json");
+      assert.equal(r.headers.get("user-agent"), "Stagecoach-Notifications/1");
+      assert.equal(r.headers.get("webhook-signature"), null);
+      assert.equal(
+        r.body,
+        JSON.stringify({
+          event_type: "stagecoach-promotion-approved",
+          client_payload: { promotion_id: id, plan_hash, environment: env },
+        }),
+      );
+      assert.deepEqual(
+        (await outbox(sql, env)).map((o) => [o.event_type, o.status, o.last_status_code]),
+        [["promotion.approved", "delivered", 204]],
+      );
+      const [{ leaks }] = await sql`
+        select (select count(*) from ops.notification_outbox as o
+                  join ops.notification_endpoints as e on e.id = o.endpoint_id
+                 where e.environment = ${env}
+                   and (o.payload::text like '%' || ${token} || '%'
+                        or coalesce(o.last_error, '') like '%' || ${token} || '%'))
+             + (select count(*) from ops.audit_log
+                 where details::text like '%' || ${token} || '%')::int as leaks`;
+      assert.equal(Number(leaks), 0, "the token is in no outbox row and no audit entry");
     });
   } finally {
     await rx.close();
@@ -231,7 +294,6 @@ Deno.test("a failing receiver gets retries with growing delays, then the notific
 });
 
 Deno.test("the ops-worker never calls a receiver the allow-list does not name: nothing is sent, last_error says why", async () => {
-  const keys = await readKeys(dev);
   // Reachable receivers on the loopback, outside the stack's allow-list (127.0.0.1 only).
   const other = receiver(204, "127.0.0.2");
   const named = receiver(204);
@@ -250,16 +312,7 @@ Deno.test("the ops-worker never calls a receiver the allow-list does not name: n
       }
       await promote(sql, env);
 
-      const res = await fetch(`${dev.functionsUrl}/ops-worker`, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${keys.service_role_key}`,
-          "content-type": "application/json",
-        },
-        body: JSON.stringify({ source: "notifications_test" }),
-      });
-      assert.equal(res.status, 200);
-      await res.body?.cancel();
+      await callOpsWorker();
 
       assert.equal(other.received.length, 0, "nothing reached 127.0.0.2");
       assert.equal(named.received.length, 0, "nothing reached the receiver behind localhost");
@@ -312,6 +365,26 @@ async function cliWith(
   return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
 }
 
+/** Runs the CLI with `input` on standard input (and no token in the environment). */
+async function cliStdin(
+  input: string,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", join(REPO_ROOT, "scripts/stagecoach.ts"), ...args],
+    env: { NO_COLOR: "1", [OUTBOUND_ALLOW_VAR]: "", STAGECOACH_GITHUB_TOKEN: "" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(input));
+  await writer.close();
+  const out = await child.output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
 Deno.test("notifications add shows the secret once; list never shows it; remove is idempotent", async () => {
   const name = `cli-${crypto.randomUUID().slice(0, 8)}`;
   const url = "https://ci.example.test/hooks/p4th-t0ken";
@@ -352,6 +425,83 @@ Deno.test("notifications add shows the secret once; list never shows it; remove 
     assert.match(twice.stdout, /nothing removed/);
   } finally {
     await cli("notifications", "remove", "--env", "staging", "--name", name);
+  }
+});
+
+Deno.test("notifications add --kind github reads the token from stdin or STAGECOACH_GITHUB_TOKEN and never shows it", async () => {
+  const name = `gh-${crypto.randomUUID().slice(0, 8)}`;
+  const url = "https://api.github.com/repos/acme/shop/dispatches";
+  const first = "github_pat_11FIRSTt0ken";
+  const second = "github_pat_11SECONDt0ken";
+  const sql = postgres(localEnv("staging").dbUrl, { max: 1, onnotice: () => {} });
+  const add = ["notifications", "add", "--env", "staging", "--name", name, "--kind", "github"];
+  try {
+    const fromStdin = await cliStdin(first, ...add, "--url", url, "--json");
+    assert.equal(fromStdin.code, 0, fromStdin.stderr);
+    const added = JSON.parse(fromStdin.stdout);
+    assert.deepEqual([added.created, added.kind, added.signing_secret], [true, "github", null]);
+
+    const same = await cliStdin(first, ...add, "--url", url);
+    assert.equal(same.code, 0, same.stderr);
+    assert.match(
+      same.stdout,
+      new RegExp(`^unchanged github endpoint ${name} in staging, events: promotion.approved`),
+    );
+
+    const rotated = await cliWith({ STAGECOACH_GITHUB_TOKEN: second }, ...add, "--url", url);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.match(rotated.stdout, new RegExp(`^updated github endpoint ${name}`));
+    const [row] = await sql`
+      select private.decrypt_config_secret(secret_ciphertext) as token, events, url_hint
+      from ops.notification_endpoints where environment = 'staging' and name = ${name}`;
+    assert.deepEqual([row.token, row.events, row.url_hint], [
+      second,
+      ["promotion.approved"],
+      "https://api.github.com/…",
+    ]);
+
+    const list = await cli("notifications", "list", "--env", "staging", "--json");
+    const outputs = [fromStdin, same, rotated, list].map((r) => r.stdout + r.stderr).join("\n");
+    assert.doesNotMatch(outputs, /t0ken/);
+    const [{ n }] = await sql`
+      select count(*)::int as n from ops.audit_log where details::text like '%t0ken%'`;
+    assert.equal(n, 0, "no audit entry holds a token");
+    const [{ changed }] = await sql`
+      select details->>'token_changed' as changed from ops.audit_log
+      where action = 'notification_endpoint.changed' and details->>'name' = ${name}`;
+    assert.equal(changed, "true");
+
+    const noToken = await cliStdin("", ...add, "--url", url);
+    assert.equal(noToken.code, 2);
+    assert.match(noToken.stderr, /The token on standard input is empty/);
+    const wrongUrl = await cliStdin(
+      first,
+      ...add,
+      "--url",
+      "https://api.github.com/repos/acme/shop",
+    );
+    assert.equal(wrongUrl.code, 2);
+    assert.match(
+      wrongUrl.stderr,
+      /Invalid --url: expected https:\/\/api\.github\.com\/repos\/<owner>\/<repo>\/dispatches/,
+    );
+    const otherEvents = await cliStdin(first, ...add, "--url", url, "--events", "failed");
+    assert.equal(otherEvents.code, 1);
+    assert.match(otherEvents.stderr, /a github endpoint hears promotion.approved only/);
+    const ghes = await cliWith(
+      {
+        STAGECOACH_GITHUB_TOKEN: first,
+        [GITHUB_API_URL_VAR]: "https://github.example.test/api/v3",
+      },
+      ...add,
+      "--url",
+      url,
+    );
+    assert.equal(ghes.code, 2, "another API base refuses github.com's URL");
+    assert.match(ghes.stderr, /expected https:\/\/github\.example\.test\/api\/v3\/repos\//);
+  } finally {
+    await cli("notifications", "remove", "--env", "staging", "--name", name);
+    await sql.end();
   }
 });
 

@@ -1,8 +1,10 @@
 /**
  * `stagecoach notifications add | list | remove`: where an environment sends word of its
- * promotions (Slack-compatible incoming webhooks, or JSON webhooks signed per Standard
- * Webhooks). Locally these go straight to the environment's database as `postgres`; the SQL
- * lives in `supabase/functions/_shared/notifications/store.ts`.
+ * promotions (Slack-compatible incoming webhooks, JSON webhooks signed per Standard Webhooks,
+ * or GitHub `repository_dispatch` when a promotion is approved). Locally these go straight to
+ * the environment's database as `postgres`; the SQL lives in
+ * `supabase/functions/_shared/notifications/store.ts`. A github endpoint's token comes from
+ * `STAGECOACH_GITHUB_TOKEN` or standard input, never from an option (shell history).
  *
  * @module
  */
@@ -11,9 +13,16 @@ import {
   addEndpoint,
   EndpointInputSchema,
   EndpointKeySchema,
+  GithubUrlError,
   listEndpoints,
   removeEndpoint,
 } from "../../supabase/functions/_shared/notifications/store.ts";
+import {
+  GITHUB_API_URL,
+  GITHUB_API_URL_VAR,
+  GITHUB_EVENT_TYPE,
+  githubDispatchUrlProblem,
+} from "../../supabase/functions/_shared/notifications/github.ts";
 import { parseEventList } from "../../supabase/functions/_shared/notifications/payload.ts";
 import { OutboundRefusedError } from "../../supabase/functions/_shared/outbound/fetch.ts";
 import {
@@ -28,7 +37,13 @@ function parseOrUsage<S extends z.ZodType>(schema: S, value: unknown): z.infer<S
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
-  const flag = issue.path.length ? `--${String(issue.path[0]).replace("environment", "env")}` : "";
+  const field = String(issue.path[0] ?? "");
+  // The token has no option (it comes from the environment or standard input).
+  const flag = field === "token"
+    ? "token"
+    : field
+    ? `--${field.replace("environment", "env")}`
+    : "";
   throw new UsageError(`Invalid ${flag}: ${issue.message}`);
 }
 
@@ -41,12 +56,31 @@ function readOutboundPolicy(): OutboundPolicy {
   }
 }
 
+/** Where `notifications add --kind github` reads the token when standard input is a terminal. */
+export const GITHUB_TOKEN_VAR = "STAGECOACH_GITHUB_TOKEN";
+
+/** A github endpoint's token: `STAGECOACH_GITHUB_TOKEN`, else standard input (one line). */
+async function readGithubToken(): Promise<string> {
+  const fromEnv = Deno.env.get(GITHUB_TOKEN_VAR);
+  if (fromEnv) return fromEnv.trim();
+  if (Deno.stdin.isTerminal()) {
+    throw new UsageError(
+      `A github endpoint needs a token: pipe it on standard input or set ${GITHUB_TOKEN_VAR}`,
+    );
+  }
+  const token = (await new Response(Deno.stdin.readable).text()).trim();
+  if (!token) throw new UsageError("The token on standard input is empty");
+  return token;
+}
+
 /** `notifications add`. */
 export const notificationsAddCommand: Command = {
   name: "notifications add",
-  summary: "Send an environment's promotion events to a Slack or webhook URL",
+  summary: "Send an environment's promotion events to Slack, a webhook, or GitHub Actions",
   usage:
     `usage: stagecoach notifications add --env <env> --name <name> --kind slack|webhook --url <url> [--events <list>] [--json]
+       printf %s "$TOKEN" | stagecoach notifications add --env <env> --name <name> --kind github \\
+         --url https://api.github.com/repos/<owner>/<repo>/dispatches [--json]
 
 Adds a notification endpoint to the environment: every promotion transition into it (awaiting
 approval, approved, rejected, expired, applying, succeeded, failed, rolled back) is delivered by
@@ -55,6 +89,13 @@ the ops-worker, with retries and exponential backoff.
   slack     a Slack-compatible incoming webhook: { text, blocks }
   webhook   a JSON POST signed per Standard Webhooks (webhook-id, webhook-timestamp,
             webhook-signature). Its whsec_ signing secret is printed ONCE, now: store it.
+  github    when a promotion is approved (its quorum complete), GitHub's repository_dispatch
+            with event_type ${GITHUB_EVENT_TYPE} and client_payload { promotion_id,
+            plan_hash, environment }, so a workflow "on: repository_dispatch" applies it.
+            The URL is <api>/repos/<owner>/<repo>/dispatches (api: ${GITHUB_API_URL}, or
+            ${GITHUB_API_URL_VAR} for GitHub Enterprise Server). The token (Contents: write on
+            the repository) comes from ${GITHUB_TOKEN_VAR} or standard input; it is stored
+            encrypted and never shown. Run it again with another token to replace it.
 
 The URL must be https to a public host: loopback, private, link-local, CGNAT and cloud
 metadata addresses and local names (localhost, *.local, *.internal, single labels) are
@@ -69,9 +110,10 @@ endpoint and keeps its secret.
 options:
   --env <env>         development | staging | production
   --name <name>       lower-case letters, digits, - or _
-  --kind <kind>       slack | webhook
+  --kind <kind>       slack | webhook | github
   --url <url>         https URL of a public host (no user:password@)
-  --events <list>     comma-separated, e.g. approved,failed or promotion.succeeded (default *)
+  --events <list>     comma-separated, e.g. approved,failed or promotion.succeeded (default *;
+                      a github endpoint hears approved only)
   --json              print { env, id, name, kind, created, changed, signing_secret }
   -h, --help`,
   async run(args) {
@@ -96,18 +138,25 @@ options:
     for (const flag of ["name", "kind", "url"] as const) {
       if (!values[flag]) throw new UsageError(`Missing required option --${flag}`);
     }
+    const github = values.kind === "github";
+    const githubApiUrl = Deno.env.get(GITHUB_API_URL_VAR) || GITHUB_API_URL;
+    const urlProblem = github && githubDispatchUrlProblem(values.url!, githubApiUrl);
+    if (urlProblem) throw new UsageError(`Invalid --url: ${urlProblem}`);
+    if (github && values.events === undefined) events = ["promotion.approved"];
     const input = parseOrUsage(EndpointInputSchema, {
       environment: env.name,
       name: values.name,
       kind: values.kind,
       url: values.url,
       events,
+      token: github ? await readGithubToken() : undefined,
     });
     const outbound = readOutboundPolicy();
     const added = await withDatabase(env, async (sql) => {
       try {
-        return await addEndpoint(sql, input, { outbound });
+        return await addEndpoint(sql, input, { outbound, githubApiUrl });
       } catch (err) {
+        if (err instanceof GithubUrlError) throw new UsageError(`Invalid --url: ${err.message}`);
         if (!(err instanceof OutboundRefusedError)) throw err;
         throw new UsageError(`Invalid --url: refused: ${err.reason}`);
       }

@@ -57,7 +57,7 @@ select throws_ok(
 );
 select throws_ok(
   $$select ops.add_notification_endpoint('zz-notify', 'x', 'email', 'https://a.test/')$$,
-  '23514', 'Cannot add notification endpoint x: kind email is not slack or webhook',
+  '23514', 'Cannot add notification endpoint x: kind email is not slack, webhook or github',
   'an unknown kind is refused'
 );
 select throws_ok(

@@ -1,12 +1,18 @@
 /**
  * One delivery, without the I/O: the HTTP request a claimed notification becomes (a Slack
- * message, or a generic JSON body signed per Standard Webhooks), and what a response or a
- * network error means for it (delivered, retry, or never again).
+ * message, a generic JSON body signed per Standard Webhooks, or GitHub's `repository_dispatch`),
+ * and what a response or a network error means for it (delivered, retry, or never again).
  *
  * @module
  */
 import { z } from "zod";
-import { type NotificationPayload, NotificationPayloadSchema, webhookBody } from "./payload.ts";
+import { githubDispatch, githubHeaders } from "./github.ts";
+import {
+  type NotificationPayload,
+  NotificationPayloadSchema,
+  type PromotionNotification,
+  webhookBody,
+} from "./payload.ts";
 import { webhookHeaders } from "./signature.ts";
 import { slackMessage } from "./slack.ts";
 
@@ -19,12 +25,13 @@ export const ClaimedNotificationSchema = z.object({
   attempt: z.number().int().positive(),
   endpoint_id: z.uuid(),
   endpoint_name: z.string(),
-  endpoint_kind: z.enum(["slack", "webhook"]),
+  endpoint_kind: z.enum(["slack", "webhook", "github"]),
   url: z.string(),
+  /** The endpoint's secret: a webhook's `whsec_` signing secret, a github endpoint's token. */
   signing_secret: z.string().nullable(),
 });
 
-/** A claimed notification. Holds the endpoint URL and secret: never log it whole. */
+/** A claimed notification. Holds the endpoint URL and secret (or token): never log it whole. */
 export type ClaimedNotification = z.infer<typeof ClaimedNotificationSchema>;
 
 /** A request ready for `fetch`. */
@@ -58,12 +65,14 @@ const ERROR_CHARS = 300;
 /**
  * Builds the HTTP request of a claimed notification: Slack endpoints get `{ text, blocks }`,
  * webhook endpoints the generic payload with `webhook-id` (the event id),
- * `webhook-timestamp` (the attempt's time) and `webhook-signature`.
+ * `webhook-timestamp` (the attempt's time) and `webhook-signature`, github endpoints a
+ * `repository_dispatch` (`{ event_type, client_payload }`) with their token as bearer.
  *
  * @param n the claimed notification
  * @param at the attempt's time (signed as `webhook-timestamp`)
  * @returns the URL and `fetch` init
- * @throws {Error} when a webhook endpoint has no signing secret
+ * @throws {Error} when a webhook endpoint has no signing secret, a github endpoint no token,
+ * or a github endpoint is handed another event than `promotion.approved`
  * @example
  * ```ts
  * const req = await buildDeliveryRequest(claimed, new Date());
@@ -81,6 +90,14 @@ export async function buildDeliveryRequest(
   if (n.endpoint_kind === "slack") {
     const body = JSON.stringify(slackMessage(n.payload as NotificationPayload));
     return { url: n.url, init: { method: "POST", headers, body } };
+  }
+  if (n.endpoint_kind === "github") {
+    if (!n.signing_secret) {
+      throw new Error(`Cannot dispatch notification to ${n.endpoint_name}: it has no token`);
+    }
+    const body = JSON.stringify(githubDispatch(n.payload as PromotionNotification));
+    const github = githubHeaders(n.signing_secret);
+    return { url: n.url, init: { method: "POST", headers: { ...headers, ...github }, body } };
   }
   if (!n.signing_secret) {
     throw new Error(`Cannot sign notification for ${n.endpoint_name}: it has no signing secret`);

@@ -13,7 +13,7 @@ import { verify } from "./signature.ts";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-function claimed(kind: "slack" | "webhook"): ClaimedNotification {
+function claimed(kind: ClaimedNotification["endpoint_kind"]): ClaimedNotification {
   return {
     outbox_id: 1,
     event_id: "0b6c3f0e-8d1a-4c2b-9a3e-7f6d5c4b3a21",
@@ -44,6 +44,34 @@ Deno.test("a Slack delivery is { text, blocks } and carries no signature headers
   const body = JSON.parse(req.init.body);
   assert.deepEqual(Object.keys(body), ["text", "blocks"]);
   assert.equal(req.init.headers["webhook-signature"], undefined);
+});
+
+Deno.test("a github delivery is a repository_dispatch with the token as bearer, and no signature", async () => {
+  const n = {
+    ...claimed("github"),
+    url: "https://api.github.com/repos/acme/shop/dispatches",
+    signing_secret: "ghp_t0ken",
+  };
+  const req = await buildDeliveryRequest(n, new Date());
+  assert.equal(req.url, "https://api.github.com/repos/acme/shop/dispatches");
+  assert.equal(req.init.method, "POST");
+  assert.deepEqual(req.init.headers, {
+    accept: "application/vnd.github+json",
+    authorization: "Bearer ghp_t0ken",
+    "content-type": "application/json",
+    "user-agent": "Stagecoach-Notifications/1",
+    "x-github-api-version": "2022-11-28",
+  });
+  assert.equal(
+    req.init.body,
+    '{"event_type":"stagecoach-promotion-approved","client_payload":{' +
+      `"promotion_id":"${SAMPLE.data.promotion_id}","plan_hash":"${"ab".repeat(32)}",` +
+      '"environment":"production"}}',
+  );
+  await assert.rejects(
+    buildDeliveryRequest({ ...n, signing_secret: null }, new Date()),
+    /Cannot dispatch notification to ops-channel: it has no token/,
+  );
 });
 
 Deno.test("a webhook endpoint without a secret cannot be delivered to", async () => {
