@@ -53,6 +53,7 @@
 import { join } from "node:path";
 import type { Sql, Tx } from "../../supabase/functions/_shared/db.ts";
 import { findDestructiveStatements, type StagecoachRule } from "./sql_checks.ts";
+import { appliedVersions } from "../../supabase/functions/_shared/promotion/schema.ts";
 
 /**
  * One migration file as `supabase db push` sees it.
@@ -194,12 +195,7 @@ export function pendingMigrations(
  * ```
  */
 export async function readAppliedVersions(sql: Sql | Tx): Promise<string[]> {
-  const [{ present }] = await sql<{ present: boolean }[]>`
-    select to_regclass('supabase_migrations.schema_migrations') is not null as present`;
-  if (!present) return [];
-  const rows = await sql<{ version: string }[]>`
-    select version::text as version from supabase_migrations.schema_migrations`;
-  return rows.map((r) => r.version).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  return [...await appliedVersions(sql)].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
 }
 
 /** The squawk rules that count (see the module comment for why these and not the rest). */

@@ -3,7 +3,8 @@
 -- transition audited, outcomes notified; ops members read; nobody else reads or writes.
 begin;
 \ir _setup.psql
-select plan(27);
+\ir _promotions.psql
+select plan(29);
 
 select has_table('ops', 'releases', 'ops.releases exists');
 select is(
@@ -94,6 +95,32 @@ select throws_ok(
 select throws_ok(
   $$select ops.set_release_status((select id from t_release), 'running')$$,
   '23514', null, 'a succeeded release stays succeeded'
+);
+
+-- The approval of a promotion a release carries names the release's commit ----------------------
+select pg_temp.create_as_current('rel', 'staging', 'development', '{config}', 'high');
+create temp table t_release2 as
+  select * from ops.start_release('development', 'staging', 'fedcba9876', 'user:ci');
+select ops.record_release_step((select id from t_release2), 'plan', 'succeeded', null, pg_temp.pid('rel'));
+insert into ops.notification_outbox (event_id, endpoint_id, event_type, payload)
+select gen_random_uuid(), e.id, 'promotion.approved',
+       jsonb_build_object('type', 'promotion.approved', 'data',
+                          jsonb_build_object('promotion_id', pg_temp.pid('rel')))
+from ops.notification_endpoints as e where e.name = 'zz-releases';
+select is(
+  (select payload->'data'->>'git_sha' from ops.notification_outbox
+   where event_type = 'promotion.approved' and payload->'data'->>'promotion_id' = pg_temp.pid('rel')::text),
+  'fedcba9876', 'promotion.approved names the commit of the release that carries it'
+);
+insert into ops.notification_outbox (event_id, endpoint_id, event_type, payload)
+select gen_random_uuid(), e.id, 'promotion.approved',
+       jsonb_build_object('type', 'promotion.approved', 'data',
+                          jsonb_build_object('promotion_id', gen_random_uuid()))
+from ops.notification_endpoints as e where e.name = 'zz-releases';
+select is(
+  (select count(*)::int from ops.notification_outbox
+   where event_type = 'promotion.approved' and payload->'data' ? 'git_sha'),
+  1, 'a promotion outside releases is notified unchanged'
 );
 
 -- Readers and the denied paths ------------------------------------------------------------------

@@ -53,7 +53,8 @@ export function githubDispatchUrlProblem(url: string, base = GITHUB_API_URL): st
 /** The body of a dispatch: `{ event_type, client_payload }`. */
 export interface GithubDispatch {
   event_type: typeof GITHUB_EVENT_TYPE;
-  client_payload: { promotion_id: string; plan_hash: string; environment: string };
+  /** `sha`: the commit of the release that carries the promotion, when a release does. */
+  client_payload: { promotion_id: string; plan_hash: string; environment: string; sha?: string };
 }
 
 /**
@@ -73,10 +74,15 @@ export function githubDispatch(payload: PromotionNotification): GithubDispatch {
   if (payload.type !== "promotion.approved") {
     throw new Error(`Cannot dispatch to GitHub: ${payload.type} is not promotion.approved`);
   }
-  const { promotion_id, plan_hash, environment } = payload.data;
+  const { promotion_id, plan_hash, environment, git_sha } = payload.data;
   return {
     event_type: GITHUB_EVENT_TYPE,
-    client_payload: { promotion_id, plan_hash, environment },
+    client_payload: {
+      promotion_id,
+      plan_hash,
+      environment,
+      ...(typeof git_sha === "string" ? { sha: git_sha } : {}),
+    },
   };
 }
 

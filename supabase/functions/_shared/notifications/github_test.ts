@@ -57,6 +57,11 @@ Deno.test("githubDispatch carries the promotion id, plan hash and environment un
   });
 });
 
+Deno.test("githubDispatch names the release's commit when a release carries the promotion", () => {
+  const approved = { ...SAMPLE, data: { ...SAMPLE.data, git_sha: "0123456789abcdef" } };
+  assert.equal(githubDispatch(approved).client_payload.sha, "0123456789abcdef");
+});
+
 Deno.test("githubDispatch refuses any event but promotion.approved", () => {
   const failed = { ...SAMPLE, type: "promotion.failed" } as PromotionNotification;
   assert.throws(

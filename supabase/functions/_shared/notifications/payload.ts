@@ -65,6 +65,8 @@ export const PromotionEventDataSchema = z.looseObject({
   plan_hash: z.string(),
   actor: z.object({ id: z.uuid(), email: z.string().nullable() }).nullable(),
   failure: z.unknown().optional(),
+  /** The commit of the release carrying the promotion (approved only; see releases). */
+  git_sha: z.string().optional(),
 });
 
 /** The facts of a security notification: what changed, who did it, before and after. */
