@@ -11,10 +11,8 @@
  * @module
  */
 import { localEnvs, managementApiConfig, readAccessToken, readKeys } from "./config.ts";
+import { RELOAD_PATH } from "./gateway_app.ts";
 import { createManagementApp, type ManagedProject } from "./management_api.ts";
-
-/** The path of the gateway's reload hook. */
-export const GATEWAY_RELOAD_PATH = "/_stagecoach/reload";
 
 async function main(): Promise<void> {
   const api = managementApiConfig();
@@ -42,7 +40,7 @@ async function main(): Promise<void> {
     onChange: async (ref) => {
       const env = envs.find((e) => e.projectRef === ref)!;
       try {
-        const res = await fetch(`${env.apiUrl}${GATEWAY_RELOAD_PATH}`, {
+        const res = await fetch(`${env.apiUrl}${RELOAD_PATH}`, {
           method: "POST",
           headers: { authorization: `Bearer ${accessToken}` },
           signal: AbortSignal.timeout(10_000),
