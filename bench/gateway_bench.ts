@@ -12,12 +12,11 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { type LocalEnv, localEnv, readKeys, REPO_ROOT } from "../scripts/local/config.ts";
 import type { BenchContext } from "./run.ts";
-import { readDotenvFile } from "../scripts/local/dotenv.ts";
 import { composeFunctionEnv } from "../scripts/local/gateway_env.ts";
-import { discoverFunctions } from "../scripts/local/gateway_functions.ts";
+import { liveFunctions } from "../scripts/local/function_store.ts";
+import { readSecrets } from "../scripts/local/secret_store.ts";
 import { createFunctionPool, type FunctionPool } from "../scripts/local/gateway_processes.ts";
 import { type LoadRequest, type LoadResult, runLoad } from "./load.ts";
 
@@ -90,13 +89,14 @@ function stripeLikeEvent(): string {
  */
 export async function directFunctionPool(env: LocalEnv, names: string[]): Promise<FunctionPool> {
   const keys = await readKeys(env);
-  const functions = (await discoverFunctions(REPO_ROOT)).filter((f) => names.includes(f.name));
+  // The deployed versions, as the gateway runs them.
+  const functions = (await liveFunctions(env.deployDir)).filter((f) => names.includes(f.slug));
   // The same environment the gateway gives its functions (stripe-webhook needs its Stripe keys).
+  const secrets = await readSecrets(env.secretsFile);
   const { env: childEnv } = composeFunctionEnv({
     process: Deno.env.toObject(),
     defaults: { STAGECOACH_ENV: env.name },
-    stackSecrets: await readDotenvFile(env.functionsEnvFile),
-    userSecrets: await readDotenvFile(join(REPO_ROOT, "supabase/functions/.env")),
+    secrets: Object.fromEntries(Object.entries(secrets).map(([k, s]) => [k, s.value])),
     platform: {
       SUPABASE_URL: env.apiUrl,
       SUPABASE_ANON_KEY: keys.anon_key,
@@ -104,7 +104,10 @@ export async function directFunctionPool(env: LocalEnv, names: string[]): Promis
       SUPABASE_DB_URL: env.dbUrl,
     },
   });
-  return createFunctionPool(functions, { env: childEnv, cwd: REPO_ROOT, log: () => {} });
+  return createFunctionPool(
+    functions.map((f) => ({ name: f.slug, entry: f.entry, importMap: f.importMap, cwd: f.dir })),
+    { env: childEnv, cwd: REPO_ROOT, log: () => {} },
+  );
 }
 
 /** Runs the comparison on one environment of a running stack. */

@@ -99,11 +99,11 @@ Deno.test("gateway forwards a request with a valid token to the function", async
   assert.deepEqual(await res.json(), { ok: true, env: "development" });
 });
 
-Deno.test("gateway answers 404 in the error shape for an unknown function", async () => {
+Deno.test("gateway answers 404 NOT_FOUND for a function never deployed", async () => {
   const { env, keys } = await devStack();
   const res = await fetch(`${env.functionsUrl}/no-such-function`, {
     headers: { authorization: `Bearer ${keys.anon_key}` },
   });
   assert.equal(res.status, 404);
-  assert.equal((await res.json()).error.code, "not_found");
+  assert.equal((await res.json()).code, "NOT_FOUND");
 });

@@ -30,6 +30,16 @@ const BASE_PORTS: Record<EnvName, { api: number; db: number }> = {
   production: { api: 54341, db: 54342 },
 };
 
+/**
+ * Each environment's project ref, as the Supabase CLI requires one (20 lowercase letters): the
+ * stack's Management API stand-in knows its environments by these, as api.supabase.com does.
+ */
+const PROJECT_REFS: Record<EnvName, string> = {
+  development: "stagecoachlocaldevel",
+  staging: "stagecoachlocalstage",
+  production: "stagecoachlocalprodn",
+};
+
 /** Where a stack keeps its state and how far its ports are shifted. */
 export interface StackOptions {
   /** Folder holding every cluster, log, key and pid file of this stack. */
@@ -43,6 +53,8 @@ export interface LocalEnv {
   name: EnvName;
   /** Environment kind; locally the same as the name. */
   kind: EnvName;
+  /** The project ref the Supabase CLI names it by (`--project-ref`), 20 lowercase letters. */
+  projectRef: string;
   apiPort: number;
   dbPort: number;
   /** `<home>/<name>`: everything of this environment. */
@@ -61,8 +73,18 @@ export interface LocalEnv {
   functionsUrl: string;
   /** JSON file with the environment's JWT secret and API keys ({@link EnvKeys}). */
   keysFile: string;
-  /** dotenv file of function secrets the gateway passes to every function. */
+  /**
+   * dotenv file of the function secrets the stack computes at every start; the stack sets them
+   * with `supabase secrets set --env-file` (with the user's `supabase/functions/.env`).
+   */
   functionsEnvFile: string;
+  /**
+   * `<dir>/functions`: what `supabase functions deploy` uploaded, per function and version
+   * (`<slug>/<version>/files/<path as uploaded>`), and `registry.json`, the live versions.
+   */
+  deployDir: string;
+  /** The function secrets set through the Management API (JSON, mode 600). */
+  secretsFile: string;
 }
 
 /** The JWT secret and the two API keys of one environment, minted at first start. */
@@ -113,6 +135,7 @@ export function localEnv(name: EnvName, opts: StackOptions = stackOptionsFromEnv
   return {
     name,
     kind: name,
+    projectRef: PROJECT_REFS[name],
     apiPort,
     dbPort,
     dir,
@@ -124,12 +147,30 @@ export function localEnv(name: EnvName, opts: StackOptions = stackOptionsFromEnv
     functionsUrl: `${apiUrl}/functions/v1`,
     keysFile: join(dir, "keys.json"),
     functionsEnvFile: join(dir, "functions.env"),
+    deployDir: join(dir, "functions"),
+    secretsFile: join(dir, "secrets.json"),
   };
 }
 
 /** Every environment of a stack, in promotion order. */
 export function localEnvs(opts: StackOptions = stackOptionsFromEnv()): LocalEnv[] {
   return ENVIRONMENTS.map((name) => localEnv(name, opts));
+}
+
+/**
+ * Finds the environment a project ref names.
+ *
+ * @returns the environment, or undefined when no environment of the stack has that ref
+ * @example
+ * ```ts
+ * envByProjectRef("stagecoachlocaldevel")?.name; // "development"
+ * ```
+ */
+export function envByProjectRef(
+  ref: string,
+  opts: StackOptions = stackOptionsFromEnv(),
+): LocalEnv | undefined {
+  return localEnvs(opts).find((env) => env.projectRef === ref);
 }
 
 /**
@@ -231,4 +272,70 @@ export async function localStripeKey(
   const account = (await readStripeAccounts(emulator)).find((a) => a.label === env.name);
   if (!account) throw new Error(`Cannot find the Stripe emulator account of ${env.name}`);
   return account.secret_key;
+}
+
+/** Base port of the stack's Management API stand-in; the stack's offset is added. */
+export const MANAGEMENT_API_BASE_PORT = 54300;
+
+/**
+ * The stack's Management API stand-in (one for every environment, told apart by project ref):
+ * what `supabase functions deploy --use-api` and `supabase secrets …` talk to locally.
+ */
+export interface ManagementApiConfig {
+  port: number;
+  /** `http://127.0.0.1:<port>`: the profile's `api_url`. */
+  url: string;
+  /** `<home>/management`. */
+  dir: string;
+  /** The access token (`sbp_` + 40 hex digits) the API accepts, minted at first start, mode 600. */
+  accessTokenFile: string;
+  /** The Supabase CLI profile (JSON) pointing the CLI at {@link url}: `supabase --profile <it>`. */
+  profileFile: string;
+  logFile: string;
+  pidFile: string;
+}
+
+/**
+ * Describes the Management API stand-in of a stack.
+ *
+ * @example
+ * ```ts
+ * const api = managementApiConfig();
+ * api.url; // "http://127.0.0.1:54300"
+ * // supabase secrets list --project-ref stagecoachlocaldevel --profile <api.profileFile>
+ * ```
+ */
+export function managementApiConfig(
+  opts: StackOptions = stackOptionsFromEnv(),
+): ManagementApiConfig {
+  const port = MANAGEMENT_API_BASE_PORT + opts.portOffset;
+  const dir = join(opts.home, "management");
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    dir,
+    accessTokenFile: join(dir, "access_token"),
+    profileFile: join(dir, "profile.json"),
+    logFile: join(dir, "management.log"),
+    pidFile: join(dir, "management.pid"),
+  };
+}
+
+/**
+ * Reads the access token the stack minted for its Management API (what the Supabase CLI needs
+ * as `SUPABASE_ACCESS_TOKEN`).
+ *
+ * @throws {Error} when the stack was never started in this home folder
+ */
+export async function readAccessToken(
+  api: ManagementApiConfig = managementApiConfig(),
+): Promise<string> {
+  try {
+    return (await Deno.readTextFile(api.accessTokenFile)).trim();
+  } catch (cause) {
+    throw new Error(
+      `Cannot read the Management API access token: ${api.accessTokenFile} is missing (run \`npm start\`)`,
+      { cause },
+    );
+  }
 }

@@ -18,7 +18,14 @@
  *   verified is remembered until its `exp` (verifying one costs ~150 µs; the same few keys and
  *   session tokens come back on every request).
  *
- * Every error the gateway itself produces has the shape
+ * - A function that was never deployed answers 404 and one that cannot boot 503, both in the
+ *   shape Supabase's edge runtime answers them (`{ "code": "NOT_FOUND" | "BOOT_ERROR",
+ *   "message" }`; the boot failure's cause goes to the gateway's log, as to Supabase's logs).
+ * - `/auth/v1/…`: the part of Supabase Auth the stack serves (`auth_api.ts`), when given.
+ * - `POST /_stagecoach/reload` (with the stack's Management API token, when `reload` is given)
+ *   re-reads what is deployed: the Management API stand-in calls it after each deploy.
+ *
+ * Every other error the gateway itself produces has the shape
  * `{ "error": { "code", "message", "details" } }`.
  *
  * @module
@@ -37,6 +44,9 @@ import {
 /** The prefix under which Supabase serves Edge Functions. */
 export const FUNCTIONS_PREFIX = "/functions/v1";
 
+/** The gateway's reload hook (see {@link GatewayAppOptions.reload}). */
+export const RELOAD_PATH = "/_stagecoach/reload";
+
 /** What the gateway needs to know about one function. */
 export interface GatewayFunction {
   name: string;
@@ -49,8 +59,15 @@ export interface GatewayAppOptions {
   envName: string;
   /** The environment's HS256 JWT secret. */
   jwtSecret: string;
-  /** The functions served. */
-  functions: GatewayFunction[];
+  /**
+   * The functions served; a Map is read at every request, so the caller may change it (what a
+   * deploy does).
+   */
+  functions: GatewayFunction[] | ReadonlyMap<string, GatewayFunction>;
+  /** Supabase Auth's routes, served under `/auth/v1` (see `auth_api.ts`). */
+  auth?: Hono;
+  /** The reload hook: the bearer token it requires and what it runs. */
+  reload?: { token: string; run: () => Promise<void> };
   /**
    * Returns the base URL (`http://127.0.0.1:<port>`) of a running function, starting it when
    * needed; rejects when the function cannot boot.
@@ -85,7 +102,9 @@ export interface GatewayAppOptions {
  * ```
  */
 export function createGatewayApp(opts: GatewayAppOptions): Hono {
-  const functions = new Map(opts.functions.map((f) => [f.name, f]));
+  const functions: ReadonlyMap<string, GatewayFunction> = opts.functions instanceof Map
+    ? opts.functions
+    : new Map((opts.functions as GatewayFunction[]).map((f) => [f.name, f]));
   const maxBuffered = opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
   const send = opts.send ?? createUpstreamClient({ maxBufferedBytes: maxBuffered }).send;
   const verifyAuthorization = createBearerVerifier(opts.jwtSecret);
@@ -93,8 +112,21 @@ export function createGatewayApp(opts: GatewayAppOptions): Hono {
 
   app.get(
     "/health",
-    (c) => c.json({ ok: true, env: opts.envName, functions: opts.functions.map((f) => f.name) }),
+    (c) => c.json({ ok: true, env: opts.envName, functions: [...functions.keys()].sort() }),
   );
+
+  if (opts.auth) app.route("/auth/v1", opts.auth);
+
+  const reload = opts.reload;
+  if (reload) {
+    app.post(RELOAD_PATH, async (c) => {
+      if (c.req.header("authorization") !== `Bearer ${reload.token}`) {
+        return errorResponse(c, 401, "unauthorized", "Cannot reload: wrong token", {});
+      }
+      await reload.run();
+      return c.body(null, 204);
+    });
+  }
 
   app.all(`${FUNCTIONS_PREFIX}/*`, async (c) => {
     const request = c.req.raw;
@@ -104,13 +136,7 @@ export function createGatewayApp(opts: GatewayAppOptions): Hono {
     const name = path.split("/")[1] ?? "";
     const fn = functions.get(name);
     if (!fn) {
-      return errorResponse(
-        c,
-        404,
-        "not_found",
-        `Cannot find function "${name}": it is not in supabase/functions`,
-        { function: name },
-      );
+      return c.json({ code: "NOT_FOUND", message: "Requested function was not found" }, 404);
     }
     if (fn.verifyJwt && request.method !== "OPTIONS") {
       try {
@@ -124,12 +150,10 @@ export function createGatewayApp(opts: GatewayAppOptions): Hono {
     try {
       base = await opts.resolveUpstream(name);
     } catch (err) {
-      return errorResponse(
-        c,
+      console.error(`gateway: function "${name}" failed to boot: ${(err as Error).message}`);
+      return c.json(
+        { code: "BOOT_ERROR", message: "Function failed to start (please check logs)" },
         503,
-        "boot_error",
-        `Cannot start function "${name}": ${(err as Error).message}`,
-        { function: name },
       );
     }
     try {

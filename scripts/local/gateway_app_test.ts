@@ -206,18 +206,22 @@ Deno.test("gateway lets CORS preflights through without a token", async () => {
   assert.equal(forwarded[0].method, "OPTIONS");
 });
 
-Deno.test("gateway answers 404 in the error shape for an unknown function", async () => {
+Deno.test("gateway answers 404 NOT_FOUND, as Supabase, for a function never deployed", async () => {
   const { app, forwarded } = fakeGateway();
   for (const path of ["/functions/v1/nope/x", "/functions/v1/", "/functions/v1/_shared/db.ts"]) {
     const res = await app.request(path);
     assert.equal(res.status, 404, path);
-    assert.equal((await errorOf(res)).error.code, "not_found", path);
+    assert.deepEqual(
+      await res.json(),
+      { code: "NOT_FOUND", message: "Requested function was not found" },
+      path,
+    );
   }
   assert.equal((await app.request("/elsewhere")).status, 404);
   assert.equal(forwarded.length, 0);
 });
 
-Deno.test("gateway answers 503 boot_error when the function cannot start", async () => {
+Deno.test("gateway answers 503 BOOT_ERROR, as Supabase, when the function cannot start", async () => {
   const app = createGatewayApp({
     envName: "development",
     jwtSecret: SECRET,
@@ -226,9 +230,41 @@ Deno.test("gateway answers 503 boot_error when the function cannot start", async
   });
   const res = await app.request("/functions/v1/broken");
   assert.equal(res.status, 503);
-  const body = await errorOf(res);
-  assert.equal(body.error.code, "boot_error");
-  assert.match(body.error.message, /^Cannot start function "broken": exited with code 1/);
+  assert.deepEqual(await res.json(), {
+    code: "BOOT_ERROR",
+    message: "Function failed to start (please check logs)",
+  });
+});
+
+Deno.test("gateway serves the functions of a live Map and reloads only with the token", async () => {
+  const functions = new Map<string, { name: string; verifyJwt: boolean }>();
+  let reloads = 0;
+  const app = createGatewayApp({
+    envName: "development",
+    jwtSecret: SECRET,
+    functions,
+    resolveUpstream: () => Promise.resolve("http://127.0.0.1:9"),
+    send: () => Promise.resolve(new Response("up")),
+    reload: {
+      token: "sbp_token",
+      run: () => {
+        reloads++;
+        functions.set("late", { name: "late", verifyJwt: false });
+        return Promise.resolve();
+      },
+    },
+  });
+  assert.equal((await app.request("/functions/v1/late")).status, 404);
+  const refused = await app.request("/_stagecoach/reload", { method: "POST" });
+  assert.equal(refused.status, 401);
+  assert.equal(reloads, 0);
+  const ok = await app.request("/_stagecoach/reload", {
+    method: "POST",
+    headers: { authorization: "Bearer sbp_token" },
+  });
+  assert.equal(ok.status, 204);
+  assert.equal(await (await app.request("/functions/v1/late")).text(), "up");
+  assert.deepEqual((await (await app.request("/health")).json()).functions, ["late"]);
 });
 
 Deno.test("gateway answers 502 bad_gateway when the function does not answer", async () => {

@@ -19,10 +19,8 @@ export interface FunctionEnvSources {
   process: Record<string, string>;
   /** Defaults the gateway adds, e.g. `STAGECOACH_ENV`. */
   defaults: Record<string, string>;
-  /** Secrets the stack writes to `<env dir>/functions.env`. */
-  stackSecrets: Record<string, string>;
-  /** The user's optional `supabase/functions/.env`. */
-  userSecrets: Record<string, string>;
+  /** The function secrets set through the Management API (`supabase secrets set`). */
+  secrets: Record<string, string>;
   /** The platform variables; always win. */
   platform: PlatformVars;
 }
@@ -46,8 +44,7 @@ export interface ComposedEnv {
  * const { env } = composeFunctionEnv({
  *   process: Deno.env.toObject(),
  *   defaults: { STAGECOACH_ENV: "development" },
- *   stackSecrets: {},
- *   userSecrets: {},
+ *   secrets: {},
  *   platform: { SUPABASE_URL, SUPABASE_ANON_KEY, SUPABASE_SERVICE_ROLE_KEY, SUPABASE_DB_URL },
  * });
  * ```
@@ -59,11 +56,9 @@ export function composeFunctionEnv(sources: FunctionEnvSources): ComposedEnv {
     if (!name.startsWith("SUPABASE_")) env[name] = value;
   }
   Object.assign(env, sources.defaults);
-  for (const secrets of [sources.stackSecrets, sources.userSecrets]) {
-    for (const [name, value] of Object.entries(secrets)) {
-      if (name.startsWith("SUPABASE_")) skipped.push(name);
-      else env[name] = value;
-    }
+  for (const [name, value] of Object.entries(sources.secrets)) {
+    if (name.startsWith("SUPABASE_")) skipped.push(name);
+    else env[name] = value;
   }
   Object.assign(env, sources.platform);
   return { env, skipped };

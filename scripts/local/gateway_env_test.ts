@@ -8,12 +8,11 @@ const platform = {
   SUPABASE_DB_URL: "postgresql://postgres:postgres@127.0.0.1:54322/postgres",
 };
 
-Deno.test("composeFunctionEnv layers process, defaults, stack and user secrets, then platform", () => {
+Deno.test("composeFunctionEnv layers process, defaults, secrets, then platform", () => {
   const { env, skipped } = composeFunctionEnv({
     process: { PATH: "/bin", SHARED: "process" },
     defaults: { STAGECOACH_ENV: "development", SHARED: "default" },
-    stackSecrets: { STRIPE_SECRET_KEY: "sk_stack", SHARED: "stack" },
-    userSecrets: { STRIPE_SECRET_KEY: "sk_user" },
+    secrets: { STRIPE_SECRET_KEY: "sk_user", SHARED: "stack" },
     platform,
   });
   assert.deepEqual(skipped, []);
@@ -30,8 +29,7 @@ Deno.test("composeFunctionEnv refuses SUPABASE_ secrets and drops the gateway's 
   const { env, skipped } = composeFunctionEnv({
     process: { SUPABASE_ACCESS_TOKEN: "sbp_personal" },
     defaults: {},
-    stackSecrets: { SUPABASE_URL: "http://evil" },
-    userSecrets: { SUPABASE_DB_URL: "postgres://elsewhere" },
+    secrets: { SUPABASE_URL: "http://evil", SUPABASE_DB_URL: "postgres://elsewhere" },
     platform,
   });
   assert.deepEqual(skipped, ["SUPABASE_URL", "SUPABASE_DB_URL"]);

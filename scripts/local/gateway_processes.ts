@@ -3,6 +3,12 @@
  * eagerly, restarted on the next request after it exits, its output passed on line by line
  * with the function's name in front.
  *
+ * A function runs as on Supabase, from its own files only: `deno run --no-config --no-lock`
+ * (no `deno.json`, `package.json` or lock file of any folder above it applies), with the import
+ * map it was deployed with, if any, in its own working directory. {@link FunctionPool.replace}
+ * swaps in new versions (a deploy): a changed function gets a new process, and the old one
+ * stops after a short grace for the requests it is answering.
+ *
  * @module
  */
 import { fileURLToPath } from "node:url";
@@ -10,18 +16,25 @@ import { LISTENING_PREFIX } from "./function_host.ts";
 
 const FUNCTION_HOST = fileURLToPath(new URL("./function_host.ts", import.meta.url));
 
-/** A function to run: its name and the path of its `index.ts`. */
+/** A function to run. */
 export interface PoolFunction {
   name: string;
+  /** Absolute path of its entrypoint. */
   entry: string;
+  /** Absolute path of its import map (`--import-map`); none when absent or null. */
+  importMap?: string | null;
+  /** Its working directory; default the pool's `cwd`. */
+  cwd?: string;
 }
 
 /** Options of {@link createFunctionPool}. */
 export interface FunctionPoolOptions {
   /** The complete environment of every child process. */
   env: Record<string, string>;
-  /** Working directory of the children (the repository root, so `deno.json` applies). */
+  /** Working directory of the children that name none of their own. */
   cwd: string;
+  /** How long a replaced process may finish its requests before SIGTERM; default 2 s. */
+  retireGraceMs?: number;
   /** How long a function may take to print `LISTENING <port>`; default 60 s. */
   bootTimeoutMs?: number;
   /** Receives each output line; default prints `[<name>] <line>` to stdout or stderr. */
@@ -36,6 +49,12 @@ export interface FunctionPool {
   startAll(): Promise<void>;
   /** Stops every child (SIGTERM, then SIGKILL after 5 s) and waits for them to exit. */
   stop(): Promise<void>;
+  /**
+   * Serves these functions from now on, with this environment: new or changed ones (entry,
+   * import map, working directory, or the environment) start at once in new processes, the
+   * replaced and removed ones are retired.
+   */
+  replace(functions: PoolFunction[], env: Record<string, string>): void;
 }
 
 interface Slot {
@@ -43,6 +62,18 @@ interface Slot {
   child?: Deno.ChildProcess;
   ready?: Promise<string>;
   running: boolean;
+  /** Replaced by a newer slot: its exit is expected. */
+  retired?: boolean;
+}
+
+function sameFunction(a: PoolFunction, b: PoolFunction): boolean {
+  return a.entry === b.entry && (a.importMap ?? null) === (b.importMap ?? null) &&
+    a.cwd === b.cwd;
+}
+
+function sameEnv(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
 /**
@@ -67,14 +98,26 @@ export function createFunctionPool(
   );
   const log = opts.log ?? defaultLog;
   const bootTimeoutMs = opts.bootTimeoutMs ?? 60_000;
+  const retireGraceMs = opts.retireGraceMs ?? 2_000;
+  let env = opts.env;
   let stopping = false;
 
   function spawn(slot: Slot): Promise<string> {
-    const { name, entry } = slot.fn;
+    const { name, entry, importMap } = slot.fn;
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--no-prompt", FUNCTION_HOST, entry],
-      cwd: opts.cwd,
-      env: opts.env,
+      args: [
+        "run",
+        "-A",
+        "--no-prompt",
+        "--no-config",
+        "--no-lock",
+        ...(importMap ? ["--import-map", importMap] : []),
+        FUNCTION_HOST,
+        entry,
+      ],
+      cwd: slot.fn.cwd ?? opts.cwd,
+      // No package.json above a function's folder applies either (Supabase has none).
+      env: { ...env, DENO_NO_PACKAGE_JSON: "1" },
       clearEnv: true,
       stdin: "null",
       stdout: "piped",
@@ -115,7 +158,7 @@ export function createFunctionPool(
       clearTimeout(timer);
       if (slot.child === child) slot.running = false;
       failed(new Error(`it exited with code ${status.code} before listening`));
-      if (!stopping) {
+      if (!stopping && !slot.retired) {
         log(name, "stderr", `exited with code ${status.code}; restarts on next request`);
       }
     });
@@ -129,7 +172,37 @@ export function createFunctionPool(
     return slot;
   }
 
+  function retire(slot: Slot): void {
+    slot.retired = true;
+    const child = slot.child;
+    if (!child || !slot.running) return;
+    setTimeout(() => {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+    }, retireGraceMs);
+  }
+
   return {
+    replace(functions: PoolFunction[], nextEnv: Record<string, string>): void {
+      const envChanged = !sameEnv(env, nextEnv);
+      env = nextEnv;
+      const wanted = new Map(functions.map((fn) => [fn.name, fn]));
+      for (const [name, slot] of slots) {
+        if (!wanted.has(name)) {
+          retire(slot);
+          slots.delete(name);
+        }
+      }
+      for (const fn of functions) {
+        const current = slots.get(fn.name);
+        if (current && !envChanged && sameFunction(current.fn, fn)) continue;
+        if (current) retire(current);
+        const slot: Slot = { fn, running: false };
+        slots.set(fn.name, slot);
+        if (!stopping) spawn(slot).catch(() => {});
+      }
+    },
     resolve(name: string): Promise<string> {
       if (stopping) {
         return Promise.reject(new Error("Cannot start a function: the gateway is stopping"));

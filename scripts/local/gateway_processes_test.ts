@@ -113,3 +113,34 @@ Deno.test("function pool stop ends every child", async () => {
     await assert.rejects(pool.resolve("a"), /the gateway is stopping/);
   });
 });
+
+Deno.test("function pool replaces a function with its new version and new environment", async () => {
+  await withFunctions(
+    { v1: FUNCTION, v2: FUNCTION.replace("+ Deno.pid", '+ "v2"') },
+    async (dir) => {
+      const pool = createFunctionPool([{ name: "hello", entry: join(dir, "v1", "index.ts") }], {
+        env: baseEnv({ GREETING: "hi" }),
+        cwd: dir,
+        log: () => {},
+        retireGraceMs: 10,
+      });
+      try {
+        await pool.startAll();
+        const first = await (await fetch(`${await pool.resolve("hello")}/hello`)).text();
+        assert.match(first, /^\/hello hi \d+$/);
+        pool.replace(
+          [{ name: "hello", entry: join(dir, "v2", "index.ts"), cwd: join(dir, "v2") }],
+          baseEnv({ GREETING: "hello" }),
+        );
+        assert.equal(
+          await (await fetch(`${await pool.resolve("hello")}/hello`)).text(),
+          "/hello hello v2",
+        );
+        pool.replace([], baseEnv({}));
+        await assert.rejects(async () => await pool.resolve("hello"), /not in the pool/);
+      } finally {
+        await pool.stop();
+      }
+    },
+  );
+});

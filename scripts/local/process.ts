@@ -135,3 +135,28 @@ export async function waitFor(
   }
   throw new Error(`Cannot start ${what}: not ready after ${opts.timeoutMs ?? 30_000} ms`);
 }
+
+/**
+ * Starts one of the stack's Deno scripts as a daemon unless its pid file names a live process:
+ * `deno run -A --no-prompt <script>` from the repository root, with the stack's
+ * `STAGECOACH_HOME` and `STAGECOACH_PORT_OFFSET`.
+ *
+ * @returns whether it was started (false: it was running)
+ */
+export async function ensureStackDaemon(
+  script: string,
+  opts: { logFile: string; pidFile: string; cwd: string; home: string; portOffset: number },
+): Promise<boolean> {
+  if (await livePid(opts.pidFile) !== null) return false;
+  await spawnDetached(Deno.execPath(), ["run", "-A", "--no-prompt", script], {
+    logFile: opts.logFile,
+    pidFile: opts.pidFile,
+    cwd: opts.cwd,
+    env: {
+      ...Deno.env.toObject(),
+      STAGECOACH_HOME: opts.home,
+      STAGECOACH_PORT_OFFSET: String(opts.portOffset),
+    },
+  });
+  return true;
+}

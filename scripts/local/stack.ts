@@ -3,8 +3,11 @@
  *
  * `deno task start` (npm start) creates or reuses, for each environment, a Postgres 15
  * cluster with the Supabase platform shim and every migration (applied with the real
- * `supabase db push`), a functions gateway and the pg_net stand-in's delivery worker, then
- * prints the status. A second start on a running stack only applies new migrations.
+ * `supabase db push`), a functions gateway and the pg_net stand-in's delivery worker; then,
+ * with the real CLI against the stack's Management API stand-in, sets each environment's
+ * function secrets (`supabase secrets set`) and deploys its functions (`supabase functions
+ * deploy --use-api`), and prints the status. A second start on a running stack only applies
+ * new migrations and deploys only what changed.
  * `deno task stop` stops everything; state stays in the home folder for the next start.
  *
  * @module
@@ -12,15 +15,18 @@
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
+import { writeCustomChecksModule } from "../build/custom_checks.ts";
 import {
   type EnvKeys,
   LOCAL_OUTBOUND_ALLOW,
   type LocalEnv,
   localEnvs,
+  managementApiConfig,
   REPO_ROOT,
   type StackOptions,
   stackOptionsFromEnv,
 } from "./config.ts";
+import { deployFunctions, startManagement, stopManagement, syncSecrets } from "./deploy.ts";
 import { mintApiKeys } from "./jwt.ts";
 import { clusterRunning, initCluster, psqlFiles, startCluster, stopCluster } from "./postgres.ts";
 import { livePid, run, spawnDetached, stopDetached, waitFor } from "./process.ts";
@@ -61,7 +67,8 @@ async function ensureKeys(env: LocalEnv): Promise<EnvKeys> {
 /** Function secrets every function of this environment receives (dotenv). */
 async function writeFunctionsEnv(env: LocalEnv, all: LocalEnv[]): Promise<void> {
   const lines = [
-    "# Written by scripts/local/stack.ts at every start; edit supabase/functions/.env instead.",
+    "# Written by scripts/local/stack.ts at every start and set with `supabase secrets set`;",
+    "# put your own secrets in supabase/functions/.env (set after these, so yours win).",
     `STAGECOACH_ENV=${env.name}`,
     // Promotions are planned in their target, which reads the source through these (on a
     // hosted project: `supabase secrets set STAGECOACH_DB_URL_STAGING=…`).
@@ -211,7 +218,8 @@ export async function startStack(opts: StackOptions, log: Logger): Promise<void>
   const envs = localEnvs(opts);
   const keys = await Promise.all(envs.map((env) => prepareEnv(env, envs, log)));
   // Stripe: the emulator (one account per environment) and each environment's Stripe secrets.
-  await startStripeEmulator(opts, log);
+  const api = managementApiConfig(opts);
+  await Promise.all([startStripeEmulator(opts, log), startManagement(api, opts, log)]);
   for (const env of envs) await appendStripeSecrets(env, opts);
   // The Supabase CLI keeps state in supabase/.temp: one push at a time.
   for (const env of envs) await pushMigrations(env, log);
@@ -219,6 +227,15 @@ export async function startStack(opts: StackOptions, log: Logger): Promise<void>
     await registerEnvironment(env, keys[i]);
     await startProcesses(env, opts, log);
   }));
+  if (await writeCustomChecksModule(REPO_ROOT)) {
+    log("regenerated the embedded validation checks (commit custom_checks.generated.ts)");
+  }
+  // Deployed as to a hosted project: the real CLI, through the Management API stand-in.
+  for (const env of envs) {
+    if (await syncSecrets(env, api)) log(`${env.name}: set function secrets`);
+    const deployed = await deployFunctions(env, api);
+    log(`${env.name}: ${deployed ? "deployed functions" : "functions up to date"}`);
+  }
 }
 
 /** Stops every process and cluster of a stack; the state folder stays. */
@@ -234,7 +251,7 @@ export async function stopStack(opts: StackOptions, log: Logger): Promise<void> 
       }
     }),
   );
-  await stopStripeEmulator(opts);
+  await Promise.all([stopStripeEmulator(opts), stopManagement(managementApiConfig(opts))]);
 }
 
 if (import.meta.main) {

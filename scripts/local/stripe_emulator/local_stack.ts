@@ -20,7 +20,7 @@ import {
   stripeEmulatorConfig,
 } from "../config.ts";
 import { readDotenvFile } from "../dotenv.ts";
-import { livePid, spawnDetached, stopDetached, waitFor } from "../process.ts";
+import { ensureStackDaemon, stopDetached, waitFor } from "../process.ts";
 import {
   createStripeClient,
   describeStripeTarget,
@@ -74,21 +74,13 @@ export async function stripeEmulatorHealthy(opts: StackOptions): Promise<boolean
 export async function startStripeEmulator(opts: StackOptions, log: Logger): Promise<void> {
   const config = stripeEmulatorConfig(opts);
   await ensureStripeAccounts(opts);
-  if (await livePid(config.pidFile) === null) {
-    await spawnDetached(
-      Deno.execPath(),
-      ["run", "-A", "--no-prompt", "scripts/local/stripe_emulator/main.ts"],
-      {
-        logFile: config.logFile,
-        pidFile: config.pidFile,
-        cwd: REPO_ROOT,
-        env: {
-          ...Deno.env.toObject(),
-          STAGECOACH_HOME: opts.home,
-          STAGECOACH_PORT_OFFSET: String(opts.portOffset),
-        },
-      },
-    );
+  const started = await ensureStackDaemon("scripts/local/stripe_emulator/main.ts", {
+    ...config,
+    cwd: REPO_ROOT,
+    home: opts.home,
+    portOffset: opts.portOffset,
+  });
+  if (started) {
     log(`started the Stripe emulator on ${config.url}`);
   }
   await waitFor(`the Stripe emulator on ${config.url}`, () => stripeEmulatorHealthy(opts), {

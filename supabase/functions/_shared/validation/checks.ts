@@ -12,7 +12,9 @@
  * - `flag_percentages`: rollout percentages within 0–100.
  *
  * Custom: each `supabase/validations/*.sql` is a query returning offending rows; zero rows
- * passes.
+ * passes. They reach the functions embedded in `custom_checks.generated.ts` (written by
+ * `scripts/build/custom_checks.ts`), never read from disk at run time: a deployed function has
+ * only the files it imports.
  *
  * @module
  */
@@ -153,24 +155,4 @@ export async function runChecks(
     }
   });
   return results;
-}
-
-/**
- * Loads the team's checks: every `*.sql` file in `dir`, named after the file.
- *
- * @returns the checks in file-name order; none when the folder does not exist
- */
-export async function loadCustomChecks(dir: URL | string): Promise<CustomCheck[]> {
-  const checks: CustomCheck[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) {
-      if (e.isFile && e.name.endsWith(".sql")) {
-        const path = typeof dir === "string" ? `${dir}/${e.name}` : new URL(e.name, dir);
-        checks.push({ name: e.name.replace(/\.sql$/, ""), sql: await Deno.readTextFile(path) });
-      }
-    }
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
-  return checks.sort((a, b) => a.name.localeCompare(b.name));
 }
