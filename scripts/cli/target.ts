@@ -28,7 +28,9 @@ import {
   type EnvName,
   type LocalEnv,
   localEnv,
+  managementApiConfig,
   parseEnvName,
+  readAccessToken,
   readKeys,
   REPO_ROOT,
   type StackOptions,
@@ -149,7 +151,7 @@ export function resolveTarget(
     dbUrl: local.dbUrl,
     apiUrl: local.apiUrl,
     functionsUrl: local.functionsUrl,
-    projectRef: undefined,
+    projectRef: local.projectRef,
     local,
   };
 }
@@ -297,9 +299,12 @@ export async function managementAccess(
   vars: Record<string, string | undefined> = Deno.env.toObject(),
 ): Promise<{ projectRef: string; accessToken: string; profile?: string }> {
   if (target.local) {
-    throw new Error(
-      `Cannot reach the Management API of ${target.name}: not on the local stack yet`,
-    );
+    const api = managementApiConfig(localStack());
+    return {
+      projectRef: target.local.projectRef,
+      accessToken: await readAccessToken(api),
+      profile: api.profileFile,
+    };
   }
   const names = hostedVariables(target.name);
   if (!target.projectRef) {
@@ -307,5 +312,6 @@ export async function managementAccess(
   }
   const accessToken = vars.SUPABASE_ACCESS_TOKEN;
   if (!accessToken) throw new Error("Cannot reach the Management API: set SUPABASE_ACCESS_TOKEN");
-  return await Promise.resolve({ projectRef: target.projectRef, accessToken });
+  // A profile from SUPABASE_PROFILE (e.g. another Management API) is the CLI's own to read.
+  return { projectRef: target.projectRef, accessToken };
 }

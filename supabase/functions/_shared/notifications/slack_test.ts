@@ -89,5 +89,5 @@ Deno.test("slackMessage reports a release: route, commit, starter and every step
   );
   const steps = JSON.stringify(msg.blocks[2]);
   assert.match(steps, /succeeded plan: 3 change\(s\)/);
-  assert.match(steps, /failed    schema_check: Cannot release: &lt;drift&gt;/);
+  assert.match(steps, /failed {4}schema_check: Cannot release: &lt;drift&gt;/);
 });
