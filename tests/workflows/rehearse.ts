@@ -163,16 +163,21 @@ export const LOCAL_ACTIONS: Record<string, LocalAction> = {
     },
   },
   "supabase/setup-cli@v1": {
-    does: "checks node_modules/.bin/supabase is with.version and puts it on PATH",
+    does: "puts this machine's pinned supabase (node_modules/.bin, checked to be with.version) " +
+      "alone in a tool folder on PATH, as the action installs it before any npm ci",
     inputs: { version: "2.84.2" },
     run: async (ctx) => {
-      const bin = join(ctx.cwd, "node_modules", ".bin");
-      const version = (await commandOutput(join(bin, "supabase"), ["--version"], ctx.cwd, ctx.env))
-        .trim();
+      const cli = join(REPO_ROOT, "node_modules", ".bin", "supabase");
+      const version = (await commandOutput(cli, ["--version"], ctx.cwd, ctx.env)).trim();
       if (version !== ctx.with.version) {
         throw new Error(`supabase is ${version} here, the workflow pins ${ctx.with.version}`);
       }
-      ctx.addPath(bin);
+      const tools = join(ctx.workDir, "tool-cache", "supabase", version);
+      await Deno.mkdir(tools, { recursive: true });
+      await Deno.symlink(cli, join(tools, "supabase")).catch((err) => {
+        if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+      });
+      ctx.addPath(tools);
     },
   },
   "digitalocean/app_action/deploy@v2": {
