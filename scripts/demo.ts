@@ -4,16 +4,20 @@
  * 1. Start (or reuse) three Supabase environments without Docker.
  * 2. Give each a release team: an operator and two approvers (Supabase Auth users + ops roles).
  * 3. Check the plumbing: the functions gateway and RLS (`/ops/me`), pg_cron → pg_net → ops-worker.
- * 4. Promote development → staging: no approval needed there.
- * 5. Make production match staging once (one approval), then change a price, a config value
- *    and a secret in staging.
- * 6. Plan staging → production and show the diff; the planner cannot approve their own plan;
- *    two approvers approve; apply; read the validation report.
- * 7. Roll back (an approver, as production requires), and again (nothing changes); a direct
+ * 4. Staging and production start with the catalog (plain promotions, once).
+ * 5. The team changes development: a price, a config value and a secret.
+ * 6. The merge to `staging` releases it there: `stagecoach release --to staging` (schema
+ *    check, db push, function secrets, functions deploy with the real CLI, the promotion,
+ *    validation), as `release-staging.yml` runs it; staging needs no approval.
+ * 7. The merge to `main` plans production: `release --to production` records the plan and
+ *    waits (exit 3); the planner cannot approve their own plan; two approvers approve; the
+ *    release goes on (`--promotion`, as the dispatched workflow runs it); run again, nothing
+ *    changes.
+ * 8. Roll back (an approver, as production requires), and again (nothing changes); a direct
  *    edit of production is refused by the database, whoever tries.
- * 8. Sync staging's Stripe account to its catalog (the promotion scope `stripe`).
- * 9. Copy development's users into staging, anonymized on the way.
- * 10. Verify every environment's audit chain, and print the status.
+ * 9. Sync staging's Stripe account to its catalog (the promotion scope `stripe`).
+ * 10. Copy development's users into staging, anonymized on the way.
+ * 11. Verify every environment's audit chain, and 12. print the status.
  *
  * Re-running it tells the same story (the changes it makes are fixed values).
  *
@@ -115,59 +119,44 @@ async function main(): Promise<void> {
       );
     }
 
-    headline("4. Promote development → staging (staging needs no approval)");
-    const first = await api<{ empty: boolean; promotion?: Promotion; plan: Plan }>(
-      staging,
-      OLIVIA,
-      "/promotions",
-      { source: dev.name },
-    );
-    if (first.promotion) {
-      const p = first.promotion;
-      say(
-        `planned ${p.plan!.changes.length} changes (${
-          summary(p.plan!)
-        }), risk ${p.risk}: ${p.status}`,
-      );
-      const applied = await api<{ promotion: Promotion; validation: Check[] }>(
-        staging,
-        OLIVIA,
-        `/promotions/${p.id}/apply`,
-        {},
-      );
-      say(`applied: ${applied.promotion.status}; ${checks(applied.validation)}`);
-    } else say("nothing to do: staging already matches development");
-
-    headline("5. Production catches up once, then the team changes staging");
-    const [{ tiers }] = await sql
-      .production`select count(*)::int as tiers from public.membership_tiers`;
-    if (tiers === 0) {
-      const rollout = await api<{ promotion: Promotion }>(production, OLIVIA, "/promotions", {
-        source: staging.name,
+    headline("4. Where we start: staging and production have the catalog (plain promotions)");
+    for (const [source, target] of [[dev, staging], [staging, production]] as const) {
+      const [{ tiers }] = await sql[target.name]`
+        select count(*)::int as tiers from public.membership_tiers`;
+      if (tiers > 0) {
+        say(`${target.name} already has the catalog`);
+        continue;
+      }
+      const out = await api<{ promotion: Promotion }>(target, OLIVIA, "/promotions", {
+        source: source.name,
       });
-      const p = rollout.promotion;
-      say(
-        `first rollout: ${
-          p.plan!.changes.length
-        } changes, risk ${p.risk}, needs ${p.required_approvals} approval`,
-      );
-      await api(production, ADA, `/promotions/${p.id}/approve`, { plan_hash: p.plan_hash });
-      const done = await api<{ promotion: Promotion }>(
-        production,
+      const p = out.promotion;
+      if (p.status === "awaiting_approval") {
+        await api(target, ADA, `/promotions/${p.id}/approve`, { plan_hash: p.plan_hash });
+      }
+      const done = await api<{ promotion: Promotion; validation: Check[] }>(
+        target,
         OLIVIA,
         `/promotions/${p.id}/apply`,
         {},
       );
-      say(`approved by Ada, applied: ${done.promotion.status}`);
-    } else say("production already has the catalog");
+      say(
+        `${source.name} → ${target.name}: ${p.plan!.changes.length} changes (${
+          summary(p.plan!)
+        }), ${done.promotion.status}; ${checks(done.validation)}`,
+      );
+    }
+
+    headline("5. The team merges a change in development");
     await sql
-      .staging`update public.tier_prices set unit_amount = 1500 where lookup_key = 'pro_monthly'`;
-    await sql.staging`update public.app_config set value = '30' where key = 'billing.trial_days'`;
+      .development`update public.tier_prices set unit_amount = 1500 where lookup_key = 'pro_monthly'`;
+    await sql
+      .development`update public.app_config set value = '30' where key = 'billing.trial_days'`;
     const secret = await callOps<{ fingerprint: string }>(
-      staging,
+      dev,
       "/config/secrets/stripe.api_key",
       {
-        token: await as(staging, OLIVIA),
+        token: await as(dev, OLIVIA),
         method: "PUT",
         body: {
           value: "sk_test_demo_51Hxyz_never_printed",
@@ -175,59 +164,76 @@ async function main(): Promise<void> {
         },
       },
     );
-    say("in staging: Pro monthly 12.00 → 15.00 USD, billing.trial_days 14 → 30,");
+    say("in development: Pro monthly 12.00 → 15.00 USD, billing.trial_days 14 → 30,");
     say(
-      `            secret stripe.api_key set (fingerprint ${secret.fingerprint}; the value is never shown)`,
+      `                secret stripe.api_key set (fingerprint ${secret.fingerprint}; the value is never shown)`,
     );
 
-    headline("6. Plan staging → production, review, approve twice, apply");
-    const planned = await api<
-      { empty: boolean; promotion?: Promotion; plan: Plan; plan_hash: string }
-    >(
-      production,
-      OLIVIA,
-      "/promotions",
-      { source: staging.name },
-    );
-    if (!planned.promotion) throw new Error("Cannot continue the demo: the plan is empty");
-    const p = planned.promotion;
-    console.log();
-    console.log(
-      renderPlan(p.plan!, { color: tty, hash: p.plan_hash }).split("\n").map((l) => `   ${l}`).join(
-        "\n",
-      ),
-    );
-    say("");
-    say(
-      `promotion ${p.id}: ${p.status}, ${p.required_approvals} approvals needed (risk ${p.risk})`,
-    );
-    try {
-      await api(production, OLIVIA, `/promotions/${p.id}/approve`, { plan_hash: p.plan_hash });
-    } catch (err) {
-      if (!(err instanceof ApiCallError)) throw err;
-      say(`Olivia, who planned it, tries to approve → ${err.status}: ${err.message}`);
+    headline("6. The merge to `staging` releases it there (what release-staging.yml runs)");
+    const toStaging = await stagecoach(["release", "--to", "staging", "--as", OLIVIA]);
+    for (const line of toStaging.lines.filter((l) => /^\w+: (succeeded|skipped|done)/.test(l))) {
+      say(dim(line));
     }
-    for (const [name, email] of [["Ada", ADA], ["Bruno", BRUNO]]) {
-      const d = await api<{ promotion: Promotion }>(
-        production,
-        email,
-        `/promotions/${p.id}/approve`,
-        {
-          plan_hash: p.plan_hash,
-          comment: "reviewed the diff",
-        },
+    say(toStaging.lines.findLast((l) => l.startsWith("release ")) ?? "");
+    if (toStaging.code !== 0) {
+      throw new Error("Cannot continue the demo: the staging release failed");
+    }
+    const [staged] = await sql.staging`
+      select unit_amount from public.tier_prices where lookup_key = 'pro_monthly'`;
+    say(`staging pro_monthly is now ${staged.unit_amount}`);
+
+    headline("7. The merge to `main` plans production; two approvers; the release goes on");
+    const planned = await stagecoach(["release", "--to", "production", "--as", OLIVIA]);
+    const [row] = await sql.production`
+      select promotion_id::text as id from ops.releases
+      where promotion_id is not null order by created_at desc limit 1`;
+    const [p] = await sql.production<Promotion[]>`
+      select id::text, status::text, risk, required_approvals, plan_hash, plan
+      from ops.promotions where id = ${row.id}`;
+    if (planned.code === 3) {
+      console.log();
+      console.log(
+        renderPlan(p.plan!, { color: tty, hash: p.plan_hash }).split("\n").map((l) => `   ${l}`)
+          .join("\n"),
       );
-      say(`${name} approves plan ${p.plan_hash.slice(0, 12)} → ${d.promotion.status}`);
-    }
-    const applied = await api<{ promotion: Promotion; validation: Check[] }>(
-      production,
+      say("");
+      say(
+        `release waits (exit 3): promotion ${p.id} needs ${p.required_approvals} approvals (risk ${p.risk})`,
+      );
+      try {
+        await api(production, OLIVIA, `/promotions/${p.id}/approve`, { plan_hash: p.plan_hash });
+      } catch (err) {
+        if (!(err instanceof ApiCallError)) throw err;
+        say(`Olivia, who planned it, tries to approve → ${err.status}: ${err.message}`);
+      }
+      for (const [name, email] of [["Ada", ADA], ["Bruno", BRUNO]]) {
+        const d = await api<{ promotion: Promotion }>(
+          production,
+          email,
+          `/promotions/${p.id}/approve`,
+          { plan_hash: p.plan_hash, comment: "reviewed the diff" },
+        );
+        say(`${name} approves plan ${p.plan_hash.slice(0, 12)} → ${d.promotion.status}`);
+      }
+    } else {say(`production release: ${
+        planned.lines.findLast((l) => l.startsWith("release ")) ?? ""
+      }`);}
+    const released = await stagecoach([
+      "release",
+      "--to",
+      "production",
+      "--promotion",
+      p.id,
+      "--as",
       OLIVIA,
-      `/promotions/${p.id}/apply`,
-      {},
-    );
-    say(`Olivia applies → ${applied.promotion.status}`);
-    say("validation report:");
-    for (const c of applied.validation) say(`  ${c.passed ? "✓" : "✗"} ${c.name}`);
+    ]);
+    for (const line of released.lines.filter((l) => /^\w+: (succeeded|skipped|done)/.test(l))) {
+      say(dim(line));
+    }
+    say(released.lines.findLast((l) => l.startsWith("release ")) ?? "");
+    if (released.code !== 0) {
+      throw new Error("Cannot continue the demo: the production release failed");
+    }
     const prices = await sql.production`
       select coalesce(lookup_key, '(archived)') as key, unit_amount, active from public.tier_prices
       where lookup_key = 'pro_monthly' or (lookup_key is null and unit_amount = 1200)
@@ -239,8 +245,10 @@ async function main(): Promise<void> {
         )
       }`,
     );
+    const again = await stagecoach(["release", "--to", "production", "--as", OLIVIA]);
+    say(`the same release run again → ${again.lines.find((l) => /already/.test(l)) ?? "?"}`);
 
-    headline("7. Roll back (production requires an approver), then again");
+    headline("8. Roll back (production requires an approver), then again");
     try {
       await api(production, OLIVIA, `/promotions/${p.id}/rollback`, {});
     } catch (err) {
@@ -254,7 +262,7 @@ async function main(): Promise<void> {
       {},
     );
     say(`Ada rolls back → restored ${back.restored_rows} rows: ${back.promotion.status}`);
-    const again = await api<{ changed: boolean }>(
+    const twice = await api<{ changed: boolean }>(
       production,
       ADA,
       `/promotions/${p.id}/rollback`,
@@ -262,14 +270,14 @@ async function main(): Promise<void> {
     );
     say(
       `Ada rolls back again → ${
-        again.changed ? "changed something (unexpected)" : "nothing changes"
+        twice.changed ? "changed something (unexpected)" : "nothing changes"
       }`,
     );
     const [price] = await sql.production`
       select unit_amount from public.tier_prices where lookup_key = 'pro_monthly'`;
     say(`production pro_monthly is ${price.unit_amount} again`);
 
-    headline("7b. No back door: production changes only through an approved plan");
+    headline("8b. No back door: production changes only through an approved plan");
     const [olivia] = await sql.production`select id::text from auth.users where email = ${OLIVIA}`;
     for (
       const [who, role, claims] of [
@@ -295,7 +303,7 @@ async function main(): Promise<void> {
       }
     }
 
-    headline("8. The Stripe catalog follows: staging's Stripe account gets its tiers and prices");
+    headline("9. The Stripe catalog follows: staging's Stripe account gets its tiers and prices");
     const catalog = await api<{ promotion?: Promotion; plan: Plan }>(
       staging,
       OLIVIA,
@@ -330,7 +338,7 @@ async function main(): Promise<void> {
       from public.tier_prices where active`;
     say(`${linked} of ${total} active staging prices now point at their Stripe price`);
 
-    headline("9. Realistic users for staging, anonymized on the way (users copy)");
+    headline("10. Realistic users for staging, anonymized on the way (users copy)");
     const copy = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -366,7 +374,7 @@ async function main(): Promise<void> {
         `${copies.leaked} carry a real email (e.g. ${original?.email ?? "-"} is not there)`,
     );
 
-    headline("10. The audit trail: a hash chain per environment");
+    headline("11. The audit trail: a hash chain per environment");
     for (const env of envs) {
       const v = await api<{ intact: boolean; entries: unknown }>(env, OLIVIA, "/audit/verify");
       say(`${env.name.padEnd(12)} ${v.intact ? "intact" : "BROKEN"} (${v.entries} entries)`);
@@ -375,7 +383,7 @@ async function main(): Promise<void> {
     await Promise.all(Object.values(sql).map((db) => db.end()));
   }
 
-  headline("11. Status");
+  headline("12. Status");
   const statuses = await collectStatus(opts);
   printStatus(statuses, { json: false });
   console.log(
@@ -387,6 +395,18 @@ async function main(): Promise<void> {
     console.error("\ndemo: an environment is unhealthy (see above)");
     Deno.exit(1);
   }
+}
+
+/** Runs the CLI as a person would; its output lines and exit code. */
+async function stagecoach(args: string[]): Promise<{ code: number; lines: string[] }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "scripts/stagecoach.ts", ...args],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  return { code: out.code, lines: text.split("\n") };
 }
 
 interface Check {
