@@ -171,7 +171,11 @@ async function main(): Promise<void> {
 
     headline("6. The merge to `staging` releases it there (what release-staging.yml runs)");
     const toStaging = await stagecoach(["release", "--to", "staging", "--as", OLIVIA]);
-    for (const line of toStaging.lines.filter((l) => /^\w+: (succeeded|skipped|done)/.test(l))) {
+    for (
+      const line of toStaging.lines.filter((l) =>
+        /^\w+: (succeeded|skipped|done)|already succeeded/.test(l)
+      )
+    ) {
       say(dim(line));
     }
     say(toStaging.lines.findLast((l) => l.startsWith("release ")) ?? "");
@@ -227,7 +231,11 @@ async function main(): Promise<void> {
       "--as",
       OLIVIA,
     ]);
-    for (const line of released.lines.filter((l) => /^\w+: (succeeded|skipped|done)/.test(l))) {
+    for (
+      const line of released.lines.filter((l) =>
+        /^\w+: (succeeded|skipped|done)|already succeeded/.test(l)
+      )
+    ) {
       say(dim(line));
     }
     say(released.lines.findLast((l) => l.startsWith("release ")) ?? "");
