@@ -171,17 +171,7 @@ async function main(): Promise<void> {
 
     headline("6. The merge to `staging` releases it there (what release-staging.yml runs)");
     const toStaging = await stagecoach(["release", "--to", "staging", "--as", OLIVIA]);
-    for (
-      const line of toStaging.lines.filter((l) =>
-        /^\w+: (succeeded|skipped|done)|already succeeded/.test(l)
-      )
-    ) {
-      say(dim(line));
-    }
-    say(toStaging.lines.findLast((l) => l.startsWith("release ")) ?? "");
-    if (toStaging.code !== 0) {
-      throw new Error("Cannot continue the demo: the staging release failed");
-    }
+    showRelease(toStaging, "staging");
     const [staged] = await sql.staging`
       select unit_amount from public.tier_prices where lookup_key = 'pro_monthly'`;
     say(`staging pro_monthly is now ${staged.unit_amount}`);
@@ -231,17 +221,7 @@ async function main(): Promise<void> {
       "--as",
       OLIVIA,
     ]);
-    for (
-      const line of released.lines.filter((l) =>
-        /^\w+: (succeeded|skipped|done)|already succeeded/.test(l)
-      )
-    ) {
-      say(dim(line));
-    }
-    say(released.lines.findLast((l) => l.startsWith("release ")) ?? "");
-    if (released.code !== 0) {
-      throw new Error("Cannot continue the demo: the production release failed");
-    }
+    showRelease(released, "production");
     const prices = await sql.production`
       select coalesce(lookup_key, '(archived)') as key, unit_amount, active from public.tier_prices
       where lookup_key = 'pro_monthly' or (lookup_key is null and unit_amount = 1200)
@@ -403,6 +383,15 @@ async function main(): Promise<void> {
     console.error("\ndemo: an environment is unhealthy (see above)");
     Deno.exit(1);
   }
+}
+
+/** Shows a release's step lines and outcome; a failed release ends the demo. */
+function showRelease(r: { code: number; lines: string[] }, env: string): void {
+  for (const line of r.lines.filter((l) => /^\w+: (succeeded|skipped|done)|already/.test(l))) {
+    say(dim(line));
+  }
+  say(r.lines.findLast((l) => l.startsWith("release ")) ?? "");
+  if (r.code !== 0) throw new Error(`Cannot continue the demo: the ${env} release failed`);
 }
 
 /** Runs the CLI as a person would; its output lines and exit code. */
