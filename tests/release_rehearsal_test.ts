@@ -103,6 +103,15 @@ async function runOpsWorker(): Promise<void> {
   assert.equal(res.status, 200);
 }
 
+/** What each step did, for a failed assertion's message. */
+function why(r: RehearsalResult): string {
+  return JSON.stringify(
+    r.steps.map((s) => [s.name, s.conclusion, s.error, (s.stdout + s.stderr).slice(-800)]),
+    null,
+    1,
+  );
+}
+
 function stepOf(r: RehearsalResult, id: string) {
   const step = r.steps.find((s) => s.id === id);
   assert.ok(step, `no step ${id}`);
@@ -184,7 +193,7 @@ Deno.test("rehearsal: development → staging on merge, production after two app
           log,
         });
       const first = await stagingJob();
-      assert.equal(first.result, "success", JSON.stringify(first.steps.map((s) => [s.name, s.conclusion, s.error, s.stderr.slice(-800)])));
+      assert.equal(first.result, "success", why(first));
       const release = stepOf(first, "release");
       assert.equal(release.outputs.status, "succeeded");
       assert.match(first.summary, /Release development → staging: succeeded/);
@@ -222,7 +231,7 @@ Deno.test("rehearsal: development → staging on merge, production after two app
         hostEnv,
         log,
       });
-      assert.equal(plan.result, "success", plan.steps.map((s) => s.stdout + s.stderr).join("\n"));
+      assert.equal(plan.result, "success", why(plan));
       assert.equal(plan.outputs.status, "waiting_approval");
       const id = plan.outputs.promotion_id;
       const planHash = plan.outputs.plan_hash;
@@ -265,7 +274,7 @@ Deno.test("rehearsal: development → staging on merge, production after two app
       assert.equal(
         applied.result,
         "success",
-        applied.steps.map((s) => s.stdout + s.stderr).join("\n"),
+        why(applied),
       );
       assert.equal(stepOf(applied, "release").outputs.status, "succeeded");
       const [prod] = await h.db.production`select value from public.app_config where key = ${key}`;
