@@ -6,6 +6,7 @@
  */
 import {
   DEFAULT_SCOPES,
+  parseScopeList,
   type Scope,
   SCOPES,
 } from "../../supabase/functions/_shared/promotion/kinds.ts";
@@ -19,14 +20,11 @@ const color = () => Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
 
 function scopeOption(value: string | undefined): Scope[] {
   if (value === undefined) return [...DEFAULT_SCOPES];
-  const parts = value.split(",").map((s) => s.trim()).filter(Boolean);
-  const bad = parts.filter((p) => !(SCOPES as readonly string[]).includes(p));
-  if (!parts.length || bad.length) {
-    throw new UsageError(
-      `Invalid --scope "${value}": expected a comma-separated list of ${SCOPES.join(", ")}`,
-    );
+  try {
+    return parseScopeList(value);
+  } catch (err) {
+    throw new UsageError(`Invalid --scope "${value}": ${(err as Error).message}`);
   }
-  return parts as Scope[];
 }
 
 /** The options of commands that compare a source and a target (`promote plan`, `validate`). */
@@ -82,7 +80,7 @@ approved, when the target's policy needs none). An empty plan records nothing.
 options:
   --from <env>          source environment
   --to <env>            target environment (where the promotion is recorded)
-  --scope <list>        what to promote: config,tiers,flags,stripe (default: config,tiers,flags)
+  --scope <list>        what to promote: ${SCOPES.join(",")} (default: ${DEFAULT_SCOPES.join(",")})
   --include-flag-state  also promote flags' enabled and rollout_percent
   --dry-run             show the plan only; record nothing
 ${AS_HELP}

@@ -10,7 +10,7 @@ import postgres from "postgres";
 import { ApiCallError, callOps, resolveToken } from "./api.ts";
 import { type Command, envOption, parseCommand, required, UsageError } from "./command.ts";
 import { ENVIRONMENTS, managementAccess, REPO_ROOT, type Target } from "./target.ts";
-import { SCOPES } from "../../supabase/functions/_shared/promotion/kinds.ts";
+import { parseScopeList } from "../../supabase/functions/_shared/promotion/kinds.ts";
 import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts";
 import { ReleaseRecord, type ReleaseRow } from "../release/record.ts";
 import { runRelease } from "../release/release.ts";
@@ -24,14 +24,11 @@ const DEFAULT_SCOPE = ["config", "tiers", "flags", "stripe", "schema"];
 
 function scopeOption(value: string | undefined): string[] {
   if (value === undefined) return DEFAULT_SCOPE;
-  const words = value.split(",").map((s) => s.trim()).filter(Boolean);
-  const unknown = words.filter((w) => !(SCOPES as readonly string[]).includes(w));
-  if (!words.length || unknown.length) {
-    throw new UsageError(
-      `Invalid --scope: ${unknown.join(", ") || "empty"} (expected some of ${SCOPES.join(", ")})`,
-    );
+  try {
+    return parseScopeList(value);
+  } catch (err) {
+    throw new UsageError(`Invalid --scope: ${(err as Error).message}`);
   }
-  return words;
 }
 
 /** The environment before `to` in promotion order. */

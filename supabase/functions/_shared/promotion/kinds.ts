@@ -13,10 +13,32 @@
 export type KindName = "config" | "tiers" | "tier_features" | "tier_prices" | "flags";
 
 /**
- * What `--scope` selects (`stripe`: the target's Stripe catalog, see external.ts; `schema`: the
- * migrations pending in the target, listed by the planner, see schema.ts).
+ * What `--scope` selects, declared once for the API, the CLI and the database's check:
+ * `config`, `tiers` (with features and prices), `flags` (the kinds below); `stripe`: the
+ * target's Stripe catalog (external.ts); `schema`: the migrations pending in the target, listed
+ * by the planner (schema.ts); `users`: permission for one faithful users copy (users_scope.ts).
  */
-export const SCOPES = ["config", "tiers", "flags", "stripe", "schema"] as const;
+export const SCOPES = ["config", "tiers", "flags", "stripe", "schema", "users"] as const;
+
+/**
+ * Parses a comma-separated scope list as people write it (`config,tiers`).
+ *
+ * @throws {Error} naming the unknown words and the scopes there are
+ * @example
+ * ```ts
+ * parseScopeList("config, tiers"); // ["config", "tiers"]
+ * ```
+ */
+export function parseScopeList(text: string): Scope[] {
+  const words = text.split(",").map((s) => s.trim()).filter(Boolean);
+  const unknown = words.filter((w) => !(SCOPES as readonly string[]).includes(w));
+  if (!words.length || unknown.length) {
+    throw new Error(
+      `${unknown.join(", ") || "an empty list"} (expected some of ${SCOPES.join(", ")})`,
+    );
+  }
+  return [...new Set(words)] as Scope[];
+}
 
 /**
  * The `source_env` of a promotion that sets one secret of its own target (where approval is

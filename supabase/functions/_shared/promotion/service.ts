@@ -39,6 +39,7 @@ import {
   SCHEMA_KIND,
   schemaChanges,
 } from "./schema.ts";
+import { USERS_COPY_KIND, usersCopyChange } from "./users_scope.ts";
 import { findRollbackConflicts, restoreSnapshots } from "./rollback.ts";
 
 type Sql = postgres.Sql;
@@ -220,6 +221,7 @@ async function planFrom(
   }
   // Pending migrations are listed by the planner and carried as they are (schema.ts).
   if (req.scope.includes("schema")) external.push(...schemaChanges(req.migrations ?? []));
+  if (req.scope.includes("users")) external.push(usersCopyChange(req.source, ctx.targetEnv));
   try {
     const plan = buildPlan({
       source: req.source,
@@ -431,9 +433,9 @@ async function recordResults(
   });
 }
 
-/** Is this change one the apply transaction does not write (Stripe, pushed migrations)? */
+/** Is this change one the apply transaction does not write (Stripe, migrations, users copy)? */
 function isExternal(kind: string): boolean {
-  return kind.startsWith("stripe_") || kind === SCHEMA_KIND;
+  return kind.startsWith("stripe_") || kind === SCHEMA_KIND || kind === USERS_COPY_KIND;
 }
 
 /** The plan without external changes (what the database transaction must still match). */
