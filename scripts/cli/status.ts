@@ -1,7 +1,6 @@
 /** `stagecoach status`: the local stack, per environment, like `supabase status`. */
-import { collectStatus, printStatus } from "../local/status.ts";
 import { type Command, parseOptions } from "./command.ts";
-import { localStack } from "./target.ts";
+import { collectStatus, localStack, printStatus } from "./target.ts";
 
 /** Prints the status; exits 1 when an environment is not healthy. */
 export const statusCommand: Command = {

@@ -40,6 +40,9 @@ import { readDotenvFile } from "../local/dotenv.ts";
 import { userToken } from "../local/auth.ts";
 
 export { ENVIRONMENTS, type EnvName, REPO_ROOT };
+/** The local stack's own commands (`status`, `user create`, `token`) reach it here too. */
+export { collectStatus, printStatus } from "../local/status.ts";
+export { ensureUser, OPS_ROLES, userToken } from "../local/auth.ts";
 
 /** An environment as the CLI reaches it. */
 export interface Target {

@@ -1,6 +1,5 @@
 /** `stagecoach user create` and `stagecoach token`: local stand-ins for Supabase Auth. */
 import { z } from "zod";
-import { ensureUser, OPS_ROLES, userToken } from "../local/auth.ts";
 import {
   type Command,
   envOption,
@@ -9,7 +8,7 @@ import {
   UsageError,
   withDatabase,
 } from "./command.ts";
-import { localOnly } from "./target.ts";
+import { ensureUser, localOnly, OPS_ROLES, userToken } from "./target.ts";
 
 const Email = z.email();
 
