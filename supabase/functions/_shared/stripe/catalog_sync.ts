@@ -113,6 +113,13 @@ function toEndpoint(e: Stripe.WebhookEndpoint): CatalogEndpoint {
   };
 }
 
+/** What the system reads before planning or checking (its `ExternalState`). */
+interface SyncState {
+  state: CatalogState;
+  links: Record<string, string | null>;
+  stored: string | null;
+}
+
 /** Runs one Stripe call: paced by a rate limiter, or directly. */
 type Run = <T>(call: () => Promise<T>) => Promise<T>;
 
@@ -494,16 +501,24 @@ export function stripeCatalogSystem(stripe: Stripe, opts: StripeCatalogOptions):
   /** Signing secrets of endpoints created by an apply, by promotion id, until `record`. */
   const secrets = new Map<string, string>();
 
+  /** The account's catalog and the target's links, read together. */
+  const read = async (): Promise<SyncState> => {
+    const [state, links, stored] = await Promise.all([
+      readCatalogState(stripe, { run }),
+      readLinks(opts.target),
+      readStoredSecretEndpoint(opts.target),
+    ]);
+    return { state, links, stored };
+  };
+
   return {
     scope: "stripe",
     kinds: STRIPE_CATALOG_KINDS,
+    desired: ["tiers", "tier_prices"],
+    read,
 
-    async plan(desired) {
-      const [state, links, stored] = await Promise.all([
-        readCatalogState(stripe, { run }),
-        readLinks(opts.target),
-        readStoredSecretEndpoint(opts.target),
-      ]);
+    async plan(desired, given) {
+      const { state, links, stored } = (given as SyncState | undefined) ?? await read();
       return planCatalog({
         desired,
         state,
@@ -565,7 +580,7 @@ export function stripeCatalogSystem(stripe: Stripe, opts: StripeCatalogOptions):
       if (problems.length) throw new Error(problems.join("; "));
     },
 
-    async checks(target: postgres.Sql) {
+    async checks(target: postgres.Sql, given) {
       const rows = await target<CheckedTierPrice[]>`
         select p.lookup_key, p.currency::text as currency, p.unit_amount::text as unit_amount,
                p.billing_interval, p.interval_count, p.stripe_price_id
@@ -573,7 +588,9 @@ export function stripeCatalogSystem(stripe: Stripe, opts: StripeCatalogOptions):
         join public.membership_tiers as t on t.id = p.tier_id
         where p.active and t.active and p.lookup_key is not null
         order by p.lookup_key`;
-      return catalogChecks(rows, await readCatalogState(stripe, { run }), webhook);
+      const state = (given as SyncState | undefined)?.state ??
+        await readCatalogState(stripe, { run });
+      return catalogChecks(rows, state, webhook);
     },
   };
 }
