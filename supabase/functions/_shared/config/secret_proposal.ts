@@ -15,15 +15,14 @@ import { JsonNumber, type JsonObject } from "../json/lossless.ts";
 import { SECRET_SOURCE } from "../promotion/kinds.ts";
 import type { Row, RowsByKind } from "../promotion/plan.ts";
 import { readRows } from "../promotion/read.ts";
+import { type ApplyOutcome, applyPromotion } from "../promotion/apply_pipeline.ts";
 import {
-  type ApplyOutcome,
-  applyPromotion,
-  createPromotion,
   type PromotionContext,
   type PromotionRow,
   requireRole,
   toApiError,
-} from "../promotion/service.ts";
+} from "../promotion/context.ts";
+import { createPromotion } from "../promotion/service.ts";
 import { secretFingerprint } from "./bundle.ts";
 
 /** A secret proposal as stored with its promotion (ciphertext under the Vault key). */

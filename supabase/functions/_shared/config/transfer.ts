@@ -14,16 +14,10 @@ import { ApiError } from "../http.ts";
 import { JsonNumber, type JsonObject } from "../json/lossless.ts";
 import type { Plan, Row, RowsByKind } from "../promotion/plan.ts";
 import { readRows, readSecretPlaintexts } from "../promotion/read.ts";
-import {
-  type ApplyOutcome,
-  applyPromotion,
-  BUNDLE_SOURCE,
-  computePlanFromRows,
-  createPromotion,
-  type PromotionContext,
-  type PromotionRow,
-  promotionSource,
-} from "../promotion/service.ts";
+import { type ApplyOutcome, applyPromotion } from "../promotion/apply_pipeline.ts";
+import { BUNDLE_SOURCE, type PromotionContext, type PromotionRow } from "../promotion/context.ts";
+import { computePlanFromRows } from "../promotion/planning.ts";
+import { createPromotion, promotionSource } from "../promotion/service.ts";
 import { BundleError, type ConfigEntry, openBundle, sealBundle } from "./bundle.ts";
 
 async function requireOperator(ctx: PromotionContext, action: string): Promise<void> {

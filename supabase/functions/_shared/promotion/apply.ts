@@ -1,6 +1,6 @@
 /**
  * Writing a plan into the target, inside the caller's transaction: every change, and before
- * it the before-image of every row it touches (`ops.promotion_snapshots`), all or nothing.
+ * it the before-image of every row it touches (`snapshots.ts`), all or nothing.
  *
  * Order: deletions child-first (prices, features, then tiers), then per kind parent-first:
  * archivals (which release lookup keys), updates and retirements, creations (replacement
@@ -17,6 +17,7 @@ import type postgres from "postgres";
 import { canonicalJson, toJsonValue } from "../json/lossless.ts";
 import { KINDS, type KindSpec } from "./kinds.ts";
 import type { Plan, PlanChange, Row } from "./plan.ts";
+import { imageCascade, imageRows, markCreated } from "./snapshots.ts";
 import { fieldValue, keyColumns, keyMatch, physicalColumn, recordsetColumns } from "./sql.ts";
 
 type Tx = postgres.TransactionSql;
@@ -42,110 +43,6 @@ function records(spec: KindSpec, changes: PlanChange[], secrets: Map<string, str
     if (spec.secret && secrets.has(c.key)) rec.__secret = secrets.get(c.key)!;
     return rec;
   });
-}
-
-/** The JSONB columns of a table (to record which were SQL NULL in a before-image). */
-async function jsonbColumns(tx: Tx, table: string): Promise<string[]> {
-  const rows = await tx<{ name: string }[]>`
-    select attname as name from pg_catalog.pg_attribute
-    where attrelid = ${table}::regclass and attnum > 0 and not attisdropped
-      and atttypid = 'jsonb'::regtype
-    order by attnum`;
-  return rows.map((r) => r.name);
-}
-
-class SnapshotWriter {
-  seq = 0;
-  private nullsExpr = new Map<string, string>();
-  constructor(readonly tx: Tx, readonly promotionId: string) {}
-
-  /** SQL listing the JSONB columns of row `t` that are SQL NULL. */
-  private async sqlNulls(table: string): Promise<string> {
-    let expr = this.nullsExpr.get(table);
-    if (!expr) {
-      const cols = await jsonbColumns(this.tx, table);
-      expr = cols.length
-        ? `array_remove(array[${
-          cols.map((c) => `case when t.${c} is null then '${c}' end`).join(", ")
-        }]::text[], null)`
-        : `'{}'::text[]`;
-      this.nullsExpr.set(table, expr);
-    }
-    return expr;
-  }
-
-  /** Before-images of the rows matched by `recs` (key in `k_<field>`). */
-  async before(spec: KindSpec, recs: Row[], action?: string): Promise<void> {
-    if (!recs.length) return;
-    const withSeq = recs.map((r) => ({ ...r, seq: ++this.seq, action: action ?? r.action }));
-    await this.tx.unsafe(
-      `insert into ops.promotion_snapshots
-         (promotion_id, seq, kind, natural_key, table_name, row_id, action, before, sql_nulls)
-       select $1::uuid, x.seq, $2, x.natural_key, $3, t.${spec.idColumn}::text, x.action,
-              to_jsonb(t), ${await this.sqlNulls(spec.table)}
-       from jsonb_to_recordset($4::text::jsonb)
-         as x(${
-        [...keyColumns(spec, "k_"), "natural_key text", "action text", "seq integer"].join(", ")
-      })
-       join ${spec.table} as t on ${keyMatch(spec, { prefix: "k_" })}`,
-      [this.promotionId, spec.name, spec.table, param(withSeq)],
-    );
-  }
-
-  /**
-   * Before-images of child rows that deleting the parents in `recs` would remove by cascade
-   * and that the plan does not list itself (e.g. archived prices, which have no lookup key).
-   */
-  async cascaded(parent: KindSpec, recs: Row[]): Promise<void> {
-    if (!recs.length) return;
-    for (const child of KINDS.filter((k) => k.parent?.kind === parent.name)) {
-      const [{ n }] = await this.tx.unsafe(
-        `with inserted as (
-           insert into ops.promotion_snapshots
-             (promotion_id, seq, kind, natural_key, table_name, row_id, action, before, sql_nulls)
-           select $1::uuid, $2::int + row_number() over (order by t.${child.idColumn}), $3,
-                  'cascade:' || t.${child.idColumn}::text, $4, t.${child.idColumn}::text, 'delete',
-                  to_jsonb(t), ${await this.sqlNulls(child.table)}
-           from jsonb_to_recordset($5::text::jsonb)
-             as x(${[...keyColumns(parent, "k_")].join(", ")})
-           join ${parent.table} as p on ${keyMatch(parent, { t: "p", prefix: "k_" })}
-           join ${child.table} as t on t.${child.parent!.column} = p.${parent.idColumn}
-           where not exists (
-             select 1 from ops.promotion_snapshots as s
-             where s.promotion_id = $1::uuid and s.table_name = $4
-               and s.row_id = t.${child.idColumn}::text)
-           returning 1)
-         select count(*)::int as n from inserted`,
-        [this.promotionId, this.seq, child.name, child.table, param(recs)],
-      );
-      this.seq += n as number;
-    }
-  }
-
-  /** "Created by this promotion" markers (before = null) for rows now matching `recs`. */
-  async created(spec: KindSpec, recs: Row[]): Promise<void> {
-    if (!recs.length) return;
-    const withSeq = recs.map((r) => {
-      const rec: Record<string, unknown> = {
-        seq: ++this.seq,
-        natural_key: r.natural_key,
-        action: r.action,
-      };
-      for (const f of spec.keyFields) rec[`k_${f}`] = r[f];
-      return rec;
-    });
-    await this.tx.unsafe(
-      `insert into ops.promotion_snapshots
-         (promotion_id, seq, kind, natural_key, table_name, row_id, action, before)
-       select $1::uuid, x.seq, $2, x.natural_key, $3, t.${spec.idColumn}::text, x.action, null
-       from jsonb_to_recordset($4::text::jsonb)
-         as x(${
-        [...keyColumns(spec, "k_"), "natural_key text", "action text", "seq integer"].join(", ")
-      })
-       join ${spec.table} as t on ${keyMatch(spec, { prefix: "k_" })}`,
-      [this.promotionId, spec.name, spec.table, param(withSeq)],
-    );
-  }
 }
 
 /**
@@ -231,7 +128,8 @@ export async function writePlan(
   plan: Plan,
   secrets: Map<string, string>,
 ): Promise<WriteResult> {
-  const snaps = new SnapshotWriter(tx, promotionId);
+  let snapshots = 0;
+  const image = async (n: Promise<number>) => void (snapshots += await n);
   const byAction: Record<string, number> = {};
   for (const c of plan.changes) byAction[c.action] = (byAction[c.action] ?? 0) + 1;
   const of = (spec: KindSpec, ...actions: string[]) =>
@@ -243,8 +141,8 @@ export async function writePlan(
 
   for (const spec of [...KINDS].sort((a, b) => b.order - a.order)) {
     const gone = of(spec, "delete");
-    await snaps.before(spec, gone);
-    await snaps.cascaded(spec, gone);
+    await image(imageRows(tx, promotionId, { spec, recs: gone }));
+    await image(imageCascade(tx, promotionId, { parent: spec, recs: gone }));
     await deleteRows(tx, spec, gone);
   }
   for (const spec of [...KINDS].sort((a, b) => a.order - b.order)) {
@@ -259,20 +157,20 @@ export async function writePlan(
       };
       rec.natural_key = r.natural_key;
       rec.action = "replace";
-      rec.active = false;
+      rec[spec.activeField!] = false;
       for (const f of spec.keyFields) rec[f] = null;
       return rec;
     });
-    await snaps.before(spec, released);
+    await image(imageRows(tx, promotionId, { spec, recs: released }));
     await updateRows(tx, spec, released);
 
     const updated = of(spec, "update", "retire");
-    await snaps.before(spec, updated);
+    await image(imageRows(tx, promotionId, { spec, recs: updated }));
     await updateRows(tx, spec, updated);
 
     const fresh = of(spec, "create", "replace");
     await insertRows(tx, spec, fresh);
-    await snaps.created(spec, fresh);
+    await image(markCreated(tx, promotionId, { spec, recs: fresh }));
   }
-  return { snapshots: snaps.seq, byAction };
+  return { snapshots, byAction };
 }

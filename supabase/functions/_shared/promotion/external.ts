@@ -10,6 +10,7 @@
 import type postgres from "postgres";
 import type { JsonObject } from "../json/lossless.ts";
 import type { CheckResult } from "../validation/checks.ts";
+import type { KindName } from "./kinds.ts";
 import type { PlanChange, RowsByKind } from "./plan.ts";
 
 /**
@@ -27,6 +28,13 @@ export type ExternalKindName =
 /** What an external system's apply did, kept in `ops.promotion_effects` for revert. */
 export type EffectsRecord = JsonObject;
 
+/**
+ * What an external system read of its world (the Stripe account's catalog and the links the
+ * target holds), opaque to the pipeline: read once per phase and handed to `plan` and
+ * `checks`, so an apply reads the account once before and once after.
+ */
+export type ExternalState = unknown;
+
 /** An external system. */
 export interface ExternalSystem {
   /** The `--scope` word that selects it. */
@@ -34,10 +42,19 @@ export interface ExternalSystem {
   /** The plan change kinds it owns. */
   kinds: readonly ExternalKindName[];
   /**
+   * The database kinds it is planned from (`desired`): the source's rows where the promotion
+   * carries their scope, the target's otherwise. They are read even when not in scope.
+   */
+  desired: readonly KindName[];
+  /** Reads the system's current state (for `plan` and `checks`). */
+  read(): Promise<ExternalState>;
+  /**
    * Plans what the system needs so it matches `desired`: the rows the target database will
    * hold once the promotion's database changes are applied.
+   *
+   * @param state what `read` returned; read afresh when absent
    */
-  plan(desired: RowsByKind): Promise<PlanChange[]>;
+  plan(desired: RowsByKind, state?: ExternalState): Promise<PlanChange[]>;
   /**
    * Makes the changes, idempotently (keys derived from the promotion and the change). When it
    * fails half-way it undoes what it did before throwing.
@@ -47,6 +64,10 @@ export interface ExternalSystem {
   record(tx: postgres.TransactionSql, effects: EffectsRecord): Promise<void>;
   /** Undoes `apply`; safe to run twice. */
   revert(promotionId: string, effects: EffectsRecord): Promise<void>;
-  /** Checks after apply (and in `validate`). */
-  checks(target: postgres.Sql): Promise<CheckResult[]>;
+  /**
+   * Checks after apply (and in `validate`).
+   *
+   * @param state what `read` returned after the apply; read afresh when absent
+   */
+  checks(target: postgres.Sql, state?: ExternalState): Promise<CheckResult[]>;
 }

@@ -9,6 +9,8 @@
  * @module
  */
 
+import { JsonNumber, type JsonObject } from "../json/lossless.ts";
+
 /** Names of the kinds. */
 export type KindName = "config" | "tiers" | "tier_features" | "tier_prices" | "flags";
 
@@ -19,6 +21,12 @@ export type KindName = "config" | "tiers" | "tier_features" | "tier_prices" | "f
  * by the planner (schema.ts); `users`: permission for one faithful users copy (users_scope.ts).
  */
 export const SCOPES = ["config", "tiers", "flags", "stripe", "schema", "users"] as const;
+
+/**
+ * Scopes whose one plan change the planner carries as asked (no database kind, no external
+ * system): `schema` (the pending migrations listed) and `users` (a faithful copy's permission).
+ */
+export const CARRIED_SCOPES: readonly string[] = ["schema", "users"];
 
 /**
  * Parses a comma-separated scope list as people write it (`config,tiers`).
@@ -97,6 +105,28 @@ export interface KindSpec {
   };
   /** What "gone from the source" means: delete the row, or archive it in place. */
   removal: "delete" | "archive";
+  /**
+   * The boolean field that marks a row inactive: an archived row (removal `archive`) and a
+   * retired one (see {@link KindSpec.heldByMemberships}) keep existing with it false.
+   */
+  activeField?: string;
+  /**
+   * Memberships point at rows of this kind (tiers): such a row is never deleted while it has
+   * memberships (retired instead; refused while one is live), and a change to it or to its
+   * children (kinds whose `parent` it is) is high risk while it has live ones.
+   */
+  heldByMemberships?: boolean;
+  /** Rows whose `field` is true on either side stay as the target has them (kept, listed). */
+  keptWhen?: { field: string; reason: string };
+  /**
+   * A row new to the target takes these state values unless the plan includes state (a new
+   * flag arrives disabled), and its change says why.
+   */
+  newState?: { values: JsonObject; reason: string };
+  /** Every update of this kind is high risk (prices: what customers pay). */
+  alwaysHighRisk?: boolean;
+  /** Why a change to an immutable field replaces the row (see `immutableFields`). */
+  replaceReason?: string;
   /** Only rows matching this SQL condition (on alias `x`) are promotable. */
   where?: string;
   /** Creates and updates run in ascending order, deletions in descending. */
@@ -124,6 +154,8 @@ export const KINDS: readonly KindSpec[] = [
     stateFields: [],
     immutableFields: [],
     removal: "delete",
+    activeField: "active",
+    heldByMemberships: true,
     order: 10,
   },
   {
@@ -168,6 +200,9 @@ export const KINDS: readonly KindSpec[] = [
     parent: { field: "tier", kind: "tiers", column: "tier_id" },
     // As in Stripe: a price is never deleted; it is archived (inactive, lookup key released).
     removal: "archive",
+    activeField: "active",
+    alwaysHighRisk: true,
+    replaceReason: "prices are immutable: a new price takes the lookup key",
     where: "x.lookup_key is not null",
     order: 30,
   },
@@ -196,6 +231,7 @@ export const KINDS: readonly KindSpec[] = [
       fingerprintField: "secret_fingerprint",
       ciphertextColumn: "secret_ciphertext",
     },
+    keptWhen: { field: "env_specific", reason: "environment-specific: the target keeps its own" },
     removal: "delete",
     order: 40,
   },
@@ -216,6 +252,10 @@ export const KINDS: readonly KindSpec[] = [
     envSpecific: [],
     stateFields: ["enabled", "rollout_percent"],
     immutableFields: [],
+    newState: {
+      values: { enabled: false, rollout_percent: new JsonNumber("0") },
+      reason: "arrives disabled (flag state is not promoted without --include-flag-state)",
+    },
     removal: "delete",
     order: 50,
   },

@@ -16,18 +16,13 @@
  *
  * @module
  */
-import {
-  canonicalJson,
-  JsonNumber,
-  type JsonObject,
-  type JsonValue,
-  sha256Hex,
-} from "../json/lossless.ts";
+import { canonicalJson, type JsonObject, type JsonValue, sha256Hex } from "../json/lossless.ts";
 import type { ExternalKindName } from "./external.ts";
 import {
   type KindName,
   kindsInScope,
   type KindSpec,
+  kindSpec,
   naturalKey,
   type Scope,
   SECRET_SOURCE,
@@ -133,10 +128,7 @@ function merged(spec: KindSpec, source: Row, target: Row, compared: string[]): R
 function created(spec: KindSpec, source: Row, includeState: boolean): Row {
   const out = pick(source, spec.fields.map((f) => f.name));
   for (const f of spec.envSpecific) out[f] = null;
-  if (!includeState && spec.name === "flags") {
-    out.enabled = false;
-    out.rollout_percent = new JsonNumber("0");
-  }
+  if (!includeState && spec.newState) Object.assign(out, spec.newState.values);
   return out;
 }
 
@@ -148,8 +140,187 @@ function isSecret(spec: KindSpec, row: Row | null | undefined): boolean {
   return !!spec.secret && row?.[spec.secret.flagField] === true;
 }
 
+/** What planning accumulates across kinds (parents are planned before their children). */
+interface Planning {
+  input: PlanInput;
+  changes: PlanChange[];
+  kept: KeptRow[];
+  refused: string[];
+  /** Keys per kind the plan retires or keeps (their children stay). */
+  keptParents: Map<KindName, Set<string>>;
+  /** Keys per kind the plan deletes (their children go with them). */
+  deletedParents: Map<KindName, Set<string>>;
+}
+
+/** One key of one kind, as both sides have it. */
+interface KeyedRow {
+  spec: KindSpec;
+  key: string;
+  s: Row | undefined;
+  t: Row | undefined;
+  /** The parent's key (e.g. the tier's slug), for a kind with a parent. */
+  parentKey: string | null;
+  /** Live memberships the row touches (its own or its parent's), and on which row. */
+  live: number;
+  liveReason: string;
+}
+
+function setOf(map: Map<KindName, Set<string>>, kind: KindName): Set<string> {
+  let set = map.get(kind);
+  if (!set) map.set(kind, set = new Set());
+  return set;
+}
+
+function usage(p: Planning, key: string): { memberships: number; live: number } {
+  return p.input.tierUsage[key] ?? { memberships: 0, live: 0 };
+}
+
+function keyedRow(p: Planning, spec: KindSpec, key: string, s?: Row, t?: Row): KeyedRow {
+  const parentKey = spec.parent ? String((s ?? t)![spec.parent.field]) : null;
+  const holder = spec.heldByMemberships
+    ? { spec, key }
+    : spec.parent && kindSpec(spec.parent.kind).heldByMemberships
+    ? { spec: kindSpec(spec.parent.kind), key: parentKey! }
+    : null;
+  const live = holder ? usage(p, holder.key).live : 0;
+  const liveReason = holder
+    ? `touches live memberships (${live} on ${holder.spec.label} ${holder.key})`
+    : "";
+  return { spec, key, s, t, parentKey, live, liveReason };
+}
+
+/** A row the kind keeps as the target has it (env-specific config). */
+function keptByRule(p: Planning, r: KeyedRow): boolean {
+  const rule = r.spec.keptWhen;
+  // A secret proposal sets one of the target's own entries: nothing crosses environments.
+  if (!rule || p.input.source === SECRET_SOURCE) return false;
+  if (r.s?.[rule.field] !== true && r.t?.[rule.field] !== true) return false;
+  p.kept.push({ kind: r.spec.name, key: r.key, reason: rule.reason });
+  return true;
+}
+
+/** A row new to the target. */
+function planCreate(p: Planning, { spec, key, s, live, liveReason }: KeyedRow): void {
+  const secret = isSecret(spec, s);
+  const reasons = secret ? ["new secret value"] : [];
+  if (live > 0) reasons.push(liveReason);
+  if (spec.newState && !p.input.includeFlagState) reasons.push(spec.newState.reason);
+  p.changes.push({
+    kind: spec.name,
+    key,
+    action: "create",
+    risk: secret || live > 0 ? "high" : "low",
+    reasons,
+    before: null,
+    after: created(spec, s!, p.input.includeFlagState),
+  });
+}
+
 /**
- * Plans a promotion.
+ * A row held by memberships and gone from the source: retired (or kept when already
+ * inactive); refused while a membership is live. False when it has no memberships.
+ */
+function planRetire(p: Planning, { spec, key, t }: KeyedRow): boolean {
+  const held = usage(p, key);
+  if (!spec.heldByMemberships || held.memberships === 0) return false;
+  const { source, target } = p.input;
+  if (held.live > 0) {
+    p.refused.push(
+      `${spec.label} ${key} is gone from ${source} but has ${held.live} live membership(s) in ${target}`,
+    );
+    return true;
+  }
+  setOf(p.keptParents, spec.name).add(key);
+  const active = spec.activeField!;
+  if (t![active] === false) {
+    p.kept.push({ kind: spec.name, key, reason: "retired: inactive, kept for its memberships" });
+    return true;
+  }
+  p.changes.push({
+    kind: spec.name,
+    key,
+    action: "retire",
+    risk: "high",
+    reasons: [`has ${held.memberships} membership(s): retired instead of deleted`],
+    before: t!,
+    after: { ...t!, [active]: false },
+  });
+  return true;
+}
+
+/** A row gone from the source: kept under a retired parent, retired, archived or deleted. */
+function planRemoval(p: Planning, r: KeyedRow): void {
+  const { spec, key, t, parentKey } = r;
+  const parentKind = spec.parent?.kind;
+  const parentLabel = parentKind ? kindSpec(parentKind).label : "";
+  if (parentKey !== null && setOf(p.keptParents, parentKind!).has(parentKey)) {
+    p.kept.push({
+      kind: spec.name,
+      key,
+      reason: `its ${parentLabel} ${parentKey} is retired, not deleted`,
+    });
+    return;
+  }
+  if (planRetire(p, r)) return;
+  const cascade = parentKey !== null && setOf(p.deletedParents, parentKind!).has(parentKey);
+  setOf(p.deletedParents, spec.name).add(key);
+  const archive = spec.removal === "archive" && !cascade;
+  const released = spec.keyFields[0].replaceAll("_", " ");
+  p.changes.push({
+    kind: spec.name,
+    key,
+    action: archive ? "archive" : "delete",
+    risk: "high",
+    reasons: cascade
+      ? [`its ${parentLabel} ${parentKey} is deleted`]
+      : archive
+      ? [`gone from ${p.input.source}: archived (inactive, ${released} released)`]
+      : [`gone from ${p.input.source}`],
+    before: t!,
+    after: archive ? { ...t!, [spec.activeField!]: false, [spec.keyFields[0]]: null } : null,
+  });
+}
+
+/** A row on both sides: updated in place, or replaced when an immutable field changes. */
+function planUpdate(p: Planning, r: KeyedRow, compared: string[]): void {
+  const { spec, key, live, liveReason } = r;
+  const s = r.s!;
+  const t = r.t!;
+  if (same(s, t, compared)) return;
+  const changed = differing(s, t, compared);
+  const reasons = [`changes ${changed.join(", ")}`];
+  if (live > 0) reasons.push(liveReason);
+  const secret = isSecret(spec, s) || isSecret(spec, t);
+  if (secret) reasons.push("secret value changes (fingerprints only)");
+  const replace = changed.some((f) => spec.immutableFields.includes(f));
+  if (replace && spec.replaceReason) reasons.push(spec.replaceReason);
+  p.changes.push({
+    kind: spec.name,
+    key,
+    action: replace ? "replace" : "update",
+    risk: live > 0 || secret || spec.alwaysHighRisk ? "high" : "low",
+    reasons,
+    before: t,
+    after: replace ? created(spec, s, p.input.includeFlagState) : merged(spec, s, t, compared),
+  });
+}
+
+/** Plans every key of one kind. */
+function planKind(p: Planning, spec: KindSpec): void {
+  const compared = comparedFields(spec, p.input.includeFlagState);
+  const source = byKey(spec, p.input.sourceRows[spec.name]);
+  const target = byKey(spec, p.input.targetRows[spec.name]);
+  for (const key of [...new Set([...source.keys(), ...target.keys()])].sort()) {
+    const r = keyedRow(p, spec, key, source.get(key), target.get(key));
+    if (keptByRule(p, r)) continue;
+    if (r.s && !r.t) planCreate(p, r);
+    else if (!r.s && r.t) planRemoval(p, r);
+    else planUpdate(p, r, compared);
+  }
+}
+
+/**
+ * Plans a promotion. Every rule that depends on a kind is a field of its {@link KindSpec}.
  *
  * @returns the plan; `plan.changes` is empty when the target already matches
  * @throws {PlanRefusedError} when a change would strand live memberships
@@ -160,153 +331,17 @@ function isSecret(spec: KindSpec, row: Row | null | undefined): boolean {
  * ```
  */
 export function buildPlan(input: PlanInput): Plan {
-  const changes: PlanChange[] = [];
-  const kept: KeptRow[] = [];
-  const refused: string[] = [];
-  const usage = (slug: string) => input.tierUsage[slug] ?? { memberships: 0, live: 0 };
-  // Tiers the plan retires or keeps (children stay) and deletes (children go with them).
-  const keptTiers = new Set<string>();
-  const deletedTiers = new Set<string>();
-
-  for (const spec of kindsInScope(input.scope)) {
-    const compared = comparedFields(spec, input.includeFlagState);
-    const source = byKey(spec, input.sourceRows[spec.name]);
-    const target = byKey(spec, input.targetRows[spec.name]);
-    const keys = [...new Set([...source.keys(), ...target.keys()])].sort();
-
-    for (const key of keys) {
-      const s = source.get(key);
-      const t = target.get(key);
-      const parentSlug = spec.parent ? String((s ?? t)![spec.parent.field]) : null;
-      const live = parentSlug
-        ? usage(parentSlug).live
-        : spec.name === "tiers"
-        ? usage(key).live
-        : 0;
-      const liveReason = `touches live memberships (${live} on tier ${parentSlug ?? key})`;
-
-      if (
-        spec.name === "config" && input.source !== SECRET_SOURCE &&
-        (s?.env_specific === true || t?.env_specific === true)
-      ) {
-        kept.push({
-          kind: spec.name,
-          key,
-          reason: "environment-specific: the target keeps its own",
-        });
-        continue;
-      }
-
-      if (s && !t) {
-        const secret = isSecret(spec, s);
-        const reasons = secret ? ["new secret value"] : [];
-        if (live > 0) reasons.push(liveReason);
-        changes.push({
-          kind: spec.name,
-          key,
-          action: "create",
-          risk: secret || live > 0 ? "high" : "low",
-          reasons: spec.name === "flags" && !input.includeFlagState
-            ? [
-              ...reasons,
-              "arrives disabled (flag state is not promoted without --include-flag-state)",
-            ]
-            : reasons,
-          before: null,
-          after: created(spec, s, input.includeFlagState),
-        });
-        continue;
-      }
-
-      if (!s && t) {
-        if (parentSlug && keptTiers.has(parentSlug)) {
-          kept.push({
-            kind: spec.name,
-            key,
-            reason: `its tier ${parentSlug} is retired, not deleted`,
-          });
-          continue;
-        }
-        if (spec.name === "tiers" && usage(key).memberships > 0) {
-          if (usage(key).live > 0) {
-            refused.push(
-              `tier ${key} is gone from ${input.source} but has ${
-                usage(key).live
-              } live membership(s) in ${input.target}`,
-            );
-            continue;
-          }
-          keptTiers.add(key);
-          if (t.active === false) {
-            kept.push({
-              kind: spec.name,
-              key,
-              reason: "retired: inactive, kept for its memberships",
-            });
-            continue;
-          }
-          changes.push({
-            kind: spec.name,
-            key,
-            action: "retire",
-            risk: "high",
-            reasons: [`has ${usage(key).memberships} membership(s): retired instead of deleted`],
-            before: t,
-            after: { ...t, active: false },
-          });
-          continue;
-        }
-        const cascade = parentSlug !== null && deletedTiers.has(parentSlug);
-        if (spec.name === "tiers") deletedTiers.add(key);
-        const archive = spec.removal === "archive" && !cascade;
-        changes.push({
-          kind: spec.name,
-          key,
-          action: archive ? "archive" : "delete",
-          risk: "high",
-          reasons: cascade
-            ? [`its tier ${parentSlug} is deleted`]
-            : archive
-            ? [`gone from ${input.source}: archived (inactive, lookup key released)`]
-            : [`gone from ${input.source}`],
-          before: t,
-          after: archive ? { ...t, active: false, [spec.keyFields[0]]: null } : null,
-        });
-        continue;
-      }
-
-      if (!s || !t || same(s, t, compared)) continue;
-
-      const changed = differing(s, t, compared);
-      const reasons = [`changes ${changed.join(", ")}`];
-      let risk: Risk = "low";
-      if (live > 0) {
-        risk = "high";
-        reasons.push(liveReason);
-      }
-      if (isSecret(spec, s) || isSecret(spec, t)) {
-        risk = "high";
-        reasons.push("secret value changes (fingerprints only)");
-      }
-      if (spec.name === "tier_prices") risk = "high";
-      const replace = changed.some((f) => spec.immutableFields.includes(f));
-      changes.push({
-        kind: spec.name,
-        key,
-        action: replace ? "replace" : "update",
-        risk,
-        reasons: replace
-          ? [...reasons, "prices are immutable: a new price takes the lookup key"]
-          : reasons,
-        before: t,
-        after: replace ? created(spec, s, input.includeFlagState) : merged(spec, s, t, compared),
-      });
-    }
-  }
-
-  if (refused.length) throw new PlanRefusedError(refused);
-  changes.push(...(input.external ?? []));
-
+  const p: Planning = {
+    input,
+    changes: [],
+    kept: [],
+    refused: [],
+    keptParents: new Map(),
+    deletedParents: new Map(),
+  };
+  for (const spec of kindsInScope(input.scope)) planKind(p, spec);
+  if (p.refused.length) throw new PlanRefusedError(p.refused);
+  const changes = [...p.changes, ...(input.external ?? [])];
   const summary: Record<Action, number> = {
     create: 0,
     update: 0,
@@ -326,7 +361,7 @@ export function buildPlan(input: PlanInput): Plan {
     risk: changes.length === 0 ? "none" : changes.some((c) => c.risk === "high") ? "high" : "low",
     summary,
     changes,
-    kept,
+    kept: p.kept,
   };
 }
 

@@ -23,7 +23,9 @@ import type postgres from "postgres";
 import type Stripe from "stripe";
 import type { Sql, Tx } from "../db.ts";
 import type { EffectsRecord, ExternalSystem } from "../promotion/external.ts";
+import { kindSpec } from "../promotion/kinds.ts";
 import type { PlanChange } from "../promotion/plan.ts";
+import { imageById } from "../promotion/snapshots.ts";
 import {
   applyPhase,
   catalogChecks,
@@ -109,6 +111,13 @@ function toEndpoint(e: Stripe.WebhookEndpoint): CatalogEndpoint {
     status: e.status,
     created: e.created,
   };
+}
+
+/** What the system reads before planning or checking (its `ExternalState`). */
+interface SyncState {
+  state: CatalogState;
+  links: Record<string, string | null>;
+  stored: string | null;
 }
 
 /** Runs one Stripe call: paced by a rate limiter, or directly. */
@@ -446,26 +455,18 @@ async function undo(
 async function writeLinks(tx: Tx, promotionId: string, links: string): Promise<void> {
   const linked = (n: number) =>
     `jsonb_to_recordset($${n}::text::jsonb) as x(lookup_key text, id text)`;
-  await tx.unsafe(
-    `with touched as (
-       select t.id from ${linked(2)}
-       join public.tier_prices as t
-         on (t.lookup_key = x.lookup_key and t.stripe_price_id is distinct from x.id)
-         or (t.lookup_key is null and t.stripe_price_id = x.id))
-     insert into ops.promotion_snapshots
-       (promotion_id, seq, kind, natural_key, table_name, row_id, action, before, sql_nulls)
-     select $1::uuid, base.n + row_number() over (order by t.id), 'tier_prices',
-            coalesce(t.lookup_key, t.id::text), 'public.tier_prices', t.id::text, 'update',
-            to_jsonb(t), '{}'::text[]
-     from public.tier_prices as t
-     cross join (select coalesce(max(seq), 0) as n from ops.promotion_snapshots
-                 where promotion_id = $1::uuid) as base
-     where t.id in (select id from touched)
-       and not exists (select 1 from ops.promotion_snapshots as s
-                       where s.promotion_id = $1::uuid and s.table_name = 'public.tier_prices'
-                         and s.row_id = t.id::text)`,
-    [promotionId, links],
+  const touched = await tx.unsafe<{ id: string }[]>(
+    `select t.id::text from ${linked(1)}
+     join public.tier_prices as t
+       on (t.lookup_key = x.lookup_key and t.stripe_price_id is distinct from x.id)
+       or (t.lookup_key is null and t.stripe_price_id = x.id)
+     order by t.id`,
+    [links],
   );
+  await imageById(tx, promotionId, {
+    spec: kindSpec("tier_prices"),
+    ids: [...new Set(touched.map((r) => r.id))],
+  });
   await tx.unsafe(
     `update public.tier_prices as t set stripe_price_id = null from ${linked(1)}
      where t.lookup_key is null and t.stripe_price_id = x.id`,
@@ -475,26 +476,6 @@ async function writeLinks(tx: Tx, promotionId: string, links: string): Promise<v
     `update public.tier_prices as t set stripe_price_id = x.id from ${linked(1)}
      where t.lookup_key = x.lookup_key and t.stripe_price_id is distinct from x.id`,
     [links],
-  );
-}
-
-/** The before-image of the secret's config entry (or a "created" marker). */
-async function snapshotSecretEntry(tx: Tx, promotionId: string): Promise<void> {
-  await tx.unsafe(
-    `insert into ops.promotion_snapshots
-       (promotion_id, seq, kind, natural_key, table_name, row_id, action, before, sql_nulls)
-     select $1::uuid, (select coalesce(max(seq), 0) + 1 from ops.promotion_snapshots
-                       where promotion_id = $1::uuid),
-            'config', $2, 'public.app_config', $2,
-            case when c.key is null then 'create' else 'update' end,
-            case when c.key is null then null else to_jsonb(c) end,
-            case when c.key is not null and c.value is null then '{value}'::text[] else '{}' end
-     from (select 1) as one
-     left join public.app_config as c on c.key = $2
-     where not exists (select 1 from ops.promotion_snapshots as s
-                       where s.promotion_id = $1::uuid and s.table_name = 'public.app_config'
-                         and s.row_id = $2)`,
-    [promotionId, WEBHOOK_SECRET_KEY],
   );
 }
 
@@ -520,16 +501,24 @@ export function stripeCatalogSystem(stripe: Stripe, opts: StripeCatalogOptions):
   /** Signing secrets of endpoints created by an apply, by promotion id, until `record`. */
   const secrets = new Map<string, string>();
 
+  /** The account's catalog and the target's links, read together. */
+  const read = async (): Promise<SyncState> => {
+    const [state, links, stored] = await Promise.all([
+      readCatalogState(stripe, { run }),
+      readLinks(opts.target),
+      readStoredSecretEndpoint(opts.target),
+    ]);
+    return { state, links, stored };
+  };
+
   return {
     scope: "stripe",
     kinds: STRIPE_CATALOG_KINDS,
+    desired: ["tiers", "tier_prices"],
+    read,
 
-    async plan(desired) {
-      const [state, links, stored] = await Promise.all([
-        readCatalogState(stripe, { run }),
-        readLinks(opts.target),
-        readStoredSecretEndpoint(opts.target),
-      ]);
+    async plan(desired, given) {
+      const { state, links, stored } = (given as SyncState | undefined) ?? await read();
       return planCatalog({
         desired,
         state,
@@ -574,7 +563,8 @@ export function stripeCatalogSystem(stripe: Stripe, opts: StripeCatalogOptions):
       }
       // Provenance: the webhook trusts this secret because the apply path recorded it.
       await tx`select ops.record_endpoint_secret(${e.promotion_id}, ${created.id}, ${secret})`;
-      await snapshotSecretEntry(tx, e.promotion_id);
+      // The entry's before-image (or a "created" marker): a rollback restores it too.
+      await imageById(tx, e.promotion_id, { spec: kindSpec("config"), ids: [WEBHOOK_SECRET_KEY] });
       await tx`select ops.set_config_secret(${WEBHOOK_SECRET_KEY}, ${secret}, ${
         secretDescription(created.id)
       })`;
@@ -590,7 +580,7 @@ export function stripeCatalogSystem(stripe: Stripe, opts: StripeCatalogOptions):
       if (problems.length) throw new Error(problems.join("; "));
     },
 
-    async checks(target: postgres.Sql) {
+    async checks(target: postgres.Sql, given) {
       const rows = await target<CheckedTierPrice[]>`
         select p.lookup_key, p.currency::text as currency, p.unit_amount::text as unit_amount,
                p.billing_interval, p.interval_count, p.stripe_price_id
@@ -598,7 +588,9 @@ export function stripeCatalogSystem(stripe: Stripe, opts: StripeCatalogOptions):
         join public.membership_tiers as t on t.id = p.tier_id
         where p.active and t.active and p.lookup_key is not null
         order by p.lookup_key`;
-      return catalogChecks(rows, await readCatalogState(stripe, { run }), webhook);
+      const state = (given as SyncState | undefined)?.state ??
+        await readCatalogState(stripe, { run });
+      return catalogChecks(rows, state, webhook);
     },
   };
 }
