@@ -51,7 +51,7 @@
  * @module
  */
 import { join } from "node:path";
-import type { Sql, Tx } from "../../supabase/functions/_shared/db.ts";
+import type { Queryable } from "../../supabase/functions/_shared/db.ts";
 import { findDestructiveStatements, type StagecoachRule } from "./sql_checks.ts";
 import { appliedVersions } from "../../supabase/functions/_shared/promotion/schema.ts";
 
@@ -194,7 +194,7 @@ export function pendingMigrations(
  * const pending = pendingMigrations(await listMigrations(dir), await readAppliedVersions(sql));
  * ```
  */
-export async function readAppliedVersions(sql: Sql | Tx): Promise<string[]> {
+export async function readAppliedVersions(sql: Queryable): Promise<string[]> {
   return [...await appliedVersions(sql)].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
 }
 

@@ -15,6 +15,8 @@ import { CALLER_ROLES, type CallerClaims } from "./auth.ts";
 export type Sql = postgres.Sql;
 /** A postgres.js transaction. */
 export type Tx = postgres.TransactionSql;
+/** A pool or a transaction: what a function needs that runs one or a few statements. */
+export type Queryable = Sql | Tx;
 
 /**
  * Creates the function's pool. `prepare: false` because Supabase's transaction pooler

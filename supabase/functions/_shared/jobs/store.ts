@@ -10,7 +10,7 @@
  * @module
  */
 import type postgres from "postgres";
-import type { Sql, Tx } from "../db.ts";
+import type { Queryable, Tx } from "../db.ts";
 import {
   assertNoSecrets,
   type CheckpointPatch,
@@ -20,9 +20,6 @@ import {
   JobRowSchema,
 } from "./job.ts";
 import type { JobRegistry } from "./registry.ts";
-
-/** A pool or a transaction. */
-export type Queryable = Sql | Tx;
 
 /** Thrown by a checkpoint when the runner no longer holds the job (taken over or cancelled). */
 export class LeaseLostError extends Error {

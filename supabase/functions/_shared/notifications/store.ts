@@ -16,7 +16,7 @@
  */
 import { z } from "zod";
 import type { CallerClaims } from "../auth.ts";
-import { asCaller, type Sql, type Tx } from "../db.ts";
+import { asCaller, type Queryable, type Sql } from "../db.ts";
 import {
   type AttemptResult,
   type ClaimedNotification,
@@ -27,9 +27,6 @@ import { EventFilterSchema } from "./payload.ts";
 import type { OutboxStore } from "./worker.ts";
 import { OutboundRefusedError } from "../outbound/fetch.ts";
 import { checkOutboundUrl, type OutboundPolicy, STRICT_POLICY } from "../outbound/policy.ts";
-
-/** A pool or a transaction. */
-export type Queryable = Sql | Tx;
 
 /** The environment and name that identify an endpoint. */
 export const EndpointKeySchema = z.object({

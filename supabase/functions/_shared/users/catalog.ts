@@ -5,12 +5,9 @@
  *
  * @module
  */
-import type { Sql, Tx } from "../db.ts";
+import type { Queryable } from "../db.ts";
 import type { ColumnInfo } from "./manifest.ts";
 import { ident } from "./scope.ts";
-
-/** A pool or a transaction. */
-export type Queryable = Sql | Tx;
 
 /** The kinds an environment can be (`ops.environments.kind`). */
 export type EnvKind = "development" | "staging" | "production";

@@ -16,7 +16,7 @@
  */
 import postgres from "postgres";
 import { z } from "zod";
-import type { Sql } from "../db.ts";
+import type { Queryable, Sql } from "../db.ts";
 import type { JobContext, JobKind } from "../jobs/registry.ts";
 import { JobFailure } from "../jobs/runner.ts";
 import { asServiceSession } from "../jobs/store.ts";
@@ -250,7 +250,7 @@ function auditDetails(ctx: JobContext<UsersCopyParams>, extra: Record<string, un
 }
 
 async function appendAudit(
-  sql: Sql | postgres.TransactionSql,
+  sql: Queryable,
   action: string,
   ctx: JobContext<UsersCopyParams>,
   extra: Record<string, unknown>,

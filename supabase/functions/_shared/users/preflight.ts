@@ -9,12 +9,11 @@
  *
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Queryable, Sql } from "../db.ts";
 import { JobFailure } from "../jobs/runner.ts";
 import {
   environmentKind,
   type EnvKind,
-  type Queryable,
   readColumns,
   readTierIds,
   readUniqueIndexes,

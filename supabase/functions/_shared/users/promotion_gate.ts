@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Queryable } from "./catalog.ts";
+import type { Queryable } from "../db.ts";
 import { JobFailure } from "../jobs/runner.ts";
 
 /** What the gate found. */
