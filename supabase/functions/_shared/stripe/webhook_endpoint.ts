@@ -1,11 +1,13 @@
 /**
  * Making sure a Stripe account sends its events to an environment's `stripe-webhook`
  * function, and that we hold the endpoint's signing secret — which Stripe returns only when
- * the endpoint is created. Used by the local stack at start and by catalog sync (#4 item 5).
+ * the endpoint is created. Used by the local stack at start and by catalog sync (#4 item 5);
+ * the webhook reads the secret catalog sync recorded through {@link storedEndpointSecret}.
  *
  * @module
  */
 import type Stripe from "stripe";
+import type { Queryable } from "../db.ts";
 import { HANDLED_EVENT_TYPES } from "./events.ts";
 
 /** A signing secret we hold, and the endpoint it belongs to. */
@@ -83,5 +85,36 @@ export async function ensureWebhookEndpoint(
     endpoint_id: created.id,
     secret: created.secret,
     action: matching.length ? "rolled" : "created",
+  };
+}
+
+/**
+ * The reader of the signing secret catalog sync's apply recorded for an endpoint it created or
+ * rolled (`private.trusted_endpoint_secret()`: never a value a person stored under a config
+ * key). A named service read of the `stripe-webhook` function, cached so a burst of deliveries
+ * costs one query.
+ *
+ * @param sql the function's pool
+ * @param opts.ttlMs how long a read is kept, default 60 s
+ * @param opts.now clock (tests)
+ * @returns a function answering the secret, or null when none is recorded
+ * @example
+ * ```ts
+ * const app = createStripeWebhookApp({ sql, stripe, webhookSecret, storedSecret: storedEndpointSecret(sql) });
+ * ```
+ */
+export function storedEndpointSecret(
+  sql: Queryable,
+  opts: { ttlMs?: number; now?: () => number } = {},
+): () => Promise<string | null> {
+  const ttlMs = opts.ttlMs ?? 60_000;
+  const now = opts.now ?? Date.now;
+  let cached: { at: number; secret: string | null } | null = null;
+  return async () => {
+    if (cached && now() - cached.at < ttlMs) return cached.secret;
+    const [row] = await sql<{ secret: string | null }[]>`
+      select private.trusted_endpoint_secret() as secret`;
+    cached = { at: now(), secret: row?.secret ?? null };
+    return cached.secret;
   };
 }

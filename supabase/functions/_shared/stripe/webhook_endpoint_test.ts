@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { startInProcessEmulator } from "../../../../scripts/local/stripe_emulator/testing.ts";
 import { HANDLED_EVENT_TYPES } from "./events.ts";
-import { ensureWebhookEndpoint } from "./webhook_endpoint.ts";
+import { ensureWebhookEndpoint, storedEndpointSecret } from "./webhook_endpoint.ts";
+import type { Queryable } from "../db.ts";
 
 Deno.test("ensureWebhookEndpoint creates, keeps, repairs and rolls an endpoint", async () => {
   const emu = await startInProcessEmulator();
@@ -37,4 +38,19 @@ Deno.test("ensureWebhookEndpoint creates, keeps, repairs and rolls an endpoint",
   } finally {
     await emu.close();
   }
+});
+
+Deno.test("storedEndpointSecret reads the recorded secret once per ttl", async () => {
+  let queries = 0;
+  let clock = 0;
+  const secrets = ["whsec_first", "whsec_second"];
+  const sql = (() => Promise.resolve([{ secret: secrets[queries++] }])) as unknown as Queryable;
+  const read = storedEndpointSecret(sql, { ttlMs: 1_000, now: () => clock });
+  assert.equal(await read(), "whsec_first");
+  clock = 999;
+  assert.equal(await read(), "whsec_first", "a read within the ttl is cached");
+  assert.equal(queries, 1);
+  clock = 1_000;
+  assert.equal(await read(), "whsec_second", "the ttl over, it reads again");
+  assert.equal(queries, 2);
 });
