@@ -7,21 +7,17 @@
 import postgres from "postgres";
 import { ETL_TRANSFORMS } from "../../supabase/etl/transforms.ts";
 import {
-  createEtlKind,
   ETL_RUN_KIND,
   etlDryRun,
   etlPending,
   type EtlRunParams,
 } from "../../supabase/functions/_shared/etl/run_job.ts";
 import { findTransform } from "../../supabase/functions/_shared/etl/transform.ts";
-import { defaultRegistry } from "../../supabase/functions/_shared/jobs/registry.ts";
 import { JobFailure } from "../../supabase/functions/_shared/jobs/runner.ts";
 import { createJob, loadJob, requeueJob } from "../../supabase/functions/_shared/jobs/store.ts";
 import { type Command, envOption, parseOptions, UsageError } from "./command.ts";
+import { cliJobRegistry } from "./job_command.ts";
 import { cliOwner, ownerIsDeadLocalProcess, runJobWithProgress } from "./progress.ts";
-
-const etlKind = createEtlKind(ETL_TRANSFORMS);
-if (!defaultRegistry.has(ETL_RUN_KIND)) defaultRegistry.register(etlKind);
 
 function actor(): string {
   return `cli:${Deno.env.get("USER") ?? "unknown"}@${Deno.hostname()}`;
@@ -170,7 +166,7 @@ options:
           batch_size: batchSize,
           actor: actor(),
         };
-        const job = await createJob(sql, defaultRegistry, {
+        const job = await createJob(sql, cliJobRegistry(), {
           kind: ETL_RUN_KIND,
           params,
           executor: v.queue ? "worker" : "cli",
@@ -189,6 +185,7 @@ options:
         }
       }
       const r = await runJobWithProgress(sql, jobId, {
+        registry: cliJobRegistry(),
         host: {
           owner: cliOwner(),
           dbUrl: () => env.dbUrl,

@@ -9,7 +9,7 @@
  */
 import type { Sql } from "../../supabase/functions/_shared/db.ts";
 import { progressTotals } from "../../supabase/functions/_shared/jobs/job.ts";
-import type { JobHost } from "../../supabase/functions/_shared/jobs/registry.ts";
+import type { JobHost, JobRegistry } from "../../supabase/functions/_shared/jobs/registry.ts";
 import { runJob, type SliceResult } from "../../supabase/functions/_shared/jobs/runner.ts";
 import { loadJob } from "../../supabase/functions/_shared/jobs/store.ts";
 
@@ -188,6 +188,8 @@ export function createProgress(opts: ProgressOptions): ProgressReporter {
 /** Options of {@link runJobWithProgress}. */
 export interface JobProgressOptions {
   host: JobHost;
+  /** The kinds the CLI runs (`cliJobRegistry`). */
+  registry: JobRegistry;
   /** Label of the bar, e.g. `users copy production → staging`. */
   label: string;
   /** Take the job over from another runner (its lease). */
@@ -228,6 +230,7 @@ export async function runJobWithProgress(
   try {
     const result = await runJob(sql, jobId, {
       host: opts.host,
+      registry: opts.registry,
       steal: opts.steal,
       signal: controller.signal,
       onProgress(j) {

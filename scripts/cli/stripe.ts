@@ -6,10 +6,11 @@
 import type { Sql } from "postgres";
 import { describeProgress, runJob } from "../../supabase/functions/_shared/jobs/runner.ts";
 import { createJob, loadJob } from "../../supabase/functions/_shared/jobs/store.ts";
-import { defaultRegistry, type JobHost } from "../../supabase/functions/_shared/jobs/registry.ts";
+import type { JobHost } from "../../supabase/functions/_shared/jobs/registry.ts";
 import type { JobRow } from "../../supabase/functions/_shared/jobs/job.ts";
 import { RECONCILE_KIND } from "../../supabase/functions/_shared/stripe/reconcile.ts";
 import { type Command, envOption, parseOptions, UsageError, withDatabase } from "./command.ts";
+import { cliJobRegistry } from "./job_command.ts";
 import { createProgress } from "./progress.ts";
 import { functionSecrets, resolveTarget, type Target } from "./target.ts";
 
@@ -115,6 +116,7 @@ options:
       if (!host.secret("STRIPE_SECRET_KEY")) {
         throw new Error(`Cannot reconcile ${env.name}: it has no Stripe settings (run npm start)`);
       }
+      const registry = cliJobRegistry();
       let job = await unfinished(sql);
       if (job) {
         progress.log(
@@ -123,7 +125,7 @@ options:
           })`,
         );
       } else {
-        job = await createJob(sql, defaultRegistry, {
+        job = await createJob(sql, registry, {
           kind: RECONCILE_KIND,
           executor: "cli",
           params: { rate_limit: rate ?? 25, page_size: pageSize ?? 100, source: "cli" },
@@ -134,6 +136,7 @@ options:
       // A run killed mid-slice left its lease; fencing makes taking it over safe.
       const r = await runJob(sql, job.id, {
         host,
+        registry,
         steal: true,
         onProgress: (j) => progress.update(objectsDone(j)),
       });

@@ -7,14 +7,12 @@
  * @module
  */
 import postgres from "postgres";
-import { defaultRegistry } from "../../supabase/functions/_shared/jobs/registry.ts";
 import type { JobHost } from "../../supabase/functions/_shared/jobs/registry.ts";
 import { JobFailure } from "../../supabase/functions/_shared/jobs/runner.ts";
 import { createJob, loadJob, requeueJob } from "../../supabase/functions/_shared/jobs/store.ts";
 import {
   testPasswordHash,
   USERS_COPY_KIND,
-  usersCopyKind,
   type UsersCopyParams,
 } from "../../supabase/functions/_shared/users/copy_job.ts";
 import { dryRunCopy } from "../../supabase/functions/_shared/users/dry_run.ts";
@@ -36,10 +34,9 @@ import {
 } from "../../supabase/functions/_shared/users/scope.ts";
 import { DEFAULT_STATEMENT_TIMEOUT_S } from "../../supabase/functions/_shared/users/source_reader.ts";
 import { type Command, envOption, parseOptions, UsageError } from "./command.ts";
+import { cliJobRegistry } from "./job_command.ts";
 import { cliOwner, ownerIsDeadLocalProcess, runJobWithProgress } from "./progress.ts";
 import { type EnvName, resolveTarget } from "./target.ts";
-
-defaultRegistry.register(usersCopyKind);
 
 function envName(value: string | undefined, flag: string): EnvName {
   return envOption(value, flag).name;
@@ -278,7 +275,7 @@ options:
         actor: actor(),
         statement_timeout_s: statementTimeoutS,
       };
-      const job = await createJob(target, defaultRegistry, {
+      const job = await createJob(target, cliJobRegistry(), {
         kind: USERS_COPY_KIND,
         params,
         executor: v.queue ? "worker" : "cli",
@@ -359,6 +356,7 @@ async function runAndReport(
   opts: { json: boolean; steal?: boolean; write?: (t: string) => void; terminal?: boolean },
 ): Promise<number> {
   const r = await runJobWithProgress(target, jobId, {
+    registry: cliJobRegistry(),
     host,
     label,
     steal: opts.steal,

@@ -28,17 +28,12 @@ import { ApiError, notFound, onError, readJsonBody } from "../_shared/http.ts";
 import { sqlOutboxStore } from "../_shared/notifications/store.ts";
 import { deliverDueNotifications } from "../_shared/notifications/worker.ts";
 import type { OutboundPolicy } from "../_shared/outbound/policy.ts";
-// Registers the `stripe.reconcile` job kind, which pg_cron queues nightly (the worker runs due jobs).
-import "../_shared/stripe/reconcile.ts";
-import { defaultRegistry } from "../_shared/jobs/registry.ts";
+import { createJobRegistry, type JobRegistry } from "../_shared/jobs/registry.ts";
 import { startDueJobs, workerJobHost } from "../_shared/jobs/worker.ts";
+import { reconcileKind } from "../_shared/stripe/reconcile.ts";
 import { usersCopyKind } from "../_shared/users/copy_job.ts";
-import { createEtlKind, ETL_RUN_KIND } from "../_shared/etl/run_job.ts";
+import { createEtlKind } from "../_shared/etl/run_job.ts";
 import { ETL_TRANSFORMS } from "../../etl/transforms.ts";
-
-// User copies and ETL transforms queued with `--queue` run here, in time-boxed slices.
-defaultRegistry.register(usersCopyKind);
-if (!defaultRegistry.has(ETL_RUN_KIND)) defaultRegistry.register(createEtlKind(ETL_TRANSFORMS));
 
 /** What the ops-worker app needs from the outside world. */
 export interface OpsWorkerDeps {
@@ -49,6 +44,18 @@ export interface OpsWorkerDeps {
    * see `outboundPolicyFromEnv`); default none: https to public addresses only.
    */
   outbound?: OutboundPolicy;
+  /** The job kinds whose due jobs this worker runs (see {@link workerJobRegistry}). */
+  jobs: JobRegistry;
+}
+
+/**
+ * The kinds the ops-worker runs: user copies and ETL transforms queued with `--queue`, and the
+ * Stripe reconciliation pg_cron queues nightly.
+ *
+ * @returns a fresh registry of those kinds
+ */
+export function workerJobRegistry(): JobRegistry {
+  return createJobRegistry([usersCopyKind, createEtlKind(ETL_TRANSFORMS), reconcileKind]);
 }
 
 /** The body of `POST /ops-worker`. */
@@ -79,12 +86,13 @@ export function requireServiceRole(claims: CallerClaims): void {
 /**
  * Creates the ops-worker app, rooted at `/ops-worker` as Supabase routes functions.
  *
- * @param deps the function's environment and database pool
+ * @param deps the function's environment, database pool, outbound rules and job kinds
  * @returns the Hono app; `Deno.serve(app.fetch)` serves it
  * @example
  * ```ts
  * const env = functionEnv();
- * Deno.serve(createOpsWorkerApp({ env, sql: createDb(env.SUPABASE_DB_URL) }).fetch);
+ * const sql = createDb(env.SUPABASE_DB_URL);
+ * Deno.serve(createOpsWorkerApp({ env, sql, jobs: workerJobRegistry() }).fetch);
  * ```
  */
 export function createOpsWorkerApp(deps: OpsWorkerDeps) {
@@ -110,6 +118,7 @@ export function createOpsWorkerApp(deps: OpsWorkerDeps) {
     const vars = Deno.env.toObject();
     const jobs = startDueJobs(deps.sql, {
       host: workerJobHost(vars, deps.env.STAGECOACH_ENV),
+      registry: deps.jobs,
       budgetMs: Number(vars.STAGECOACH_JOB_BUDGET_MS) || undefined,
     });
     return c.json({ ok: true, beat_at: beatAt.toISOString(), notifications, jobs });

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { SignJWT } from "jose";
 import type { Sql } from "../_shared/db.ts";
 import type { FunctionEnv } from "../_shared/env.ts";
-import { createOpsWorkerApp, WorkerCallSchema } from "./app.ts";
+import { createJobRegistry } from "../_shared/jobs/registry.ts";
+import { createOpsWorkerApp, WorkerCallSchema, workerJobRegistry } from "./app.ts";
 
 const ENV: FunctionEnv = {
   SUPABASE_URL: "http://127.0.0.1:54321",
@@ -19,7 +20,7 @@ const NO_DB = new Proxy({}, {
 }) as unknown as Sql;
 
 function app() {
-  return createOpsWorkerApp({ env: ENV, sql: NO_DB });
+  return createOpsWorkerApp({ env: ENV, sql: NO_DB, jobs: createJobRegistry() });
 }
 
 async function bearer(claims: Record<string, unknown>): Promise<string> {
@@ -67,4 +68,8 @@ Deno.test("POST /ops-worker with an invalid body is 400 and writes nothing", asy
 Deno.test("WorkerCallSchema defaults the source to manual", () => {
   assert.deepEqual(WorkerCallSchema.parse({}), { source: "manual" });
   assert.deepEqual(WorkerCallSchema.parse({ source: "pg_cron" }), { source: "pg_cron" });
+});
+
+Deno.test("workerJobRegistry holds the kinds the worker runs", () => {
+  assert.deepEqual(workerJobRegistry().kinds(), ["etl.run", "stripe.reconcile", "users.copy"]);
 });

@@ -108,8 +108,8 @@ interface EtlResources {
 }
 
 /**
- * Creates the `etl.run` kind over the repository's transforms. Register it where jobs run:
- * `registerJobKind(createEtlKind(ETL_TRANSFORMS))`.
+ * Creates the `etl.run` kind over the repository's transforms. Where jobs run (the CLI, the
+ * ops-worker) it goes in the registry they build: `createJobRegistry([createEtlKind(ETL_TRANSFORMS), …])`.
  */
 export function createEtlKind(
   transforms: readonly Transform[],

@@ -1,7 +1,8 @@
 /**
  * The job kind registry: each capability describes its long-running work as a job kind
- * (`users.copy`, `etl.run`, `stripe.reconcile`, …) and registers it; the runner looks the kind
- * up by the `kind` column of `ops.jobs`.
+ * (`users.copy`, `etl.run`, `stripe.reconcile`, …); the place that runs jobs (the ops-worker's
+ * entry, the CLI) builds a registry of the kinds it runs and passes it to the runner, which
+ * looks the kind up by the `kind` column of `ops.jobs`. Importing a kind registers nothing.
  *
  * A kind is a zod schema for its parameters and a `step` that does one bounded batch and
  * checkpoints it. Connections and secrets are never parameters: the runner's host hands them
@@ -84,56 +85,41 @@ export interface JobRegistry {
 const KIND_NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
 
 /**
- * Creates an empty registry (tests use their own; production code uses {@link defaultRegistry}).
+ * Creates a registry of the given kinds (more can be added with `register`). Adding the same
+ * object twice is harmless; a different kind under a taken name throws.
  *
+ * @param kinds the kinds this registry runs
+ * @throws {Error} for a name that is not dotted snake_case, or one already taken
  * @example
  * ```ts
- * const registry = createJobRegistry();
- * registry.register({ kind: "demo.count", paramsSchema: z.object({}), step: async () => ({ done: true }) });
+ * const registry = createJobRegistry([usersCopyKind, createEtlKind(ETL_TRANSFORMS)]);
+ * await runDueJobs(sql, { host, registry, budgetMs: 60_000 });
  * ```
  */
-export function createJobRegistry(): JobRegistry {
-  const kinds = new Map<string, JobKind<unknown, unknown>>();
-  return {
+export function createJobRegistry(kinds: readonly JobKind<unknown, unknown>[] = []): JobRegistry {
+  const byName = new Map<string, JobKind<unknown, unknown>>();
+  const registry: JobRegistry = {
     register(kind) {
       if (!KIND_NAME.test(kind.kind) || kind.kind.length > 64) {
         throw new Error(
           `Cannot register job kind: "${kind.kind}" is not a dotted snake_case name`,
         );
       }
-      const existing = kinds.get(kind.kind);
+      const existing = byName.get(kind.kind);
       if (existing && existing !== kind) {
         throw new Error(`Cannot register job kind: "${kind.kind}" is already registered`);
       }
-      kinds.set(kind.kind, kind as JobKind<unknown, unknown>);
+      byName.set(kind.kind, kind as JobKind<unknown, unknown>);
       return kind;
     },
     get(kind) {
-      const found = kinds.get(kind);
+      const found = byName.get(kind);
       if (!found) throw new Error(`Cannot run job: no job kind "${kind}" is registered`);
       return found;
     },
-    has: (kind) => kinds.has(kind),
-    kinds: () => [...kinds.keys()].sort(),
+    has: (kind) => byName.has(kind),
+    kinds: () => [...byName.keys()].sort(),
   };
-}
-
-/** The process-wide registry the CLI and the ops-worker use. */
-export const defaultRegistry: JobRegistry = createJobRegistry();
-
-/**
- * Registers a kind in {@link defaultRegistry}. Registering the same object twice is harmless;
- * a different kind under a taken name throws.
- *
- * @example
- * ```ts
- * registerJobKind({
- *   kind: "stripe.reconcile",
- *   paramsSchema: z.object({ account: z.string() }),
- *   async step(ctx) { … await ctx.checkpoint({ cursor: { customers: lastId } }); return { done: false }; },
- * });
- * ```
- */
-export function registerJobKind<P, R>(kind: JobKind<P, R>): JobKind<P, R> {
-  return defaultRegistry.register(kind);
+  for (const kind of kinds) registry.register(kind);
+  return registry;
 }

@@ -11,7 +11,7 @@
  */
 import type { Sql } from "../db.ts";
 import { type CheckpointPatch, type JobError, type JobRow, progressTotals } from "./job.ts";
-import { defaultRegistry, type JobContext, type JobHost, type JobRegistry } from "./registry.ts";
+import type { JobContext, JobHost, JobRegistry } from "./registry.ts";
 import {
   checkpointJob,
   claimJob,
@@ -49,7 +49,8 @@ export interface SliceOptions {
   host: JobHost;
   /** Slice budget in milliseconds from now; the slice stops before it. */
   deadlineMs: number;
-  registry?: JobRegistry;
+  /** The kinds this runner runs (built where the runner is wired: ops-worker, CLI). */
+  registry: JobRegistry;
   /** Lease length (renewed by the heartbeat and every checkpoint), default 30 s. */
   leaseMs?: number;
   /** Heartbeat period, default a third of the lease. */
@@ -130,7 +131,7 @@ export async function runSlice(sql: Sql, jobId: string, opts: SliceOptions): Pro
   const deadline = t0 + opts.deadlineMs;
   const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
   const margin = opts.marginMs ?? 2_000;
-  const registry = opts.registry ?? defaultRegistry;
+  const registry = opts.registry;
   const done = async (status: SliceStatus, steps: number): Promise<SliceResult> => ({
     job_id: jobId,
     status,
@@ -274,7 +275,8 @@ export async function runJob(
 
 /**
  * Runs slices of due jobs for the ops-worker within a total budget, oldest first, one slice
- * per job per call. Stops starting new slices when less than `minSliceMs` remains.
+ * per job per call. Stops starting new slices when less than `minSliceMs` remains. Only jobs
+ * of the registry's kinds are picked up (unless `kinds` narrows them further).
  *
  * @param opts.budgetMs total time for this call (keep it well under the wall-clock limit)
  * @returns one result per slice run
@@ -290,7 +292,7 @@ export async function runDueJobs(
 ): Promise<SliceResult[]> {
   const end = Date.now() + opts.budgetMs;
   const minSlice = opts.minSliceMs ?? 5_000;
-  const registry = opts.registry ?? defaultRegistry;
+  const registry = opts.registry;
   const ids = await dueJobIds(sql, {
     executor: "worker",
     limit: opts.maxJobs ?? 10,

@@ -63,7 +63,7 @@ function parseJob(row: unknown): JobRow {
  * the database's refusal (SQLSTATE 42501 or 22023, "Cannot queue job …") as it raised it
  * @example
  * ```ts
- * const job = await createJob(sql, defaultRegistry, { kind: "etl.run", params: { transform: "x" } });
+ * const job = await createJob(sql, registry, { kind: "etl.run", params: { transform: "x" } });
  * ```
  */
 export async function createJob(

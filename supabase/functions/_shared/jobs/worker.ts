@@ -8,7 +8,7 @@
  * @module
  */
 import type { Sql } from "../db.ts";
-import { defaultRegistry, type JobHost, type JobRegistry } from "./registry.ts";
+import type { JobHost, JobRegistry } from "./registry.ts";
 import { runDueJobs, type SliceResult } from "./runner.ts";
 
 /** Default budget of one worker call's job slices: 60 s of the 150 s wall-clock limit. */
@@ -51,12 +51,12 @@ let inFlight: Promise<SliceResult[]> | null = null;
  */
 export function startDueJobs(
   sql: Sql,
-  opts: { host: JobHost; budgetMs?: number; registry?: JobRegistry },
+  opts: { host: JobHost; registry: JobRegistry; budgetMs?: number },
 ): "started" | "already_running" {
   if (inFlight) return "already_running";
   const run = runDueJobs(sql, {
     host: opts.host,
-    registry: opts.registry ?? defaultRegistry,
+    registry: opts.registry,
     budgetMs: opts.budgetMs ?? DEFAULT_JOB_BUDGET_MS,
   }).catch((err) => {
     console.error("ops-worker: job slices failed:", (err as Error).message);

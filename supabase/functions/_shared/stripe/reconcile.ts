@@ -21,7 +21,7 @@ import type Stripe from "stripe";
 import { z } from "zod";
 import type { Sql } from "../db.ts";
 import { JobFailure } from "../jobs/runner.ts";
-import { type JobContext, registerJobKind } from "../jobs/registry.ts";
+import type { JobContext, JobKind } from "../jobs/registry.ts";
 import { createStripeClient, parseStripeEnv, responseTime } from "./client.ts";
 import { planEvent, StripeEventSchema } from "./events.ts";
 import { applyPlan, fetchObject } from "./mirror.ts";
@@ -245,8 +245,11 @@ async function leftovers(sql: Sql): Promise<Record<string, number>> {
   return { subscriptions_without_membership: row.unresolved, events_failed: row.failed };
 }
 
-/** The reconciliation job kind (registered in the default registry on import). */
-export const reconcileKind = registerJobKind<ReconcileParams, Resources>({
+/**
+ * The reconciliation job kind. The ops-worker (which pg_cron has queue it nightly) and the CLI
+ * put it in the registries they build.
+ */
+export const reconcileKind: JobKind<ReconcileParams, Resources> = {
   kind: RECONCILE_KIND,
   paramsSchema: ReconcileParamsSchema as z.ZodType<ReconcileParams>,
   open(ctx) {
@@ -301,4 +304,4 @@ export const reconcileKind = registerJobKind<ReconcileParams, Resources>({
     }
     return { done: false };
   },
-});
+};

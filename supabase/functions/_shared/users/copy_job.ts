@@ -390,8 +390,8 @@ export function createUsersCopyKind(
 }
 
 /**
- * The `users.copy` job kind with the manifest the code ships. Register it where jobs run (the
- * CLI, the ops-worker): `registerJobKind(usersCopyKind)`.
+ * The `users.copy` job kind with the manifest the code ships. Where jobs run (the CLI, the
+ * ops-worker) it goes in the registry they build: `createJobRegistry([usersCopyKind, …])`.
  */
 export const usersCopyKind: JobKind<UsersCopyParams, CopyResources> = createUsersCopyKind({
   manifest: SHIPPED_MANIFEST,
