@@ -104,12 +104,23 @@ export function envOption(value: string | undefined, flag = "--env"): Target {
   }
 }
 
-/** Opens a connection to an environment's database, runs `fn`, and closes it. */
+/**
+ * Opens a connection to an environment's database, runs `fn`, and closes it.
+ *
+ * @param opts.max most connections, default 2 (a job runner needs one beside its batches)
+ * @throws {Error} "Cannot connect to <env>: …" when the database does not answer
+ */
 export async function withDatabase<T>(
   env: Pick<Target, "name" | "dbUrl" | "mode">,
   fn: (sql: Sql) => Promise<T>,
+  opts: { max?: number } = {},
 ): Promise<T> {
-  const sql = postgres(env.dbUrl, { max: 2, connect_timeout: 5, onnotice: () => {} });
+  const sql = postgres(env.dbUrl, {
+    max: opts.max ?? 2,
+    connect_timeout: 5,
+    onnotice: () => {},
+    connection: { application_name: "stagecoach_cli" },
+  });
   try {
     await sql`select 1`.catch((cause) => {
       throw new Error(

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import postgres from "postgres";
 import { ETL_TRANSFORMS } from "../../supabase/etl/transforms.ts";
 import {
   ETL_RUN_KIND,
@@ -12,12 +11,10 @@ import {
   etlPending,
   type EtlRunParams,
 } from "../../supabase/functions/_shared/etl/run_job.ts";
-import { findTransform } from "../../supabase/functions/_shared/etl/transform.ts";
-import { JobFailure } from "../../supabase/functions/_shared/jobs/runner.ts";
-import { createJob, loadJob, requeueJob } from "../../supabase/functions/_shared/jobs/store.ts";
+import { findTransform, type Transform } from "../../supabase/functions/_shared/etl/transform.ts";
+import type { JobRow } from "../../supabase/functions/_shared/jobs/job.ts";
 import { type Command, envOption, parseOptions, UsageError } from "./command.ts";
-import { cliJobRegistry } from "./job_command.ts";
-import { cliOwner, ownerIsDeadLocalProcess, runJobWithProgress } from "./progress.ts";
+import { cliJobRegistry, type JobStartContext, runJobCommand } from "./job_command.ts";
 
 function actor(): string {
   return `cli:${Deno.env.get("USER") ?? "unknown"}@${Deno.hostname()}`;
@@ -88,10 +85,10 @@ options:
     if (!id && v.resume === undefined) {
       throw new UsageError("Missing the transform id: etl run <id>");
     }
-    let transformId = id;
+    let transform: Transform | undefined;
     if (id) {
       try {
-        findTransform(ETL_TRANSFORMS, id);
+        transform = findTransform(ETL_TRANSFORMS, id);
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
@@ -102,133 +99,69 @@ options:
         `Invalid --batch-size: "${v["batch-size"]}" is not a whole number in 1..100000`,
       );
     }
-    const out = (line: string) => (v.json ? console.error(line) : console.log(line));
-    const sql = postgres(env.dbUrl, {
-      max: 4,
-      prepare: false,
-      connect_timeout: 5,
-      onnotice: () => {},
-    });
-    try {
-      await sql`select 1`.catch((cause) => {
-        throw new Error(
-          `Cannot connect to ${env.name}: ${cause.message} (${
-            env.mode === "local" ? "is the stack up? npm start" : "check its DB_URL"
-          })`,
-        );
-      });
-      let jobId: string;
-      let steal = false;
-      if (v.resume !== undefined) {
-        const job = await loadJob(sql, v.resume).catch(() => null);
-        if (!job || job.kind !== ETL_RUN_KIND) {
-          throw new Error(
-            `Cannot resume job ${v.resume}: no etl.run job with that id in ${env.name}`,
-          );
-        }
-        transformId = String(job.params.transform_id);
-        if (job.status === "succeeded") {
-          out(`job ${job.id} already succeeded; nothing to do`);
-          return 0;
-        }
-        if (job.status === "failed" || job.status === "canceled") await requeueJob(sql, job.id);
-        steal = Boolean(v.force) || await ownerIsDeadLocalProcess(job.lease_owner);
-        jobId = job.id;
-        out(`resuming job ${jobId} (${job.status})`);
-      } else {
-        const t = findTransform(ETL_TRANSFORMS, transformId!);
-        if (v["dry-run"]) {
-          const report = await etlDryRun(sql, t);
-          if (v.json) {
-            console.log(
-              JSON.stringify(
-                { dry_run: true, transform: t.id, version: t.version, ...report },
-                null,
-                2,
-              ),
-            );
-          } else {
-            console.log(
-              `dry run of ${t.id} v${t.version} on ${env.name}: ${report.pending} rows would be transformed; nothing was written`,
-            );
-            for (const row of report.preview) {
-              console.log(
-                `  ${row.key}: ${JSON.stringify(row.before)} → ${JSON.stringify(row.after)}`,
-              );
-            }
-          }
-          return 0;
-        }
-        const params: EtlRunParams = {
-          transform_id: t.id,
-          version: t.version,
+    return await runJobCommand(env, {
+      kind: ETL_RUN_KIND,
+      registry: cliJobRegistry(),
+      json: v.json ?? false,
+      resume: v.resume === undefined ? undefined : { id: v.resume },
+      force: v.force,
+      queue: v.queue,
+      start: (ctx) =>
+        startTransform(ctx, {
+          transform: transform!,
           env: env.name,
-          batch_size: batchSize,
-          actor: actor(),
-        };
-        const job = await createJob(sql, cliJobRegistry(), {
-          kind: ETL_RUN_KIND,
-          params,
-          executor: v.queue ? "worker" : "cli",
-          totals: { [t.table]: await etlPending(sql, t) },
-          state: { phase: "transform" },
-        });
-        jobId = job.id;
-        out(
-          `job ${jobId} in ${env.name}: ${t.id} v${t.version} over ${
-            job.totals[t.table]
-          } rows of ${t.table}`,
-        );
-        if (v.queue) {
-          if (v.json) console.log(JSON.stringify({ job_id: jobId, status: "queued" }));
-          return 0;
-        }
-      }
-      const r = await runJobWithProgress(sql, jobId, {
-        registry: cliJobRegistry(),
-        host: {
-          owner: cliOwner(),
-          dbUrl: () => env.dbUrl,
-          secret: (name) => Deno.env.get(name),
-        },
-        label: `etl ${transformId} on ${env.name}`,
-        steal,
-        write: v.json ? (t) => Deno.stderr.writeSync(new TextEncoder().encode(t)) : undefined,
-        terminal: v.json ? Deno.stderr.isTerminal() : undefined,
-      });
-      const job = r.job;
-      if (v.json) {
-        console.log(
-          JSON.stringify(
-            {
-              job_id: jobId,
-              status: r.status,
-              result: job?.result ?? null,
-              error: job?.error ?? null,
-            },
-            null,
-            2,
-          ),
-        );
-      } else if (r.status === "succeeded") {
-        const res = job?.result as { processed: number; changed: number };
-        console.log(
-          `job ${jobId} succeeded: ${res.processed} rows processed, ${res.changed} changed`,
-        );
-      }
-      if (r.status === "succeeded") return 0;
-      if (r.status === "queued") {
-        console.error(
-          `stopped; resume with: stagecoach etl run --env ${env.name} --resume ${jobId}`,
-        );
-        return 130;
-      }
-      throw new Error(job?.error?.message ?? `Cannot complete job ${jobId}: it ended ${r.status}`);
-    } catch (err) {
-      if (err instanceof JobFailure) throw new Error(err.message);
-      throw err;
-    } finally {
-      await sql.end({ timeout: 2 });
-    }
+          batchSize,
+          dryRun: v["dry-run"] ?? false,
+          json: v.json ?? false,
+        }),
+      label: (job) => `etl ${job.params.transform_id} on ${env.name}`,
+      summary(job) {
+        const res = job.result as { processed: number; changed: number };
+        return [`job ${job.id} succeeded: ${res.processed} rows processed, ${res.changed} changed`];
+      },
+      resumeCommand: (job) => `stagecoach etl run --env ${env.name} --resume ${job.id}`,
+    });
   },
 };
+
+/** Previews the transform (a dry run: exit 0), or queues its job. */
+async function startTransform(
+  ctx: JobStartContext,
+  opts: { transform: Transform; env: string; batchSize: number; dryRun: boolean; json: boolean },
+): Promise<JobRow | number> {
+  const t = opts.transform;
+  if (opts.dryRun) {
+    const report = await etlDryRun(ctx.sql, t);
+    if (opts.json) {
+      console.log(
+        JSON.stringify({ dry_run: true, transform: t.id, version: t.version, ...report }, null, 2),
+      );
+    } else {
+      console.log(
+        `dry run of ${t.id} v${t.version} on ${opts.env}: ${report.pending} rows would be transformed; nothing was written`,
+      );
+      for (const row of report.preview) {
+        console.log(`  ${row.key}: ${JSON.stringify(row.before)} → ${JSON.stringify(row.after)}`);
+      }
+    }
+    return 0;
+  }
+  const params: EtlRunParams = {
+    transform_id: t.id,
+    version: t.version,
+    env: opts.env,
+    batch_size: opts.batchSize,
+    actor: actor(),
+  };
+  const job = await ctx.create({
+    params,
+    totals: { [t.table]: await etlPending(ctx.sql, t) },
+    state: { phase: "transform" },
+  });
+  ctx.log(
+    `job ${job.id} in ${opts.env}: ${t.id} v${t.version} over ${
+      job.totals[t.table]
+    } rows of ${t.table}`,
+  );
+  return job;
+}

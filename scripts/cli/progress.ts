@@ -1,17 +1,13 @@
 /**
  * Progress for long CLI commands: on a terminal, one redrawn line with a bar, rows/s and ETA;
  * otherwise (CI logs, pipes) a plain line every few seconds and one at the end. Every long
- * command (user copies, ETL runs, …) reports through {@link createProgress}.
+ * command reports through {@link createProgress}; job commands through `job_command.ts`, which
+ * feeds it from every checkpoint.
  *
  * The formatting is pure ({@link formatProgress}); the reporter only decides when to write.
  *
  * @module
  */
-import type { Sql } from "../../supabase/functions/_shared/db.ts";
-import { progressTotals } from "../../supabase/functions/_shared/jobs/job.ts";
-import type { JobHost, JobRegistry } from "../../supabase/functions/_shared/jobs/registry.ts";
-import { runJob, type SliceResult } from "../../supabase/functions/_shared/jobs/runner.ts";
-import { loadJob } from "../../supabase/functions/_shared/jobs/store.ts";
 
 /** What a reporter knows at one moment. */
 export interface ProgressState {
@@ -183,92 +179,4 @@ export function createProgress(opts: ProgressOptions): ProgressReporter {
       else write(`${end}\n`);
     },
   };
-}
-
-/** Options of {@link runJobWithProgress}. */
-export interface JobProgressOptions {
-  host: JobHost;
-  /** The kinds the CLI runs (`cliJobRegistry`). */
-  registry: JobRegistry;
-  /** Label of the bar, e.g. `users copy production → staging`. */
-  label: string;
-  /** Take the job over from another runner (its lease). */
-  steal?: boolean;
-  /** Where progress text goes (stderr when stdout carries JSON). */
-  write?: (text: string) => void;
-  terminal?: boolean;
-}
-
-/**
- * Runs a job to its end in this process with a progress reporter fed by every checkpoint;
- * Ctrl-C stops after the current batch (the job stays queued and resumes from its checkpoint).
- *
- * @returns the last slice's result
- */
-export async function runJobWithProgress(
-  sql: Sql,
-  jobId: string,
-  opts: JobProgressOptions,
-): Promise<SliceResult> {
-  const job = await loadJob(sql, jobId);
-  const start = job ? progressTotals(job) : { done: 0, total: null };
-  const progress = createProgress({
-    label: opts.label,
-    total: start.total,
-    write: opts.write,
-    terminal: opts.terminal,
-  });
-  progress.update(start.done);
-  let phase = String(job?.state.phase ?? "");
-  const controller = new AbortController();
-  const onSignal = () => {
-    progress.log("stopping after the current batch (Ctrl-C again to kill)…");
-    controller.abort();
-    Deno.removeSignalListener("SIGINT", onSignal);
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  try {
-    const result = await runJob(sql, jobId, {
-      host: opts.host,
-      registry: opts.registry,
-      steal: opts.steal,
-      signal: controller.signal,
-      onProgress(j) {
-        const t = progressTotals(j);
-        const now = String(j.state.phase ?? "");
-        if (now !== phase) {
-          phase = now;
-          if (now) progress.log(`${opts.label}: ${now}`);
-        }
-        progress.update(t.done, { total: t.total });
-      },
-    });
-    progress.finish();
-    return result;
-  } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
-  }
-}
-
-/**
- * The runner identity of this CLI process (`cli:<host>:<pid>`), recorded as lease owner so a
- * later `--resume` on the same machine can tell that the previous run is gone.
- */
-export function cliOwner(): string {
-  return `cli:${Deno.hostname()}:${Deno.pid}`;
-}
-
-/**
- * Whether a lease owner is a CLI process of this machine that no longer runs (killed): its
- * job can be taken over without waiting for the lease to expire.
- */
-export async function ownerIsDeadLocalProcess(owner: string | null): Promise<boolean> {
-  const m = owner ? /^cli:(.+):(\d+)$/.exec(owner) : null;
-  if (!m || m[1] !== Deno.hostname() || Number(m[2]) === Deno.pid) return false;
-  try {
-    await Deno.stat(`/proc/${m[2]}`);
-    return false;
-  } catch {
-    return true;
-  }
 }

@@ -3,16 +3,10 @@
  * Stripe (the `stripe.reconcile` job of `_shared/stripe/reconcile.ts`), with a progress bar.
  * A run that was killed is resumed where it stopped by the next run.
  */
-import type { Sql } from "postgres";
-import { describeProgress, runJob } from "../../supabase/functions/_shared/jobs/runner.ts";
-import { createJob, loadJob } from "../../supabase/functions/_shared/jobs/store.ts";
-import type { JobHost } from "../../supabase/functions/_shared/jobs/registry.ts";
-import type { JobRow } from "../../supabase/functions/_shared/jobs/job.ts";
 import { RECONCILE_KIND } from "../../supabase/functions/_shared/stripe/reconcile.ts";
-import { type Command, envOption, parseOptions, UsageError, withDatabase } from "./command.ts";
-import { cliJobRegistry } from "./job_command.ts";
-import { createProgress } from "./progress.ts";
-import { functionSecrets, resolveTarget, type Target } from "./target.ts";
+import { type Command, envOption, parseOptions, UsageError } from "./command.ts";
+import { cliJobRegistry, runJobCommand } from "./job_command.ts";
+import { functionSecrets } from "./target.ts";
 
 function intOption(
   value: string | undefined,
@@ -26,33 +20,6 @@ function intOption(
     throw new UsageError(`Invalid ${flag}: "${value}" is not a whole number in ${min}..${max}`);
   }
   return n;
-}
-
-/**
- * The job host of the CLI: the environments' databases as `target.ts` reaches them, and the
- * environment's Stripe settings as its functions get them (see {@link functionSecrets}).
- */
-export async function cliJobHost(env: Target, log: (line: string) => void): Promise<JobHost> {
-  const secrets = await functionSecrets(env);
-  return {
-    owner: `cli:${Deno.hostname()}:${Deno.pid}`,
-    dbUrl: (name) => resolveTarget(name).dbUrl,
-    secret: (name) => secrets[name] || undefined,
-    log,
-  };
-}
-
-/** The newest reconciliation the CLI started and did not finish (to resume it). */
-async function unfinished(sql: Sql): Promise<JobRow | null> {
-  const [row] = await sql<{ id: string }[]>`
-    select id from ops.jobs
-    where kind = ${RECONCILE_KIND} and executor = 'cli' and status in ('queued', 'running')
-    order by created_at desc limit 1`;
-  return row ? await loadJob(sql, row.id) : null;
-}
-
-function objectsDone(job: Pick<JobRow, "counts">): number {
-  return Object.values(job.counts).reduce((sum, n) => sum + Number(n || 0), 0);
 }
 
 /** Prints a run's result as lines: what changed per kind, and what is still wrong. */
@@ -103,66 +70,30 @@ options:
     const env = envOption(values.env);
     const rate = intOption(values.rate, "--rate", 1, 100);
     const pageSize = intOption(values["page-size"], "--page-size", 1, 100);
-    return await withDatabase(env, async (sql) => {
-      const progress = createProgress({
-        label: `stripe reconcile ${env.name}`,
-        unit: "objects",
-        write: values.json
-          ? (text) => Deno.stderr.writeSync(new TextEncoder().encode(text))
-          : undefined,
-        terminal: values.json ? false : undefined,
-      });
-      const host = await cliJobHost(env, (line) => progress.log(line));
-      if (!host.secret("STRIPE_SECRET_KEY")) {
-        throw new Error(`Cannot reconcile ${env.name}: it has no Stripe settings (run npm start)`);
-      }
-      const registry = cliJobRegistry();
-      let job = await unfinished(sql);
-      if (job) {
-        progress.log(
-          `resuming job ${job.id} at ${describeProgress(job)} (phase ${
-            job.state.phase ?? "start"
-          })`,
-        );
-      } else {
-        job = await createJob(sql, registry, {
-          kind: RECONCILE_KIND,
-          executor: "cli",
+    // The environment's Stripe settings, as its functions get them.
+    const secrets = await functionSecrets(env);
+    if (!secrets.STRIPE_SECRET_KEY) {
+      throw new Error(`Cannot reconcile ${env.name}: it has no Stripe settings (run npm start)`);
+    }
+    return await runJobCommand(env, {
+      kind: RECONCILE_KIND,
+      registry: cliJobRegistry(),
+      json: values.json ?? false,
+      // A run killed mid-slice left its job and its lease; fencing makes taking it over safe.
+      resume: "latest",
+      force: true,
+      async start(ctx) {
+        const job = await ctx.create({
           params: { rate_limit: rate ?? 25, page_size: pageSize ?? 100, source: "cli" },
         });
-        progress.log(`started job ${job.id}`);
-      }
-      progress.update(objectsDone(job));
-      // A run killed mid-slice left its lease; fencing makes taking it over safe.
-      const r = await runJob(sql, job.id, {
-        host,
-        registry,
-        steal: true,
-        onProgress: (j) => progress.update(objectsDone(j)),
-      });
-      const final = r.job;
-      progress.finish(
-        `stripe reconcile ${env.name}: ${r.status} after ${objectsDone(final ?? job)} objects`,
-      );
-      if (values.json) {
-        console.log(
-          JSON.stringify(
-            {
-              job_id: job.id,
-              status: r.status,
-              result: final?.result ?? null,
-              error: final?.error ?? null,
-            },
-            null,
-            2,
-          ),
-        );
-      } else if (final?.result) {
-        for (const line of summarize(final.result as Record<string, unknown>)) console.log(line);
-      } else if (final?.error) {
-        console.error(`  ${final.error.code}: ${final.error.message}`);
-      }
-      return r.status === "succeeded" ? 0 : 1;
+        ctx.log(`started job ${job.id}`);
+        return job;
+      },
+      secrets: () => (name) => secrets[name] || undefined,
+      label: () => `stripe reconcile ${env.name}`,
+      unit: "objects",
+      summary: (job) => summarize((job.result ?? {}) as Record<string, unknown>),
+      resumeCommand: () => `stagecoach stripe reconcile --env ${env.name}`,
     });
   },
 };

@@ -6,10 +6,7 @@
  *
  * @module
  */
-import postgres from "postgres";
-import type { JobHost } from "../../supabase/functions/_shared/jobs/registry.ts";
-import { JobFailure } from "../../supabase/functions/_shared/jobs/runner.ts";
-import { createJob, loadJob, requeueJob } from "../../supabase/functions/_shared/jobs/store.ts";
+import type { JobRow } from "../../supabase/functions/_shared/jobs/job.ts";
 import {
   testPasswordHash,
   USERS_COPY_KIND,
@@ -33,14 +30,9 @@ import {
   type Selection,
 } from "../../supabase/functions/_shared/users/scope.ts";
 import { DEFAULT_STATEMENT_TIMEOUT_S } from "../../supabase/functions/_shared/users/source_reader.ts";
-import { type Command, envOption, parseOptions, UsageError } from "./command.ts";
-import { cliJobRegistry } from "./job_command.ts";
-import { cliOwner, ownerIsDeadLocalProcess, runJobWithProgress } from "./progress.ts";
-import { type EnvName, resolveTarget } from "./target.ts";
-
-function envName(value: string | undefined, flag: string): EnvName {
-  return envOption(value, flag).name;
-}
+import { type Command, envOption, parseOptions, UsageError, withDatabase } from "./command.ts";
+import { cliJobRegistry, type JobStartContext, runJobCommand } from "./job_command.ts";
+import type { Target } from "./target.ts";
 
 function positiveInt(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -65,36 +57,6 @@ async function readKey(keyFile: string | undefined): Promise<string> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-}
-
-/** The job host of the CLI: local database URLs, the key from the options, env secrets. */
-function cliHost(key: string | null): JobHost {
-  return {
-    owner: cliOwner(),
-    dbUrl: (env) => resolveTarget(env).dbUrl,
-    secret: (name) => (name === "STAGECOACH_ANON_KEY" ? key ?? undefined : Deno.env.get(name)),
-    log: (line) => console.error(line),
-  };
-}
-
-function connect(env: EnvName, max: number): postgres.Sql {
-  return postgres(resolveTarget(env).dbUrl, {
-    max,
-    prepare: false,
-    connect_timeout: 5,
-    onnotice: () => {},
-    connection: { application_name: "stagecoach_cli" },
-  });
-}
-
-async function ensureReachable(sql: postgres.Sql, env: EnvName): Promise<void> {
-  await sql`select 1`.catch((cause) => {
-    throw new Error(
-      `Cannot connect to ${env}: ${cause.message} (${
-        resolveTarget(env).mode === "local" ? "is the stack up? npm start" : "check its DB_URL"
-      })`,
-    );
-  });
 }
 
 function actor(): string {
@@ -174,223 +136,198 @@ options:
       json: { type: "boolean" },
     });
     if (!v) return 0;
-    const to = envName(v.to, "--to");
-    const write = v.json
-      ? (text: string) => Deno.stderr.writeSync(new TextEncoder().encode(text))
-      : undefined;
-    const terminal = v.json ? Deno.stderr.isTerminal() : undefined;
-    if (v.resume !== undefined) return await resume(v.resume, to, v, { write, terminal });
-
-    const from = envName(v.from, "--from");
-    const mode = (v.mode ?? "anonymized") as CopyMode;
-    if (mode !== "anonymized" && mode !== "faithful") {
-      throw new UsageError(`Invalid --mode: "${v.mode}" is not anonymized or faithful`);
+    const to = envOption(v.to, "--to");
+    const common = {
+      kind: USERS_COPY_KIND,
+      registry: cliJobRegistry(),
+      json: v.json ?? false,
+      force: v.force,
+      queue: v.queue,
+      // The key is read again for a resumed job (never stored); a faithful copy needs none.
+      secrets: async (job: JobRow) => {
+        const key = job.params.mode === "anonymized" ? await readKey(v["key-file"]) : null;
+        return (name: string) =>
+          name === "STAGECOACH_ANON_KEY" ? key ?? undefined : Deno.env.get(name);
+      },
+      label: (job: JobRow) => `users copy ${job.params.source_env} → ${job.params.target_env}`,
+      summary: (job: JobRow) => [copySummary(job)],
+      resumeCommand: (job: JobRow) => `stagecoach users copy --to <env> --resume ${job.id}`,
+    };
+    if (v.resume !== undefined) {
+      return await runJobCommand(to, { ...common, resume: { id: v.resume }, connections: 5 });
     }
-    if (mode === "anonymized" && v.promotion !== undefined) {
-      throw new UsageError("Invalid --promotion: only a faithful copy takes a promotion");
-    }
-    const selection: Selection = {};
-    if (v.sample !== undefined) {
-      const n = Number(v.sample);
-      if (!Number.isFinite(n)) {
-        throw new UsageError(`Invalid --sample: "${v.sample}" is not a number`);
-      }
-      selection.sample = n;
-    }
-    if (v.where !== undefined) selection.where = v.where;
-    try {
-      assertValidSelection(selection);
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-    const batchSize = positiveInt(v["batch-size"], "--batch-size", 20_000);
-    const parallel = positiveInt(v.parallel, "--parallel", 2);
-    if (parallel > 4) throw new UsageError("Invalid --parallel: at most 4");
-    const statementTimeoutS = positiveInt(
-      v["statement-timeout"],
-      "--statement-timeout",
-      DEFAULT_STATEMENT_TIMEOUT_S,
-    );
-    if (statementTimeoutS > 600) {
-      throw new UsageError("Invalid --statement-timeout: at most 600 seconds");
-    }
-    const manifest = SHIPPED_MANIFEST;
-    const key = mode === "anonymized" ? await readKey(v["key-file"]) : null;
-    const host = cliHost(key);
-    const derived = key ? await sqlKey(key) : null;
-    const fingerprint = key ? await keyFingerprint(key) : null;
-
-    const source = connect(from, parallel + 1);
-    const target = connect(to, parallel + 3);
-    try {
-      await ensureReachable(source, from);
-      await ensureReachable(target, to);
-      const log = (line: string) => (v.json ? console.error(line) : console.log(line));
-      log(
-        `users copy ${from} → ${to}: ${mode}, ${describeSelection(selection)}` +
-          (fingerprint ? `, key fingerprint ${fingerprint}` : ""),
-      );
-      const preflightInput = {
-        source,
-        target,
-        sourceEnv: from,
-        targetEnv: to,
-        mode,
-        selection,
-        manifest,
-        sqlKey: derived,
-        statementTimeoutS,
-        promotionId: v.promotion,
-      };
-      if (v["dry-run"]) {
-        const testPassword = Deno.env.get("STAGECOACH_TEST_PASSWORD");
-        const passwordHash = key && testPassword
-          ? await testPasswordHash(target, key, testPassword, manifest.password_cost)
-          : null;
-        const report = await dryRunCopy({ ...preflightInput, passwordHash });
-        if (v.json) printJson({ dry_run: true, key_fingerprint: fingerprint, ...report });
-        else printDryRun(report);
-        return 0;
-      }
-      if (key) {
-        // Fail before anything is written when the test password is missing.
-        await testPasswordHash(
-          target,
-          key,
-          Deno.env.get("STAGECOACH_TEST_PASSWORD"),
-          manifest.password_cost,
-        );
-      }
-      const pre = await preflightCopy(preflightInput);
-      const params: UsersCopyParams = {
-        source_env: from,
-        target_env: to,
-        mode,
-        selection,
-        batch_size: batchSize,
-        parallel,
-        key_fingerprint: fingerprint,
-        manifest_hash: SHIPPED_MANIFEST_HASH,
-        promotion_id: pre.promotion_id,
-        actor: actor(),
-        statement_timeout_s: statementTimeoutS,
-      };
-      const job = await createJob(target, cliJobRegistry(), {
-        kind: USERS_COPY_KIND,
-        params,
-        executor: v.queue ? "worker" : "cli",
-        totals: pre.totals,
-        state: { phase: "copy", preflight: pre },
-      });
-      const total = Object.values(pre.totals).reduce((a, b) => a + b, 0);
-      log(
-        `job ${job.id} in ${to}: ${total.toLocaleString("en-US")} rows selected (${
-          Object.entries(pre.totals).map(([t, n]) => `${t} ${n}`).join(", ")
-        })`,
-      );
-      if (v.queue) {
-        if (v.json) printJson({ job_id: job.id, status: "queued", executor: "worker" });
-        else log(`queued for the ${to} ops-worker; follow it in ops.jobs (id ${job.id})`);
-        return 0;
-      }
-      return await runAndReport(target, job.id, host, `users copy ${from} → ${to}`, {
-        json: v.json ?? false,
-        write,
-        terminal,
-      });
-    } catch (err) {
-      if (err instanceof JobFailure) throw new Error(err.message);
-      throw err;
-    } finally {
-      await source.end({ timeout: 2 });
-      await target.end({ timeout: 2 });
-    }
+    const request = parseCopyRequest(v);
+    return await runJobCommand(to, {
+      ...common,
+      connections: request.parallel + 3,
+      start: (ctx) => startCopy(ctx, request),
+    });
   },
 };
 
-async function resume(
-  jobId: string,
-  to: EnvName,
-  v: { "key-file"?: string; force?: boolean; json?: boolean },
-  out: { write?: (t: string) => void; terminal?: boolean },
-): Promise<number> {
-  if (!/^[0-9a-f-]{36}$/i.test(jobId)) {
-    throw new UsageError(`Invalid --resume: "${jobId}" is not a job id`);
-  }
-  const target = connect(to, 5);
-  try {
-    await ensureReachable(target, to);
-    const job = await loadJob(target, jobId);
-    if (!job || job.kind !== USERS_COPY_KIND) {
-      throw new Error(`Cannot resume job ${jobId}: no users.copy job with that id in ${to}`);
-    }
-    if (job.status === "succeeded") {
-      console.log(`job ${jobId} already succeeded; nothing to do`);
-      return 0;
-    }
-    const params = job.params as unknown as UsersCopyParams;
-    const key = params.mode === "anonymized" ? await readKey(v["key-file"]) : null;
-    if (job.status === "failed" || job.status === "canceled") await requeueJob(target, jobId);
-    const steal = v.force || await ownerIsDeadLocalProcess(job.lease_owner);
-    const label = `users copy ${params.source_env} → ${params.target_env}`;
-    (v.json ? console.error : console.log)(
-      `resuming job ${jobId} (${job.status}${
-        steal && job.lease_owner ? `, taking it over from ${job.lease_owner}` : ""
-      })`,
-    );
-    return await runAndReport(target, jobId, cliHost(key), label, {
-      json: v.json ?? false,
-      steal,
-      ...out,
-    });
-  } finally {
-    await target.end({ timeout: 2 });
-  }
+/** A new copy as its options ask for it, checked. */
+interface CopyRequest {
+  from: Target;
+  to: Target;
+  mode: CopyMode;
+  selection: Selection;
+  batchSize: number;
+  parallel: number;
+  statementTimeoutS: number;
+  promotionId?: string;
+  keyFile?: string;
+  dryRun: boolean;
+  json: boolean;
 }
 
-async function runAndReport(
-  target: postgres.Sql,
-  jobId: string,
-  host: JobHost,
-  label: string,
-  opts: { json: boolean; steal?: boolean; write?: (t: string) => void; terminal?: boolean },
-): Promise<number> {
-  const r = await runJobWithProgress(target, jobId, {
-    registry: cliJobRegistry(),
-    host,
-    label,
-    steal: opts.steal,
-    write: opts.write,
-    terminal: opts.terminal,
-  });
-  const job = r.job;
-  if (opts.json) {
-    printJson({
-      job_id: jobId,
-      status: r.status,
-      counts: job?.counts,
-      result: job?.result ?? null,
-      error: job?.error ?? null,
+/** The options of a new copy, as parsed. */
+interface CopyOptionValues {
+  from?: string;
+  to?: string;
+  sample?: string;
+  where?: string;
+  "dry-run"?: boolean;
+  mode?: string;
+  promotion?: string;
+  "key-file"?: string;
+  "batch-size"?: string;
+  parallel?: string;
+  "statement-timeout"?: string;
+  json?: boolean;
+}
+
+/** @throws {UsageError} for any option out of its range */
+function parseCopyRequest(v: CopyOptionValues): CopyRequest {
+  const from = envOption(v.from, "--from");
+  const to = envOption(v.to, "--to");
+  const mode = (v.mode ?? "anonymized") as CopyMode;
+  if (mode !== "anonymized" && mode !== "faithful") {
+    throw new UsageError(`Invalid --mode: "${v.mode}" is not anonymized or faithful`);
+  }
+  if (mode === "anonymized" && v.promotion !== undefined) {
+    throw new UsageError("Invalid --promotion: only a faithful copy takes a promotion");
+  }
+  const selection: Selection = {};
+  if (v.sample !== undefined) {
+    const n = Number(v.sample);
+    if (!Number.isFinite(n)) {
+      throw new UsageError(`Invalid --sample: "${v.sample}" is not a number`);
+    }
+    selection.sample = n;
+  }
+  if (v.where !== undefined) selection.where = v.where;
+  try {
+    assertValidSelection(selection);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const batchSize = positiveInt(v["batch-size"], "--batch-size", 20_000);
+  const parallel = positiveInt(v.parallel, "--parallel", 2);
+  if (parallel > 4) throw new UsageError("Invalid --parallel: at most 4");
+  const statementTimeoutS = positiveInt(
+    v["statement-timeout"],
+    "--statement-timeout",
+    DEFAULT_STATEMENT_TIMEOUT_S,
+  );
+  if (statementTimeoutS > 600) {
+    throw new UsageError("Invalid --statement-timeout: at most 600 seconds");
+  }
+  return {
+    from,
+    to,
+    mode,
+    selection,
+    batchSize,
+    parallel,
+    statementTimeoutS,
+    promotionId: v.promotion,
+    keyFile: v["key-file"],
+    dryRun: Boolean(v["dry-run"]),
+    json: Boolean(v.json),
+  };
+}
+
+/**
+ * Checks the copy on both sides (preflight), then either shows the dry run (exit 0) or queues
+ * the job.
+ */
+async function startCopy(ctx: JobStartContext, r: CopyRequest): Promise<JobRow | number> {
+  const manifest = SHIPPED_MANIFEST;
+  const key = r.mode === "anonymized" ? await readKey(r.keyFile) : null;
+  const derived = key ? await sqlKey(key) : null;
+  const fingerprint = key ? await keyFingerprint(key) : null;
+  const target = ctx.sql;
+  return await withDatabase(r.from, async (source) => {
+    ctx.log(
+      `users copy ${r.from.name} → ${r.to.name}: ${r.mode}, ${describeSelection(r.selection)}` +
+        (fingerprint ? `, key fingerprint ${fingerprint}` : ""),
+    );
+    const preflightInput = {
+      source,
+      target,
+      sourceEnv: r.from.name,
+      targetEnv: r.to.name,
+      mode: r.mode,
+      selection: r.selection,
+      manifest,
+      sqlKey: derived,
+      statementTimeoutS: r.statementTimeoutS,
+      promotionId: r.promotionId,
+    };
+    if (r.dryRun) {
+      const testPassword = Deno.env.get("STAGECOACH_TEST_PASSWORD");
+      const passwordHash = key && testPassword
+        ? await testPasswordHash(target, key, testPassword, manifest.password_cost)
+        : null;
+      const report = await dryRunCopy({ ...preflightInput, passwordHash });
+      if (r.json) printJson({ dry_run: true, key_fingerprint: fingerprint, ...report });
+      else printDryRun(report);
+      return 0;
+    }
+    if (key) {
+      // Fail before anything is written when the test password is missing.
+      await testPasswordHash(
+        target,
+        key,
+        Deno.env.get("STAGECOACH_TEST_PASSWORD"),
+        manifest.password_cost,
+      );
+    }
+    const pre = await preflightCopy(preflightInput);
+    const params: UsersCopyParams = {
+      source_env: r.from.name,
+      target_env: r.to.name,
+      mode: r.mode,
+      selection: r.selection,
+      batch_size: r.batchSize,
+      parallel: r.parallel,
+      key_fingerprint: fingerprint,
+      manifest_hash: SHIPPED_MANIFEST_HASH,
+      promotion_id: pre.promotion_id,
+      actor: actor(),
+      statement_timeout_s: r.statementTimeoutS,
+    };
+    const job = await ctx.create({
+      params,
+      totals: pre.totals,
+      state: { phase: "copy", preflight: pre },
     });
-  } else if (r.status === "succeeded") {
-    const result = job?.result as { changed?: Record<string, number> } | null;
-    console.log(
-      `job ${jobId} succeeded: ${JSON.stringify(job?.counts)} rows copied` +
-        (result?.changed ? `, ${JSON.stringify(result.changed)} changed` : "") +
-        "; validation passed (counts, foreign keys, unique indexes, leak scan)",
+    const total = Object.values(pre.totals).reduce((a, b) => a + b, 0);
+    ctx.log(
+      `job ${job.id} in ${r.to.name}: ${total.toLocaleString("en-US")} rows selected (${
+        Object.entries(pre.totals).map(([t, n]) => `${t} ${n}`).join(", ")
+      })`,
     );
-  }
-  if (r.status === "succeeded") return 0;
-  if (r.status === "queued") {
-    console.error(`stopped; resume with: stagecoach users copy --to <env> --resume ${jobId}`);
-    return 130;
-  }
-  if (r.status === "busy") {
-    throw new Error(
-      `Cannot run job ${jobId}: another run holds it (${job?.lease_owner}); wait, or --resume with --force`,
-    );
-  }
-  throw new Error(job?.error?.message ?? `Cannot complete job ${jobId}: it ended ${r.status}`);
+    return job;
+  }, { max: r.parallel + 1 });
+}
+
+/** The line printed after a copy succeeded. */
+function copySummary(job: JobRow): string {
+  const result = job.result as { changed?: Record<string, number> } | null;
+  return `job ${job.id} succeeded: ${JSON.stringify(job.counts)} rows copied` +
+    (result?.changed ? `, ${JSON.stringify(result.changed)} changed` : "") +
+    "; validation passed (counts, foreign keys, unique indexes, leak scan)";
 }
 
 function printDryRun(report: Awaited<ReturnType<typeof dryRunCopy>>): void {

@@ -287,6 +287,26 @@ export async function requeueJob(sql: Queryable, id: string): Promise<boolean> {
 }
 
 /**
+ * The newest job of `kind` for `executor` that has not ended (queued or running): what a run
+ * killed mid-way left behind, for the next run to resume.
+ *
+ * @returns the job, or null when every such job ended
+ */
+export async function findUnfinishedJob(
+  sql: Queryable,
+  opts: { kind: string; executor: JobExecutor },
+): Promise<JobRow | null> {
+  const [row] = await sql.unsafe(
+    `select id from ops.jobs
+      where kind = $1 and executor = $2 and status in ('queued', 'running')
+      order by created_at desc
+      limit 1`,
+    [opts.kind, opts.executor],
+  );
+  return row ? await loadJob(sql, String(row.id)) : null;
+}
+
+/**
  * Ids of jobs due for `executor`: queued (or running with an expired lease, i.e. its runner
  * died) and `run_after` reached, oldest first.
  */
