@@ -277,7 +277,11 @@ async function startCopy(ctx: JobStartContext, r: CopyRequest): Promise<JobRow |
     if (r.dryRun) {
       const testPassword = Deno.env.get("STAGECOACH_TEST_PASSWORD");
       const passwordHash = key && testPassword
-        ? await testPasswordHash(target, key, testPassword, manifest.password_cost)
+        ? await testPasswordHash(target, {
+          key,
+          password: testPassword,
+          cost: manifest.password_cost,
+        })
         : null;
       const report = await dryRunCopy({ ...preflightInput, passwordHash });
       if (r.json) printJson({ dry_run: true, key_fingerprint: fingerprint, ...report });
@@ -286,12 +290,11 @@ async function startCopy(ctx: JobStartContext, r: CopyRequest): Promise<JobRow |
     }
     if (key) {
       // Fail before anything is written when the test password is missing.
-      await testPasswordHash(
-        target,
+      await testPasswordHash(target, {
         key,
-        Deno.env.get("STAGECOACH_TEST_PASSWORD"),
-        manifest.password_cost,
-      );
+        password: Deno.env.get("STAGECOACH_TEST_PASSWORD"),
+        cost: manifest.password_cost,
+      });
     }
     const pre = await preflightCopy(preflightInput);
     const params: UsersCopyParams = {

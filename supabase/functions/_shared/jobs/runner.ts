@@ -195,7 +195,7 @@ export async function runSlice(sql: Sql, jobId: string, opts: SliceOptions): Pro
       host: opts.host,
       deadline: deadline - margin,
       async checkpoint(patch: CheckpointPatch, tx?) {
-        const progress = await checkpointJob(tx ?? sql, jobId, token, patch, { leaseMs });
+        const progress = await checkpointJob(tx ?? sql, jobId, { token, patch, leaseMs });
         checkpoints++;
         job = { ...job, ...progress };
         opts.onProgress?.(job);
@@ -212,7 +212,7 @@ export async function runSlice(sql: Sql, jobId: string, opts: SliceOptions): Pro
       steps++;
       longestStep = Math.max(longestStep, Date.now() - s0);
       if (outcome.done) {
-        if (!(await finishJob(sql, jobId, token, outcome.result ?? {}))) {
+        if (!(await finishJob(sql, jobId, { token, result: outcome.result ?? {} }))) {
           throw new LeaseLostError(jobId);
         }
         return await done("succeeded", steps);
@@ -225,7 +225,7 @@ export async function runSlice(sql: Sql, jobId: string, opts: SliceOptions): Pro
       }
       const next = Date.now() + longestStep;
       if (next > deadline - margin || opts.signal?.aborted) {
-        if (!(await releaseJob(sql, jobId, token))) throw new LeaseLostError(jobId);
+        if (!(await releaseJob(sql, jobId, { token }))) throw new LeaseLostError(jobId);
         return await done("queued", steps);
       }
     }
@@ -240,7 +240,7 @@ export async function runSlice(sql: Sql, jobId: string, opts: SliceOptions): Pro
         job: current,
       };
     }
-    await failJob(sql, jobId, token, toJobError(err));
+    await failJob(sql, jobId, { token, error: toJobError(err) });
     return await done("failed", steps);
   } finally {
     clearInterval(heartbeat);

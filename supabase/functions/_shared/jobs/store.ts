@@ -158,16 +158,22 @@ export async function claimJob(
  * Records a checkpoint and renews the lease, only while `token` is still the job's lease
  * token and the job is running. Call it inside the batch's transaction to commit both at once.
  *
+ * @param opts.token the runner's lease token
+ * @param opts.patch what changed (cursor, counts, totals, state: merged into the stored ones)
+ * @param opts.leaseMs the lease's new length from now
  * @returns the job's progress columns after the merge
  * @throws {LeaseLostError} when the lease is gone (the caller's transaction should roll back)
+ * @example
+ * ```ts
+ * await checkpointJob(tx, job.id, { token, patch: { cursor: { users: last } }, leaseMs: 30_000 });
+ * ```
  */
 export async function checkpointJob(
   sql: Queryable,
   id: string,
-  token: string,
-  patch: CheckpointPatch,
-  opts: { leaseMs: number },
+  opts: { token: string; patch: CheckpointPatch; leaseMs: number },
 ): Promise<Pick<JobRow, "cursor" | "counts" | "totals" | "state">> {
+  const patch = opts.patch;
   const [row] = await sql.unsafe(
     `update ops.jobs
         set cursor = cursor || $3::jsonb,
@@ -180,7 +186,7 @@ export async function checkpointJob(
       returning cursor, counts, totals, state`,
     [
       id,
-      token,
+      opts.token,
       json(patch.cursor ?? {}),
       json(patch.counts ?? {}),
       json(patch.totals ?? {}),
@@ -196,13 +202,14 @@ export async function checkpointJob(
  * Ends a slice without finishing: the job goes back to `queued` (due at `runAfter`, default
  * now) and the lease is released, so the next slice (any runner) continues from the checkpoint.
  *
+ * @param opts.token the runner's lease token
+ * @param opts.runAfter when the job is due again, default now
  * @returns false when the lease was already lost
  */
 export async function releaseJob(
   sql: Queryable,
   id: string,
-  token: string,
-  opts: { runAfter?: Date } = {},
+  opts: { token: string; runAfter?: Date },
 ): Promise<boolean> {
   const rows = await sql.unsafe(
     `update ops.jobs
@@ -210,7 +217,7 @@ export async function releaseJob(
             run_after = coalesce($3::timestamptz, clock_timestamp())
       where id = $1 and lease_token = $2 and status = 'running'
       returning id`,
-    [id, token, opts.runAfter ?? null],
+    [id, opts.token, opts.runAfter ?? null],
   );
   return rows.length === 1;
 }
@@ -218,19 +225,20 @@ export async function releaseJob(
 /**
  * Marks a job succeeded with its result (the lease is released by the status trigger).
  *
+ * @param opts.token the runner's lease token
+ * @param opts.result what the job reports (`ops.jobs.result`)
  * @returns false when the lease was already lost
  */
 export async function finishJob(
   sql: Queryable,
   id: string,
-  token: string,
-  result: Record<string, unknown>,
+  opts: { token: string; result: Record<string, unknown> },
 ): Promise<boolean> {
   const rows = await sql.unsafe(
     `update ops.jobs set status = 'succeeded', result = $3::jsonb
       where id = $1 and lease_token = $2 and status = 'running'
       returning id`,
-    [id, token, json(result)],
+    [id, opts.token, json(opts.result)],
   );
   return rows.length === 1;
 }
@@ -239,13 +247,14 @@ export async function finishJob(
  * Marks a job failed with its error. With a token, only while that lease is held; without
  * one, whenever the job is not finished (used for jobs that cannot even start).
  *
+ * @param opts.token the runner's lease token, or null for a job that never started
+ * @param opts.error the stored error (`{ code, message, details }`)
  * @returns false when nothing was changed
  */
 export async function failJob(
   sql: Queryable,
   id: string,
-  token: string | null,
-  error: JobError,
+  opts: { token: string | null; error: JobError },
 ): Promise<boolean> {
   const rows = await sql.unsafe(
     `update ops.jobs set status = 'failed', error = $3::jsonb
@@ -253,7 +262,7 @@ export async function failJob(
         and status in ('queued', 'running')
         and ($2::uuid is null or lease_token = $2::uuid)
       returning id`,
-    [id, token, json(error)],
+    [id, opts.token, json(opts.error)],
   );
   return rows.length === 1;
 }

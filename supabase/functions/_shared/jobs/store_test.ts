@@ -51,20 +51,28 @@ Deno.test("claim, checkpoint, release and finish follow the lease", async () => 
       null,
       "a live lease is not taken",
     );
-    const progress = await checkpointJob(sql, job.id, claimed!.lease_token!, {
-      cursor: { t: "k5" },
-      counts: { t: 5 },
-    }, { leaseMs: 30_000 });
+    const progress = await checkpointJob(sql, job.id, {
+      token: claimed!.lease_token!,
+      patch: { cursor: { t: "k5" }, counts: { t: 5 } },
+      leaseMs: 30_000,
+    });
     assert.deepEqual(progress.cursor, { t: "k5" });
     await assert.rejects(
-      checkpointJob(sql, job.id, crypto.randomUUID(), { counts: { t: 6 } }, { leaseMs: 1 }),
+      checkpointJob(sql, job.id, {
+        token: crypto.randomUUID(),
+        patch: { counts: { t: 6 } },
+        leaseMs: 1,
+      }),
       LeaseLostError,
     );
-    assert.equal(await releaseJob(sql, job.id, claimed!.lease_token!), true);
+    assert.equal(await releaseJob(sql, job.id, { token: claimed!.lease_token! }), true);
     const again = await claimJob(sql, job.id, { owner: "b", leaseMs: 30_000 });
     assert.equal(again?.attempts, 1, "a clean release is not a new attempt");
     assert.equal(again?.slices, 2);
-    assert.equal(await finishJob(sql, job.id, again!.lease_token!, { ok: true }), true);
+    assert.equal(
+      await finishJob(sql, job.id, { token: again!.lease_token!, result: { ok: true } }),
+      true,
+    );
     const done = await loadJob(sql, job.id);
     assert.equal(done?.status, "succeeded");
     assert.ok(done?.finished_at);
@@ -93,7 +101,10 @@ Deno.test("fail, cancel and re-queue", async () => {
     const job = await createJob(sql, registry, { kind: "test.store", params: { n: 3 } });
     assert.equal(await requeueJob(sql, job.id), false, "a queued job is not re-queued");
     assert.equal(
-      await failJob(sql, job.id, null, { code: "x", message: "Cannot x: y", details: {} }),
+      await failJob(sql, job.id, {
+        token: null,
+        error: { code: "x", message: "Cannot x: y", details: {} },
+      }),
       true,
     );
     assert.equal((await loadJob(sql, job.id))?.error?.code, "x");

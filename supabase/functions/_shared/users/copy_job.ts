@@ -125,14 +125,21 @@ async function jobKey(
  * The bcrypt hash anonymized users get: the test password hashed with a salt derived from the
  * key, so every run with the same key writes the same hash.
  *
+ * @param sql any database with pgcrypto (`extensions.crypt`)
+ * @param opts.key the anonymization key
+ * @param opts.password the test password (`STAGECOACH_TEST_PASSWORD`)
+ * @param opts.cost the bcrypt cost (the manifest's `password_cost`)
  * @throws {JobFailure} `test_password_missing` when the host has no test password
+ * @example
+ * ```ts
+ * const hash = await testPasswordHash(sql, { key, password, cost: manifest.password_cost });
+ * ```
  */
 export async function testPasswordHash(
   sql: Sql,
-  key: string,
-  password: string | undefined,
-  cost: number,
+  opts: { key: string; password: string | undefined; cost: number },
 ): Promise<string> {
+  const { key, password, cost } = opts;
   if (!password || password.length < 8) {
     throw new JobFailure(
       "test_password_missing",
@@ -166,7 +173,11 @@ async function stepPreflight(ctx: JobContext<UsersCopyParams>, r: CopyResources)
 async function stepCopy(ctx: JobContext<UsersCopyParams>, r: CopyResources) {
   const p = ctx.params;
   const pre = ctx.job.state.preflight as Preflight;
-  const opts = maskOptions(pre, r.manifest, p.mode, r.passwordHash);
+  const opts = maskOptions(pre, {
+    manifest: r.manifest,
+    mode: p.mode,
+    passwordHash: r.passwordHash,
+  });
   const pending = USER_TABLES.filter((t) => !cursorOf(ctx, t.name).done);
   if (!pending.length) {
     await ctx.checkpoint({ state: { phase: "validate", copied_at: new Date().toISOString() } });
@@ -174,12 +185,11 @@ async function stepCopy(ctx: JobContext<UsersCopyParams>, r: CopyResources) {
   }
   await Promise.all(
     pending.slice(0, p.parallel).map(async (table) => {
-      const select = buildTableSelect(
-        table,
-        r.manifest.tables[table.name] ?? {},
-        pre.columns[table.name],
-        opts,
-      );
+      const select = buildTableSelect(table, {
+        rules: r.manifest.tables[table.name] ?? {},
+        columns: pre.columns[table.name],
+        mask: opts,
+      });
       const cursor = cursorOf(ctx, table.name);
       const changedKey = `changed:${table.name}`;
       await copyBatch({
@@ -336,12 +346,11 @@ export function createUsersCopyKind(
       const { key, sqlKey } = await jobKey(ctx);
       let passwordHash: string | null = null;
       if (p.mode === "anonymized" && key && needsPassword(manifest)) {
-        passwordHash = await testPasswordHash(
-          ctx.sql,
+        passwordHash = await testPasswordHash(ctx.sql, {
           key,
-          ctx.host.secret("STAGECOACH_TEST_PASSWORD"),
-          manifest.password_cost,
-        );
+          password: ctx.host.secret("STAGECOACH_TEST_PASSWORD"),
+          cost: manifest.password_cost,
+        });
       }
       const source = postgres(ctx.host.dbUrl(p.source_env), {
         max: p.parallel + 1,

@@ -90,14 +90,22 @@ Deno.test("a users.copy job runs in time-boxed slices and refuses to resume with
     assert.ok(slices > 2, `ran in ${slices} slices`);
     assert.equal(r.job?.counts["auth.users"], 30);
     assert.equal(r.job?.counts["public.profiles"], 30);
-    const hash = await testPasswordHash(target, KEY, "test-password", manifest.password_cost);
+    const hash = await testPasswordHash(target, {
+      key: KEY,
+      password: "test-password",
+      cost: manifest.password_cost,
+    });
     assert.match(hash, /^\$2a\$10\$/);
     assert.equal(
       hash,
-      await testPasswordHash(target, KEY, "test-password", manifest.password_cost),
+      await testPasswordHash(target, {
+        key: KEY,
+        password: "test-password",
+        cost: manifest.password_cost,
+      }),
     );
     await assert.rejects(
-      testPasswordHash(target, KEY, undefined, 10),
+      testPasswordHash(target, { key: KEY, password: undefined, cost: 10 }),
       (err: Error & { code?: string }) => err.code === "test_password_missing",
     );
   } finally {

@@ -126,14 +126,22 @@ async function finishCopyIn(
  * Streams `copyOut` (run on the source transaction) into `copyIn` (on the target
  * transaction) and returns the rows moved.
  *
+ * @param stx the source's transaction
+ * @param ttx the target's transaction
+ * @param opts.copyOut `copy (…) to stdout`, run on the source
+ * @param opts.copyIn `copy <table> (…) from stdin`, run on the target
  * @throws the source's or the target's error, after the source stream was read to its end
+ * @example
+ * ```ts
+ * await streamCopy(stx, ttx, { copyOut: "copy (select 1) to stdout", copyIn: "copy t (n) from stdin" });
+ * ```
  */
 export async function streamCopy(
   stx: Tx,
   ttx: Tx,
-  copyOut: string,
-  copyIn: string,
+  opts: { copyOut: string; copyIn: string },
 ): Promise<number> {
+  const { copyOut, copyIn } = opts;
   const readable = await stx.unsafe(copyOut).readable();
   // postgres.js rejects a COPY that fails after CopyDone into a promise already resolved with
   // the stream; catch that rejection to report the real error.
@@ -208,19 +216,20 @@ export async function copyBatch(opts: CopyBatchOptions): Promise<BatchResult> {
       let rows: number;
       let changed: number;
       if (opts.load === "copy") {
-        rows = await streamCopy(
-          stx,
-          ttx,
-          copyOut,
-          `copy ${ident(table.name)} (${cols}) from stdin`,
-        );
+        rows = await streamCopy(stx, ttx, {
+          copyOut: copyOut,
+          copyIn: `copy ${ident(table.name)} (${cols}) from stdin`,
+        });
         changed = rows;
       } else {
         await ttx.unsafe(
           `create temp table _sc_stage on commit drop as
            select ${cols} from ${ident(table.name)} with no data`,
         );
-        rows = await streamCopy(stx, ttx, copyOut, `copy _sc_stage (${cols}) from stdin`);
+        rows = await streamCopy(stx, ttx, {
+          copyOut: copyOut,
+          copyIn: `copy _sc_stage (${cols}) from stdin`,
+        });
         const others = select.columns.filter((c) => c !== table.key);
         const [r] = await ttx.unsafe(
           `with written as (

@@ -23,12 +23,10 @@ async function move(
   return await source.begin(async (stx) =>
     await target.begin(async (ttx) => {
       await ttx`create temp table sink (n int not null, t text) on commit drop`;
-      const rows = await streamCopy(
-        stx,
-        ttx,
-        `copy (${select}) to stdout`,
-        "copy sink (n, t) from stdin",
-      );
+      const rows = await streamCopy(stx, ttx, {
+        copyOut: `copy (${select}) to stdout`,
+        copyIn: "copy sink (n, t) from stdin",
+      });
       const [{ c }] = await ttx`select count(*)::int as c from sink`;
       assert.equal(c, rows);
       return rows;

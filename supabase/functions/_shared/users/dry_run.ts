@@ -40,7 +40,11 @@ export async function dryRunCopy(
   const passwordHash = input.mode === "anonymized"
     ? input.passwordHash ?? "(bcrypt of STAGECOACH_TEST_PASSWORD)"
     : null;
-  const mask = maskOptions(pre, input.manifest, input.mode as CopyMode, passwordHash);
+  const mask = maskOptions(pre, {
+    manifest: input.manifest,
+    mode: input.mode as CopyMode,
+    passwordHash,
+  });
   const session = {
     sqlKey: input.sqlKey,
     statementTimeoutS: statementTimeoutFor(input.selection, input.statementTimeoutS),
@@ -54,7 +58,12 @@ export async function dryRunCopy(
       );
       // The raw values stay on the source: only whether each one changed comes back.
       const raw = columns.map((c, i) => `t.${ident(c.name)}::text as ${ident(`raw_${i}`)}`);
-      const q = buildTableSelect(table, rules, columns, mask, [...before, ...raw]);
+      const q = buildTableSelect(table, {
+        rules,
+        columns,
+        mask,
+        extra: [...before, ...raw],
+      });
       const sel = selectionPredicate(input.selection, `t.${ident(table.userColumn)}`);
       // Both sides as text, so a kept value compares equal to itself.
       const outer = [

@@ -291,17 +291,24 @@ export interface CoverageProblem {
  * columns need no rule (the target computes them from the masked columns).
  *
  * @param manifest the manifest
- * @param tables the copied tables, in order
- * @param source columns per table in the source
- * @param target columns per table in the target
+ * @param opts.tables the copied tables, in order
+ * @param opts.source columns per table in the source
+ * @param opts.target columns per table in the target
  * @returns the problems, empty when the copy may proceed
+ * @example
+ * ```ts
+ * const problems = checkCoverage(manifest, { tables: USER_TABLE_NAMES, source, target });
+ * ```
  */
 export function checkCoverage(
   manifest: Manifest,
-  tables: readonly string[],
-  source: Record<string, ColumnInfo[]>,
-  target: Record<string, ColumnInfo[]>,
+  opts: {
+    tables: readonly string[];
+    source: Record<string, ColumnInfo[]>;
+    target: Record<string, ColumnInfo[]>;
+  },
 ): CoverageProblem[] {
+  const { tables, source, target } = opts;
   const problems: CoverageProblem[] = [];
   for (const table of Object.keys(manifest.tables)) {
     if (!tables.includes(table)) {

@@ -70,7 +70,7 @@ Deno.test("checkCoverage names unmapped columns, both-way schema drift and stray
     "public.profiles": [col("id", "uuid"), col("phone"), col("email"), col("gen", "text", true)],
   };
   const target = { "public.profiles": [col("id", "uuid"), col("email"), col("extra")] };
-  const problems = checkCoverage(m, ["public.profiles"], source, target);
+  const problems = checkCoverage(m, { tables: ["public.profiles"], source, target });
   assert.deepEqual(problems.map((p) => p.message), [
     "public.profiles.phone has no rule in the manifest",
     "public.profiles.phone exists in the source but not in the target",
@@ -83,11 +83,16 @@ Deno.test("checkCoverage accepts a complete manifest and refuses rules on genera
   const m = manifest({ "auth.identities": { id: { rule: "uuid" }, email: { rule: "keep" } } });
   const cols = { "auth.identities": [col("id", "uuid"), col("email", "text", true)] };
   assert.deepEqual(
-    checkCoverage(m, ["auth.identities"], cols, cols).map((p) => p.problem),
+    checkCoverage(m, { tables: ["auth.identities"], source: cols, target: cols }).map((p) =>
+      p.problem
+    ),
     ["generated"],
   );
   const ok = manifest({ "auth.identities": { id: { rule: "uuid" } } });
-  assert.deepEqual(checkCoverage(ok, ["auth.identities"], cols, cols), []);
+  assert.deepEqual(
+    checkCoverage(ok, { tables: ["auth.identities"], source: cols, target: cols }),
+    [],
+  );
 });
 
 Deno.test("isPersonal: fakes and hashes are personal, keep is not unless marked", () => {

@@ -371,25 +371,28 @@ function columnExpr(
  * by its rule (or as is in faithful mode, except tiers re-pointed by slug).
  *
  * @param table the table
- * @param rules its rules (coverage already checked)
- * @param columns its source columns, in order
- * @param opts mode, target facts, test password hash
- * @param extra more select-list expressions (on `t`), after the columns (dry-run samples)
+ * @param opts.rules its rules (coverage already checked)
+ * @param opts.columns its source columns, in order
+ * @param opts.mask mode, target facts, test password hash
+ * @param opts.extra more select-list expressions (on `t`), after the columns (dry-run samples)
  * @returns the query and its column list
  * @throws {Error} when a column has no rule (call `checkCoverage` first)
  * @example
  * ```ts
- * const q = buildTableSelect(USER_TABLES[0], manifest.tables["auth.users"], cols, opts);
+ * const q = buildTableSelect(USER_TABLES[0], { rules: manifest.tables["auth.users"], columns, mask });
  * `copy (${q.sql} where t.id > '…') to stdout`;
  * ```
  */
 export function buildTableSelect(
   table: UserTable,
-  rules: Record<string, ColumnRule>,
-  columns: ColumnInfo[],
-  opts: MaskOptions,
-  extra?: string[],
+  opts: {
+    rules: Record<string, ColumnRule>;
+    columns: ColumnInfo[];
+    mask: MaskOptions;
+    extra?: string[];
+  },
 ): TableSelect {
+  const { rules, columns, mask, extra } = opts;
   const scope: Scope = {
     hashes: new Map(),
     joins: [],
@@ -400,7 +403,7 @@ export function buildTableSelect(
   const exprs = copied.map((c) => {
     const rule = rules[c.name];
     if (!rule) throw new Error(`Cannot compile ${table.name}: ${c.name} has no rule`);
-    return `${columnExpr(scope, table, c, rule, opts)} as ${ident(c.name)}`;
+    return `${columnExpr(scope, table, c, rule, mask)} as ${ident(c.name)}`;
   });
   const from = [`${ident(table.name)} as t`, ...scope.joins];
   if (scope.usesKey) from.push(KEY_SOURCE);
@@ -454,13 +457,25 @@ function stringsAt(path: string | null): string {
  * listing the source's personal values of a table for the leak scan: personal columns' values
  * and, in personal JSONB columns, the string leaves at paths whose rule masks (every string
  * leaf when the column or its unlisted keys are kept).
+ *
+ * @param table the table
+ * @param opts.rules its rules
+ * @param opts.columns its source columns
+ * @param opts.isPersonal which rules mask personal data (the manifest's `isPersonal`)
+ * @example
+ * ```ts
+ * const selects = personalValueSelects(table, { rules, columns, isPersonal });
+ * ```
  */
 export function personalValueSelects(
   table: UserTable,
-  rules: Record<string, ColumnRule>,
-  columns: ColumnInfo[],
-  isPersonal: (rule: ColumnRule) => boolean,
+  opts: {
+    rules: Record<string, ColumnRule>;
+    columns: ColumnInfo[];
+    isPersonal: (rule: ColumnRule) => boolean;
+  },
 ): string[] {
+  const { rules, columns, isPersonal } = opts;
   const out: string[] = [];
   // Scalars and simple JSON paths are unpivoted in one scan of the table; array paths and
   // "every leaf" need a set-returning scan each.

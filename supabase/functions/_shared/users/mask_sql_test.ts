@@ -64,7 +64,7 @@ const RULES: Record<string, ColumnRule> = {
 };
 
 Deno.test("buildTableSelect leaves out generated columns and hoists each hash once", () => {
-  const q = buildTableSelect(TABLE, RULES, COLUMNS, OPTS);
+  const q = buildTableSelect(TABLE, { rules: RULES, columns: COLUMNS, mask: OPTS });
   assert.deepEqual(q.columns, [
     "id",
     "email",
@@ -86,9 +86,11 @@ Deno.test("buildTableSelect leaves out generated columns and hoists each hash on
 Deno.test("buildTableSelect in faithful mode keeps every value but re-points tiers", () => {
   const q = buildTableSelect(
     { name: "public.memberships", key: "id", userColumn: "user_id" },
-    { id: { rule: "uuid" }, tier_id: { rule: "tier_by_slug" }, cus: RULES.cus },
-    [col("id", "uuid"), col("tier_id", "uuid"), col("cus")],
-    { ...OPTS, mode: "faithful", passwordHash: null, targetProduction: true },
+    {
+      rules: { id: { rule: "uuid" }, tier_id: { rule: "tier_by_slug" }, cus: RULES.cus },
+      columns: [col("id", "uuid"), col("tier_id", "uuid"), col("cus")],
+      mask: { ...OPTS, mode: "faithful", passwordHash: null, targetProduction: true },
+    },
   );
   assert.equal(q.usesKey, false);
   assert.match(
@@ -99,7 +101,12 @@ Deno.test("buildTableSelect in faithful mode keeps every value but re-points tie
 
 Deno.test("buildTableSelect refuses a column without a rule", () => {
   assert.throws(
-    () => buildTableSelect(TABLE, { id: { rule: "keep" } }, [col("id"), col("x")], OPTS),
+    () =>
+      buildTableSelect(TABLE, {
+        rules: { id: { rule: "keep" } },
+        columns: [col("id"), col("x")],
+        mask: OPTS,
+      }),
     /Cannot compile public\.people: x has no rule/,
   );
 });
@@ -117,12 +124,11 @@ Deno.test("redactedExpr shows kept values and only the shape of others", () => {
 });
 
 Deno.test("personalValueSelects lists personal columns and masked JSONB paths", () => {
-  const selects = personalValueSelects(
-    TABLE,
-    RULES,
-    COLUMNS,
-    (r) => ["fake_email", "fake_name", "fake_phone", "jsonb"].includes(r.rule),
-  );
+  const selects = personalValueSelects(TABLE, {
+    rules: RULES,
+    columns: COLUMNS,
+    isPersonal: (r) => ["fake_email", "fake_name", "fake_phone", "jsonb"].includes(r.rule),
+  });
   // One unpivot of the scalars and simple paths, one scan for the array path.
   assert.equal(selects.length, 2);
   assert.match(
@@ -140,7 +146,7 @@ async function mask(
   rows: Record<string, unknown>[],
   opts: MaskOptions = OPTS,
 ): Promise<Record<string, unknown>[]> {
-  const q = buildTableSelect(TABLE, RULES, COLUMNS, opts);
+  const q = buildTableSelect(TABLE, { rules: RULES, columns: COLUMNS, mask: opts });
   const values = JSON.stringify(rows);
   const inline = q.sql.replace(
     'from "public"."people" as t',
@@ -261,12 +267,11 @@ Deno.test("stripe ids stay in production and are nulled by the null rule elsewhe
   try {
     const prod = await mask(sql, "k", PEOPLE.slice(0, 1), { ...OPTS, targetProduction: true });
     assert.equal(prod[0].cus, "cus_live123");
-    const q = buildTableSelect(
-      TABLE,
-      { cus: { rule: "stripe_id", prefix: "cus", otherwise: "null" } },
-      [col("cus")],
-      OPTS,
-    );
+    const q = buildTableSelect(TABLE, {
+      rules: { cus: { rule: "stripe_id", prefix: "cus", otherwise: "null" } },
+      columns: [col("cus")],
+      mask: OPTS,
+    });
     assert.match(q.sql, /^select null as "cus"/);
   } finally {
     await sql.end();

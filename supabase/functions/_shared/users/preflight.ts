@@ -69,18 +69,27 @@ export interface Preflight {
   promotion_id: string | null;
 }
 
-/** The mask options a preflight implies (the password hash is added per slice). */
+/**
+ * The mask options a preflight implies (the password hash is added per slice).
+ *
+ * @param pre the preflight's target kind and tier ids
+ * @param opts.manifest the manifest (its fake email domain)
+ * @param opts.mode anonymized or faithful
+ * @param opts.passwordHash the test password's hash anonymized users get, or null
+ * @example
+ * ```ts
+ * const mask = maskOptions(pre, { manifest, mode: "anonymized", passwordHash });
+ * ```
+ */
 export function maskOptions(
   pre: Pick<Preflight, "target_kind" | "tier_ids">,
-  manifest: Manifest,
-  mode: CopyMode,
-  passwordHash: string | null,
+  opts: { manifest: Manifest; mode: CopyMode; passwordHash: string | null },
 ): MaskOptions {
   return {
-    mode,
+    mode: opts.mode,
     targetProduction: pre.target_kind === "production",
-    emailDomain: manifest.fake_email_domain,
-    passwordHash,
+    emailDomain: opts.manifest.fake_email_domain,
+    passwordHash: opts.passwordHash,
     tierIds: pre.tier_ids,
   };
 }
@@ -207,12 +216,10 @@ async function targetCollisions(
           ident(table.name)
         } with no data`,
       );
-      await streamCopy(
-        stx,
-        ttx,
-        `copy (${inner} where ${sel}) to stdout`,
-        `copy _sc_keys (${names}) from stdin`,
-      );
+      await streamCopy(stx, ttx, {
+        copyOut: `copy (${inner} where ${sel}) to stdout`,
+        copyIn: `copy _sc_keys (${names}) from stdin`,
+      });
       const out = [];
       for (const ix of others) {
         const on = ix.columns.map((c) => `d.${ident(c)} = k.${ident(c)}`).join(" and ");
@@ -271,7 +278,11 @@ export async function preflightCopy(input: PreflightInput): Promise<Preflight> {
     readColumns(source, USER_TABLE_NAMES),
     readColumns(target, USER_TABLE_NAMES),
   ]);
-  const problems = checkCoverage(manifest, USER_TABLE_NAMES, srcCols, tgtCols);
+  const problems = checkCoverage(manifest, {
+    tables: USER_TABLE_NAMES,
+    source: srcCols,
+    target: tgtCols,
+  });
   if (problems.length) {
     throw new JobFailure(
       "unmapped_column",
@@ -315,13 +326,17 @@ export async function preflightCopy(input: PreflightInput): Promise<Preflight> {
     promotion_id: promotionId,
   };
   // A placeholder hash compiles the same SQL shape; no password is involved in these checks.
-  const opts = maskOptions(pre, manifest, mode, mode === "anonymized" ? "$2a$10$x" : null);
+  const opts = maskOptions(pre, {
+    manifest,
+    mode,
+    passwordHash: mode === "anonymized" ? "$2a$10$x" : null,
+  });
   for (const table of USER_TABLES) {
     const rules = manifest.tables[table.name] ?? {};
     const columns = srcCols[table.name];
     const sel = selectionPredicate(selection, `t.${ident(table.userColumn)}`);
     const compile = (cols: ColumnInfo[], extra: string[]) =>
-      buildTableSelect(table, rules, cols, opts, extra).sql;
+      buildTableSelect(table, { rules, columns: cols, mask: opts, extra }).sql;
     compile(columns, []);
     const [{ n }] = await readSource(
       source,

@@ -143,12 +143,10 @@ export async function validateCopy(opts: ValidateOptions): Promise<ValidationRep
       await ttx`create temp table _sc_users (id uuid primary key) on commit drop`;
       const ids = mappedUserIdSelect(manifest.tables["auth.users"] ?? {}, mode);
       const userSel = selectionPredicate(selection, "t.id");
-      await streamCopy(
-        stx,
-        ttx,
-        `copy (${ids.sql} where ${userSel}) to stdout`,
-        "copy _sc_users (id) from stdin",
-      );
+      await streamCopy(stx, ttx, {
+        copyOut: `copy (${ids.sql} where ${userSel}) to stdout`,
+        copyIn: "copy _sc_users (id) from stdin",
+      });
       await ttx`analyze _sc_users`;
 
       for (const table of USER_TABLES) {
@@ -189,22 +187,21 @@ export async function validateCopy(opts: ValidateOptions): Promise<ValidationRep
       await ttx`create temp table _sc_leak (h bigint not null) on commit drop`;
       const selects = USER_TABLES.flatMap((table) => {
         const sel = selectionPredicate(selection, `t.${ident(table.userColumn)}`);
-        return personalValueSelects(
-          table,
-          manifest.tables[table.name] ?? {},
-          srcCols[table.name] ?? [],
+        return personalValueSelects(table, {
+          rules: manifest.tables[table.name] ?? {},
+          columns: srcCols[table.name] ?? [],
           isPersonal,
-        ).map((s) => `${s} where ${sel}`);
+        }).map((s) => `${s} where ${sel}`);
       });
       let sourceValues = 0;
       if (selects.length) {
-        sourceValues = await streamCopy(
-          stx,
-          ttx,
-          `copy (select ${fingerprint("s.v", seed)} from (${selects.join("\nunion all\n")}) as s
+        sourceValues = await streamCopy(stx, ttx, {
+          copyOut: `copy (select ${fingerprint("s.v", seed)} from (${
+            selects.join("\nunion all\n")
+          }) as s
                  where length(btrim(s.v)) >= ${minLength}) to stdout`,
-          "copy _sc_leak (h) from stdin",
-        );
+          copyIn: "copy _sc_leak (h) from stdin",
+        });
       }
       await ttx`analyze _sc_leak`;
       const leaks = [];
