@@ -159,7 +159,7 @@ Deno.test("the ops-worker delivers signed webhooks and Slack messages once; a se
       const hooks = rx.received.filter((r) => r.path === "/hook");
       assert.equal(hooks.length, 2);
       for (const r of hooks) {
-        await verify(secret, r.headers, r.body); // throws unless the signature verifies
+        await verify(secret, { headers: r.headers, body: r.body }); // throws unless the signature verifies
         assert.equal(JSON.parse(r.body).data.promotion_id, id);
       }
       assert.deepEqual(hooks.map((r) => JSON.parse(r.body).type).sort(), [
@@ -167,7 +167,9 @@ Deno.test("the ops-worker delivers signed webhooks and Slack messages once; a se
         "promotion.approved",
       ]);
       assert.notEqual(hooks[0].headers.get("webhook-id"), hooks[1].headers.get("webhook-id"));
-      await assert.rejects(verify(secret, hooks[0].headers, hooks[0].body + " ")); // tamper check
+      await assert.rejects(
+        verify(secret, { headers: hooks[0].headers, body: hooks[0].body + " " }),
+      ); // tamper check
 
       const chats = rx.received.filter((r) => r.path === "/chat");
       assert.equal(chats.length, 2);

@@ -59,7 +59,10 @@ export function configRoutes(contextFor: ContextFor) {
     const context = ctx(c.req.header("authorization"));
     const key = transferKey(c.req.header(TRANSFER_KEY_HEADER));
     const body = await readJsonBody(c.req.raw, ImportBody);
-    const out = await importBundle(context, body.bundle, key, { dryRun: body.dry_run });
+    const out = await importBundle(context, body.bundle, {
+      transferKey: key,
+      dryRun: body.dry_run,
+    });
     return c.json(out);
   });
 

@@ -128,15 +128,25 @@ export interface ImportOutcome {
  * Imports a bundle: opens it (refusing a tampered, truncated, other-version or wrongly keyed
  * one before anything is written), plans it against this environment, and — unless dry run —
  * records the promotion and applies it at once when the policy needs no approval.
+ *
+ * @param ctx the caller and this environment
+ * @param text the bundle as exported
+ * @param opts.transferKey the key the bundle was sealed with
+ * @param opts.dryRun plan only; record nothing
+ * @throws {ApiError} 400 `bundle_<code>` for a bundle that does not open (nothing written); 403
+ * when the caller may not import
+ * @example
+ * ```ts
+ * const out = await importBundle(ctx, body.bundle, { transferKey: key, dryRun: body.dry_run });
+ * ```
  */
 export async function importBundle(
   ctx: PromotionContext,
   text: string,
-  transferKey: string,
-  opts: { dryRun: boolean },
+  opts: { transferKey: string; dryRun: boolean },
 ): Promise<ImportOutcome> {
   await requireOperator(ctx, "import config");
-  const { opened, rows } = await openAsSource(text, transferKey);
+  const { opened, rows } = await openAsSource(text, opts.transferKey);
   const req = { source: BUNDLE_SOURCE, scope: ["config" as const], includeFlagState: false };
   if (opts.dryRun) {
     const { plan, hash } = await computePlanFromRows(ctx, req, rows);

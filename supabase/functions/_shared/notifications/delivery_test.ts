@@ -36,7 +36,7 @@ Deno.test("a webhook delivery is the generic payload, signed so a Standard Webho
   assert.equal(req.init.headers["webhook-id"], "0b6c3f0e-8d1a-4c2b-9a3e-7f6d5c4b3a21");
   assert.equal(req.init.headers["webhook-timestamp"], String(at.getTime() / 1000));
   assert.deepEqual(JSON.parse(req.init.body), SAMPLE);
-  await verify(SECRET, new Headers(req.init.headers), req.init.body, { now: at });
+  await verify(SECRET, { headers: new Headers(req.init.headers), body: req.init.body, now: at });
 });
 
 Deno.test("a Slack delivery is { text, blocks } and carries no signature headers", async () => {

@@ -143,22 +143,21 @@ export async function webhookHeaders(secret: string, msg: SignedContent): Promis
  * (compared in constant time by `crypto.subtle.verify`).
  *
  * @param secret the endpoint's `whsec_` secret
- * @param headers the request headers
- * @param body the raw request body
+ * @param opts.headers the request headers
+ * @param opts.body the raw request body
  * @param opts.toleranceSeconds how far the timestamp may be from now, default 300
  * @param opts.now the receiver's clock, default `new Date()`
  * @throws {WebhookVerificationError} naming what is wrong
  * @example
  * ```ts
- * await verify(secret, request.headers, await request.text());
+ * await verify(secret, { headers: request.headers, body: await request.text() });
  * ```
  */
 export async function verify(
   secret: string,
-  headers: Headers,
-  body: string,
-  opts: { toleranceSeconds?: number; now?: Date } = {},
+  opts: { headers: Headers; body: string; toleranceSeconds?: number; now?: Date },
 ): Promise<void> {
+  const { headers, body } = opts;
   const id = headers.get("webhook-id");
   const timestamp = headers.get("webhook-timestamp");
   const signatures = headers.get("webhook-signature");

@@ -38,13 +38,12 @@ Deno.test("verify accepts the vector and a list holding one valid v1 signature",
       "webhook-timestamp": "1614265330",
       "webhook-signature": signature,
     });
-  await verify(VECTOR.secret, headers(VECTOR.signature), VECTOR.body, { now });
-  await verify(
-    VECTOR.secret,
-    headers(`v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= v2,xyz ${VECTOR.signature}`),
-    VECTOR.body,
-    { now },
-  );
+  await verify(VECTOR.secret, { headers: headers(VECTOR.signature), body: VECTOR.body, now });
+  await verify(VECTOR.secret, {
+    headers: headers(`v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= v2,xyz ${VECTOR.signature}`),
+    body: VECTOR.body,
+    now,
+  });
 });
 
 Deno.test("verify refuses a changed body, a wrong secret, a stale timestamp and missing headers", async () => {
@@ -64,7 +63,7 @@ Deno.test("verify refuses a changed body, a wrong secret, a stale timestamp and 
   ];
   for (const [secret, headers, body, at, message] of cases) {
     await assert.rejects(
-      verify(secret, new Headers(headers), body, { now: at }),
+      verify(secret, { headers: new Headers(headers), body, now: at }),
       (err: Error) => err instanceof WebhookVerificationError && message.test(err.message),
     );
   }

@@ -85,14 +85,21 @@ async function withRetries<T>(fn: () => Promise<T>, attempts = 4): Promise<T> {
  * Fetches an object while holding its lock, and writes it (finishing the event, if any).
  * The lock keeps two writers of the same object from crossing: what is written is what
  * Stripe said last.
+ *
+ * @param opts.kind what the object is (`customer`, `subscription`, …)
+ * @param opts.id its Stripe id
+ * @param opts.meta the event that asked for it, finished in the same transaction; null for none
+ * @example
+ * ```ts
+ * await fetchAndApply(sql, stripe, { kind: "subscription", id: "sub_123", meta: null });
+ * ```
  */
 export async function fetchAndApply(
   sql: Sql,
   stripe: Stripe,
-  meta: EventMeta | null,
-  kind: MirrorKind,
-  id: string,
+  opts: { kind: MirrorKind; id: string; meta: EventMeta | null },
 ): Promise<SqlOutcome> {
+  const { kind, id, meta } = opts;
   return await sql.begin(async (tx) => {
     await tx`select stripe.lock_object(${id})`;
     const { object, stamp } = await fetchObject(stripe, kind, id);
@@ -273,7 +280,7 @@ async function finishOutcome(
   if (result.outcome === "fetch" && result.fetch) {
     const { kind, id } = result.fetch;
     fetched = true;
-    result = await withRetries(() => fetchAndApply(deps.sql, deps.stripe, meta, kind, id));
+    result = await withRetries(() => fetchAndApply(deps.sql, deps.stripe, { kind, id, meta }));
   }
   return { outcome: result.outcome as IngestOutcome, error: result.error ?? null, fetched };
 }
