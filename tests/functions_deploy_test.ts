@@ -68,16 +68,15 @@ async function projectCopy(probe: string, opts: { importMap: boolean }): Promise
 }
 
 async function deploy(env: LocalEnv, cwd: string, slugs: string[] = []) {
-  return await supabaseCli(env, managementApiConfig(), [
-    "functions",
-    "deploy",
-    ...slugs,
-    "--use-api",
-  ], { cwd });
+  return await supabaseCli(["functions", "deploy", ...slugs, "--use-api"], {
+    env,
+    api: managementApiConfig(),
+    cwd,
+  });
 }
 
 async function undeploy(env: LocalEnv, slug: string) {
-  await supabaseCli(env, managementApiConfig(), ["functions", "delete", slug]);
+  await supabaseCli(["functions", "delete", slug], { env, api: managementApiConfig() });
 }
 
 Deno.test("functions deployed with the real CLI answer from the uploaded files alone", async () => {
@@ -150,9 +149,9 @@ Deno.test("supabase secrets set, list and unset round-trip through the Managemen
   const { env } = await devStack();
   const api = managementApiConfig();
   const value = `value-${crypto.randomUUID()}`;
-  await supabaseCli(env, api, ["secrets", "set", `DEPLOY_TEST_SECRET=${value}`]);
+  await supabaseCli(["secrets", "set", `DEPLOY_TEST_SECRET=${value}`], { env, api });
   try {
-    const { stdout } = await supabaseCli(env, api, ["secrets", "list", "-o", "json"]);
+    const { stdout } = await supabaseCli(["secrets", "list", "-o", "json"], { env, api });
     assert.ok(!stdout.includes(value), "secrets list never shows a value");
     const listed = JSON.parse(stdout) as { name: string; value: string }[];
     const digest = Array.from(
@@ -162,8 +161,8 @@ Deno.test("supabase secrets set, list and unset round-trip through the Managemen
     assert.equal(listed.find((s) => s.name === "DEPLOY_TEST_SECRET")?.value, digest);
     assert.ok(listed.some((s) => s.name === "SUPABASE_URL"), "platform variables are listed");
   } finally {
-    await supabaseCli(env, api, ["secrets", "unset", "DEPLOY_TEST_SECRET", "--yes"]);
+    await supabaseCli(["secrets", "unset", "DEPLOY_TEST_SECRET", "--yes"], { env, api });
   }
-  const { stdout } = await supabaseCli(env, api, ["secrets", "list", "-o", "json"]);
+  const { stdout } = await supabaseCli(["secrets", "list", "-o", "json"], { env, api });
   assert.ok(!JSON.parse(stdout).some((s: { name: string }) => s.name === "DEPLOY_TEST_SECRET"));
 });

@@ -84,19 +84,21 @@ export async function stopManagement(api: ManagementApiConfig): Promise<void> {
  * `--project-ref`, the stack's profile and access token.
  *
  * @param args the command, e.g. `["secrets", "list"]`
+ * @param opts.env the environment (its project ref)
+ * @param opts.api the Management API stand-in (its CLI profile and access token)
+ * @param opts.cwd where the CLI runs, default the repository root
  * @returns the CLI's output
  * @throws {Error} with the CLI's output when it fails
  * @example
  * ```ts
- * await supabaseCli(env, api, ["functions", "deploy", "--use-api"]);
+ * await supabaseCli(["functions", "deploy", "--use-api"], { env, api });
  * ```
  */
 export async function supabaseCli(
-  env: LocalEnv,
-  api: ManagementApiConfig,
   args: string[],
-  opts: { cwd?: string } = {},
+  opts: { env: LocalEnv; api: ManagementApiConfig; cwd?: string },
 ): Promise<{ stdout: string; stderr: string }> {
+  const { env, api } = opts;
   return await run(
     join(REPO_ROOT, "node_modules/.bin/supabase"),
     [...args, "--project-ref", env.projectRef, "--profile", api.profileFile],
@@ -133,7 +135,9 @@ export async function syncSecrets(env: LocalEnv, api: ManagementApiConfig): Prom
     name.startsWith("SUPABASE_") || stored[name]?.value === value
   );
   if (same) return false;
-  for (const file of present) await supabaseCli(env, api, ["secrets", "set", "--env-file", file]);
+  for (const file of present) {
+    await supabaseCli(["secrets", "set", "--env-file", file], { env, api });
+  }
   return true;
 }
 
@@ -166,7 +170,7 @@ export async function functionsUpToDate(env: LocalEnv): Promise<boolean> {
  */
 export async function deployFunctions(env: LocalEnv, api: ManagementApiConfig): Promise<boolean> {
   if (await functionsUpToDate(env)) return false;
-  await supabaseCli(env, api, ["functions", "deploy", "--use-api"]);
+  await supabaseCli(["functions", "deploy", "--use-api"], { env, api });
   const config = await Deno.readFile(join(REPO_ROOT, "supabase/config.toml"));
   await Deno.writeTextFile(join(env.deployDir, "config.sha256"), await sha256Hex(config) + "\n");
   return true;

@@ -184,7 +184,7 @@ export const retrieveCustomer: Handler = retrieveHandler("customer");
 /** `POST /v1/customers/:id` */
 export function updateCustomer(ctx: Ctx): Answer {
   const p = parseParams(CustomerUpdate, ctx.params);
-  const before = getLive(ctx.account, "customer", ctx.path.id);
+  const before = getLive(ctx.account, { kind: "customer", id: ctx.path.id });
   const after = { ...before } as StoredObject;
   if (p.email !== undefined) after.email = p.email === "" ? null : p.email;
   if (p.name !== undefined) after.name = p.name;
@@ -201,7 +201,7 @@ export function updateCustomer(ctx: Ctx): Answer {
 /** `DELETE /v1/customers/:id`: also cancels the customer's live subscriptions, as Stripe does. */
 export function deleteCustomer(ctx: Ctx): Answer {
   parseParams(z.strictObject({}), ctx.params);
-  const customer = getLive(ctx.account, "customer", ctx.path.id);
+  const customer = getLive(ctx.account, { kind: "customer", id: ctx.path.id });
   for (const sub of ctx.account.objects.subscription.values()) {
     if (sub.customer === customer.id && !ENDED.includes(sub.status as string)) {
       cancelNow(ctx, sub);
@@ -230,15 +230,19 @@ const ENDED = ["canceled", "incomplete_expired"];
 /**
  * Bills a subscription period: an invoice, paid unless the customer's payments are declined,
  * with Stripe's invoice events. Returns the invoice and whether it was paid.
+ *
+ * @param opts.reason Stripe's `billing_reason` of the invoice
+ * @param opts.amount what is billed, default the items' prices times their quantities (0 for
+ * a trial)
  */
 export function billPeriod(
   ctx: Ctx,
   sub: StoredObject,
-  reason: Stripe.Invoice.BillingReason,
-  amountOverride?: number,
+  opts: { reason: Stripe.Invoice.BillingReason; amount?: number },
 ): { invoice: StoredObject; paid: boolean } {
+  const reason = opts.reason;
   const items = (sub.items as { data: Item[] }).data;
-  const amount = amountOverride ??
+  const amount = opts.amount ??
     items.reduce((sum, i) => sum + (i.price.unit_amount ?? 0) * (i.quantity ?? 1), 0);
   const paid = !ctx.account.decliningCustomers.has(sub.customer as string);
   const customer = ctx.account.objects.customer.get(sub.customer as string);
@@ -275,7 +279,11 @@ export function createSubscriptionFor(
   ctx: Ctx,
   input: z.infer<typeof SubscriptionCreate>,
 ): StoredObject {
-  const customer = getLive(ctx.account, "customer", input.customer, "customer");
+  const customer = getLive(ctx.account, {
+    kind: "customer",
+    id: input.customer,
+    param: "customer",
+  });
   const prices = input.items.map((i, n) =>
     recurringPrice(ctx.account, i.price, `items[${n}][price]`)
   );
@@ -333,7 +341,10 @@ export function createSubscriptionFor(
   if (sub.cancel_at_period_end) sub.cancel_at = items[0].current_period_end;
   putObject(ctx.account, "subscription", sub);
   ctx.emit("customer.subscription.created", sub);
-  const { invoice, paid } = billPeriod(ctx, sub, "subscription_create", trial ? 0 : undefined);
+  const { invoice, paid } = billPeriod(ctx, sub, {
+    reason: "subscription_create",
+    amount: trial ? 0 : undefined,
+  });
   const before = sub;
   sub = { ...sub, latest_invoice: invoice.id };
   if (!trial) sub.status = paid ? "active" : "incomplete";
@@ -363,7 +374,7 @@ export function saveSubscription(ctx: Ctx, before: StoredObject, after: StoredOb
 /** `POST /v1/subscriptions/:id` */
 export function updateSubscription(ctx: Ctx): Answer {
   const p = parseParams(SubscriptionUpdate, ctx.params);
-  const before = getObject(ctx.account, "subscription", ctx.path.id);
+  const before = getObject(ctx.account, { kind: "subscription", id: ctx.path.id });
   if (ENDED.includes(before.status as string)) {
     const allowed = Object.keys(ctx.params).every((k) => ["metadata", "expand"].includes(k));
     if (!allowed) {
@@ -501,7 +512,7 @@ export function cancelSubscription(ctx: Ctx): Answer {
     }),
     ctx.params,
   );
-  const before = getObject(ctx.account, "subscription", ctx.path.id);
+  const before = getObject(ctx.account, { kind: "subscription", id: ctx.path.id });
   if (ENDED.includes(before.status as string)) {
     throw new StripeApiError(
       400,
@@ -539,7 +550,7 @@ export const retrieveInvoice: Handler = retrieveHandler("invoice");
 /** `POST /v1/checkout/sessions` (subscription mode). */
 export function createCheckoutSession(ctx: Ctx): Answer {
   const p = parseParams(CheckoutCreate, ctx.params);
-  if (p.customer) getLive(ctx.account, "customer", p.customer, "customer");
+  if (p.customer) getLive(ctx.account, { kind: "customer", id: p.customer, param: "customer" });
   if (p.customer && p.customer_email) {
     throw new StripeApiError(
       400,
@@ -584,7 +595,7 @@ export const retrieveCheckoutSession: Handler = retrieveHandler("checkout.sessio
 /** `POST /v1/checkout/sessions/:id/expire` */
 export function expireCheckoutSession(ctx: Ctx): Answer {
   parseParams(z.strictObject({ expand: expandParam.optional() }), ctx.params);
-  const before = getObject(ctx.account, "checkout.session", ctx.path.id);
+  const before = getObject(ctx.account, { kind: "checkout.session", id: ctx.path.id });
   if (before.status !== "open") {
     throw new StripeApiError(
       400,
@@ -618,7 +629,7 @@ export function listCheckoutSessions(ctx: Ctx): Answer {
  * session has none, the subscription, and sends `checkout.session.completed`.
  */
 export function completeCheckoutSession(ctx: Ctx, sessionId: string): StoredObject {
-  const before = getObject(ctx.account, "checkout.session", sessionId);
+  const before = getObject(ctx.account, { kind: "checkout.session", id: sessionId });
   const pending = ctx.account.checkoutData.get(sessionId);
   if (before.status !== "open" || !pending) {
     throw new StripeApiError(
@@ -640,7 +651,7 @@ export function completeCheckoutSession(ctx: Ctx, sessionId: string): StoredObje
     items: pending.line_items,
     metadata: pending.subscription_metadata ?? undefined,
   });
-  const customer = getObject(ctx.account, "customer", customerId);
+  const customer = getObject(ctx.account, { kind: "customer", id: customerId });
   const after = {
     ...before,
     status: "complete",
@@ -667,7 +678,7 @@ export function completeCheckoutSession(ctx: Ctx, sessionId: string): StoredObje
 
 /** Starts the next billing period (or ends the subscription when it was set to cancel). */
 export function advancePeriod(ctx: Ctx, subId: string): StoredObject {
-  const before = getObject(ctx.account, "subscription", subId);
+  const before = getObject(ctx.account, { kind: "subscription", id: subId });
   if (ENDED.includes(before.status as string)) {
     throw new StripeApiError(
       400,
@@ -685,7 +696,7 @@ export function advancePeriod(ctx: Ctx, subId: string): StoredObject {
   }
   const wasTrial = before.status === "trialing";
   putObject(ctx.account, "subscription", after);
-  const { invoice, paid } = billPeriod(ctx, after, "subscription_cycle");
+  const { invoice, paid } = billPeriod(ctx, after, { reason: "subscription_cycle" });
   after.latest_invoice = invoice.id;
   after.status = paid ? "active" : "past_due";
   if (wasTrial) after.trial_end = after.trial_end ?? ctx.now();

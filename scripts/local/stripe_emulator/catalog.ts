@@ -220,9 +220,13 @@ export const retrieveProduct: Handler = retrieveHandler("product");
 /** `POST /v1/products/:id` */
 export function updateProduct(ctx: Ctx): Answer {
   const p = parseParams(ProductUpdate, ctx.params);
-  const before = getLive(ctx.account, "product", ctx.path.id);
+  const before = getLive(ctx.account, { kind: "product", id: ctx.path.id });
   if (p.default_price) {
-    const price = getLive(ctx.account, "price", p.default_price, "default_price");
+    const price = getLive(ctx.account, {
+      kind: "price",
+      id: p.default_price,
+      param: "default_price",
+    });
     if (price.product !== before.id) {
       throw new StripeApiError(
         400,
@@ -251,7 +255,7 @@ export function updateProduct(ctx: Ctx): Answer {
 /** `DELETE /v1/products/:id` */
 export function deleteProduct(ctx: Ctx): Answer {
   parseParams(z.strictObject({}), ctx.params);
-  const product = getLive(ctx.account, "product", ctx.path.id);
+  const product = getLive(ctx.account, { kind: "product", id: ctx.path.id });
   const hasPrices = [...ctx.account.objects.price.values()].some((p) => p.product === product.id);
   if (hasPrices) {
     throw new StripeApiError(
@@ -299,7 +303,7 @@ export function createPriceHandler(ctx: Ctx): Answer {
     );
   }
   if (productId) {
-    getLive(ctx.account, "product", productId, "product");
+    getLive(ctx.account, { kind: "product", id: productId, param: "product" });
   } else {
     const now = ctx.now();
     const product = productObject({
@@ -326,7 +330,7 @@ export const retrievePrice: Handler = retrieveHandler("price");
 /** `POST /v1/prices/:id`: only `active`, `nickname`, `metadata` and `lookup_key` change. */
 export function updatePrice(ctx: Ctx): Answer {
   const p = parseParams(PriceUpdate, ctx.params);
-  const before = getLive(ctx.account, "price", ctx.path.id);
+  const before = getLive(ctx.account, { kind: "price", id: ctx.path.id });
   const changes: Record<string, unknown> = {};
   if (p.active !== undefined) changes.active = p.active;
   if (p.nickname !== undefined) changes.nickname = p.nickname;
@@ -363,7 +367,7 @@ export function listPrices(ctx: Ctx): Answer {
 
 /** The price of a subscription item, checked: it must exist, be active and recurring. */
 export function recurringPrice(account: Account, id: string, param: string): StoredObject {
-  const price = getLive(account, "price", id, param);
+  const price = getLive(account, { kind: "price", id, param });
   if (!price.active) {
     throw new StripeApiError(
       400,

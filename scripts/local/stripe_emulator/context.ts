@@ -150,6 +150,8 @@ export function retrieveHandler(kind: Kind): Handler {
   const schema = z.strictObject({ expand: expandParam.optional() });
   return (ctx) => {
     const p = parseParams(schema, ctx.params);
-    return { body: expand(ctx.account, getObject(ctx.account, kind, ctx.path.id), p.expand) };
+    return {
+      body: expand(ctx.account, getObject(ctx.account, { kind, id: ctx.path.id }), p.expand),
+    };
   };
 }

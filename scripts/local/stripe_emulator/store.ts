@@ -131,17 +131,27 @@ const NOUN: Record<Kind, string> = {
   event: "event",
 };
 
+/** Which object to read, and the request parameter that named it (for the 404), default `id`. */
+export interface ObjectRef {
+  kind: Kind;
+  id: string;
+  param?: string;
+}
+
 /**
  * Reads an object, deleted stubs included.
  *
  * @throws {StripeApiError} 404 `resource_missing`
+ * @example
+ * ```ts
+ * const session = getObject(ctx.account, { kind: "checkout.session", id: ctx.path.id });
+ * ```
  */
 export function getObject<T extends StoredObject = StoredObject>(
   account: Account,
-  kind: Kind,
-  id: string,
-  param = "id",
+  ref: ObjectRef,
 ): T {
+  const { kind, id, param = "id" } = ref;
   const found = account.objects[kind].get(id);
   if (!found) throw noSuch(NOUN[kind], id, param);
   return found as T;
@@ -151,15 +161,17 @@ export function getObject<T extends StoredObject = StoredObject>(
  * Reads an object that must not be deleted.
  *
  * @throws {StripeApiError} 404 `resource_missing` when absent or deleted
+ * @example
+ * ```ts
+ * const price = getLive(ctx.account, { kind: "price", id: p.price, param: "price" });
+ * ```
  */
 export function getLive<T extends StoredObject = StoredObject>(
   account: Account,
-  kind: Kind,
-  id: string,
-  param = "id",
+  ref: ObjectRef,
 ): T {
-  const found = getObject<T>(account, kind, id, param);
-  if (found.deleted === true) throw noSuch(NOUN[kind], id, param);
+  const found = getObject<T>(account, ref);
+  if (found.deleted === true) throw noSuch(NOUN[ref.kind], ref.id, ref.param ?? "id");
   return found;
 }
 

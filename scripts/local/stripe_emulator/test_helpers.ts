@@ -39,7 +39,7 @@ export function advanceSubscription(ctx: Ctx): Answer {
 /** `POST /v1/test_helpers/emulator/customers/:id/payments` */
 export function setCustomerPayments(ctx: Ctx): Answer {
   const p = parseParams(z.strictObject({ decline: boolParam }), ctx.params);
-  const customer = getLive(ctx.account, "customer", ctx.path.id);
+  const customer = getLive(ctx.account, { kind: "customer", id: ctx.path.id });
   if (p.decline) ctx.account.decliningCustomers.add(ctx.path.id);
   else ctx.account.decliningCustomers.delete(ctx.path.id);
   return { body: customer };

@@ -87,7 +87,7 @@ export const retrieveWebhookEndpoint: Handler = retrieveHandler("webhook_endpoin
 /** `POST /v1/webhook_endpoints/:id` */
 export function updateWebhookEndpoint(ctx: Ctx): Answer {
   const p = parseParams(EndpointUpdate, ctx.params);
-  const before = getLive(ctx.account, "webhook_endpoint", ctx.path.id);
+  const before = getLive(ctx.account, { kind: "webhook_endpoint", id: ctx.path.id });
   const after = { ...before } as StoredObject;
   if (p.url !== undefined) after.url = p.url;
   if (p.enabled_events !== undefined) after.enabled_events = p.enabled_events;
@@ -103,7 +103,7 @@ export function updateWebhookEndpoint(ctx: Ctx): Answer {
 /** `DELETE /v1/webhook_endpoints/:id` */
 export function deleteWebhookEndpoint(ctx: Ctx): Answer {
   parseParams(z.strictObject({}), ctx.params);
-  const endpoint = getLive(ctx.account, "webhook_endpoint", ctx.path.id);
+  const endpoint = getLive(ctx.account, { kind: "webhook_endpoint", id: ctx.path.id });
   const stub = deletedObject("webhook_endpoint", endpoint.id) as unknown as StoredObject;
   putObject(ctx.account, "webhook_endpoint", stub);
   ctx.account.endpointSecrets.delete(endpoint.id);
