@@ -108,15 +108,18 @@ export function envOption(value: string | undefined, flag = "--env"): Target {
  * Opens a connection to an environment's database, runs `fn`, and closes it.
  *
  * @param opts.max most connections, default 2 (a job runner needs one beside its batches)
+ * @param opts.prepare named prepared statements, default true (false where a pooler in
+ * transaction mode may sit in front of the database)
  * @throws {Error} "Cannot connect to <env>: …" when the database does not answer
  */
 export async function withDatabase<T>(
   env: Pick<Target, "name" | "dbUrl" | "mode">,
   fn: (sql: Sql) => Promise<T>,
-  opts: { max?: number } = {},
+  opts: { max?: number; prepare?: boolean } = {},
 ): Promise<T> {
   const sql = postgres(env.dbUrl, {
     max: opts.max ?? 2,
+    prepare: opts.prepare ?? true,
     connect_timeout: 5,
     onnotice: () => {},
     connection: { application_name: "stagecoach_cli" },

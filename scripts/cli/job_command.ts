@@ -134,7 +134,7 @@ export async function runJobCommand(env: Target, opts: JobCommandOptions): Promi
       if (typeof found === "number") return found;
       const r = await runJobWithProgress(sql, found.job, { ...opts, ...found });
       return report(r, opts);
-    }, { max: opts.connections ?? 4 });
+    }, { max: opts.connections ?? 4, prepare: false });
   } catch (err) {
     // A kind's failure before the run (preflight) reads as any other error of the command.
     if (err instanceof JobFailure) throw new Error(err.message);

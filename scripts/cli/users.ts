@@ -322,7 +322,7 @@ async function startCopy(ctx: JobStartContext, r: CopyRequest): Promise<JobRow |
       })`,
     );
     return job;
-  }, { max: r.parallel + 1 });
+  }, { max: r.parallel + 1, prepare: false });
 }
 
 /** The line printed after a copy succeeded. */
