@@ -6,12 +6,11 @@
  * @module
  */
 import { readTransferKey } from "../../supabase/functions/_shared/config/transfer_key.ts";
-import type { Plan } from "../../supabase/functions/_shared/promotion/plan.ts";
+import { TRANSFER_KEY_HEADER } from "../../supabase/functions/_shared/api/contract.ts";
 import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts";
 import { callOps, resolveToken } from "./api.ts";
 import { type Command, envOption, parseCommand, required, UsageError } from "./command.ts";
 
-const TRANSFER_KEY_HEADER = "x-stagecoach-transfer-key";
 const KEY_HELP = "  --key-file <file>   the transfer key (default: STAGECOACH_TRANSFER_KEY)";
 const AS_HELP = "  --as <email>        act as this user (local stack); else STAGECOACH_TOKEN";
 
@@ -51,15 +50,10 @@ ${AS_HELP}
     const env = envOption(parsed.values.env);
     const out = required(parsed.values.out, "--out");
     const key = await transferKey(parsed.values["key-file"]);
-    const res = await callOps<{ bundle: string; entries: number; secrets: number }>(
-      env,
-      "/config/export",
-      {
-        token: await resolveToken(env, parsed.values.as),
-        body: {},
-        headers: { [TRANSFER_KEY_HEADER]: key },
-      },
-    );
+    const res = await callOps(env, "config.export", {
+      token: await resolveToken(env, parsed.values.as),
+      headers: { [TRANSFER_KEY_HEADER]: key },
+    });
     await Deno.writeTextFile(out, res.bundle, { mode: 0o600 });
     const checksum = JSON.parse(res.bundle).checksum;
     console.log(
@@ -111,13 +105,7 @@ ${AS_HELP}
       throw new Error(`Cannot read bundle ${file}: ${(err as Error).message}`);
     }
     const key = await transferKey(values["key-file"]);
-    const out = await callOps<{
-      plan: Plan;
-      plan_hash: string;
-      source_env: string;
-      promotion: { id: string; status: string; required_approvals: unknown } | null;
-      applied: { validation: { name: string; passed: boolean }[] } | null;
-    }>(env, "/config/import", {
+    const out = await callOps(env, "config.import", {
       token: await resolveToken(env, values.as),
       body: { bundle, dry_run: values["dry-run"] ?? false },
       headers: { [TRANSFER_KEY_HEADER]: key },
@@ -184,15 +172,9 @@ ${AS_HELP}
     if (Deno.stdin.isTerminal()) throw new UsageError("Pipe the secret value on standard input");
     const value = await readStdin();
     if (!value) throw new UsageError("The secret value on standard input is empty");
-    const out = await callOps<
-      {
-        key: string;
-        fingerprint: string;
-        promotion: { id: string; status: string; required_approvals: number } | null;
-      }
-    >(env, `/config/secrets/${key}`, {
+    const out = await callOps(env, "config.set_secret", {
       token: await resolveToken(env, parsed.values.as),
-      method: "PUT",
+      params: { key },
       body: { value, description: parsed.values.description },
     });
     if (!out.promotion) {
@@ -230,13 +212,9 @@ ${AS_HELP}
     }, []);
     if (!parsed) return 0;
     const env = envOption(parsed.values.env);
-    const out = await callOps<
-      { intact: boolean; entries: unknown; first_broken_id: string | null }
-    >(
-      env,
-      "/audit/verify",
-      { token: await resolveToken(env, parsed.values.as) },
-    );
+    const out = await callOps(env, "audit.verify", {
+      token: await resolveToken(env, parsed.values.as),
+    });
     if (parsed.values.json) console.log(JSON.stringify(out, null, 2));
     else if (out.intact) console.log(`${env.name}: audit chain intact (${out.entries} entries)`);
     else {console.log(

@@ -10,7 +10,10 @@ import {
   type Scope,
   SCOPES,
 } from "../../supabase/functions/_shared/promotion/kinds.ts";
-import type { Plan } from "../../supabase/functions/_shared/promotion/plan.ts";
+import {
+  type Promotion,
+  TRANSFER_KEY_HEADER,
+} from "../../supabase/functions/_shared/api/contract.ts";
 import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts";
 import { readTransferKey } from "../../supabase/functions/_shared/config/transfer_key.ts";
 import { callOps, resolveToken } from "./api.ts";
@@ -49,19 +52,7 @@ function envPair(values: { from?: string; to?: string; scope?: string }) {
 const AS_HELP =
   "  --as <email>        act as this user of the target (local stack); else STAGECOACH_TOKEN";
 
-interface PromotionView {
-  id: string;
-  status: string;
-  risk: string;
-  source_env: string;
-  target_env: string;
-  plan_hash: string;
-  required_approvals: unknown;
-  plan: Plan;
-  failure?: unknown;
-}
-
-function statusLine(p: PromotionView): string {
+function statusLine(p: Promotion): string {
   return `promotion ${p.id}: ${p.status} (risk ${p.risk}, ${p.required_approvals} approval(s) required)`;
 }
 
@@ -98,30 +89,24 @@ ${AS_HELP}
     const { from, to, scope } = envPair(values);
     if (from.name === to.name) throw new UsageError("--from and --to must differ");
     const token = await resolveToken(to, values.as);
-    const out = await callOps<
-      { empty: boolean; plan: Plan; plan_hash: string; promotion?: PromotionView }
-    >(
-      to,
-      "/promotions",
-      {
-        token,
-        body: {
-          source: from.name,
-          scope,
-          include_flag_state: values["include-flag-state"] ?? false,
-          dry_run: values["dry-run"] ?? false,
-        },
+    const out = await callOps(to, "promotion.plan", {
+      token,
+      body: {
+        source: from.name,
+        scope,
+        include_flag_state: values["include-flag-state"] ?? false,
+        dry_run: values["dry-run"] ?? false,
       },
-    );
+    });
     if (values.json) {
       console.log(JSON.stringify(out, null, 2));
       return 0;
     }
-    const plan = out.promotion?.plan ?? out.plan;
+    const plan = "promotion" in out ? out.promotion.plan : out.plan;
     console.log(renderPlan(plan, { color: color(), hash: out.plan_hash }));
     if (values["dry-run"]) {
       console.log("\nDry run: no promotion recorded.");
-    } else if (out.empty || !out.promotion) {
+    } else if (!("promotion" in out)) {
       console.log("\nNothing to promote: no promotion recorded.");
     } else {
       console.log(`\n${statusLine(out.promotion)}`);
@@ -179,13 +164,6 @@ ${extraHelp ? extraHelp + "\n" : ""}  --json              print the API answer a
   };
 }
 
-interface ShowAnswer {
-  promotion: PromotionView;
-  approvals: { email?: string; decision: string; plan_hash: string; comment: string | null }[];
-  validation: { check_name: string; passed: boolean; details: unknown }[];
-  touched_rows: number;
-}
-
 function printValidation(
   results: { name?: string; check_name?: string; passed: boolean; details: unknown }[],
 ) {
@@ -204,7 +182,7 @@ export const promoteShowCommand = idCommand(
   "Show a promotion: plan, status, decisions and validation results",
   "Prints the promotion's plan, its status, who approved or rejected it, and its validation report.",
   async (env, id, token, values) => {
-    const out = await callOps<ShowAnswer>(env, `/promotions/${id}`, { token });
+    const out = await callOps(env, "promotion.show", { token, params: { id } });
     if (values.json) {
       console.log(JSON.stringify(out, null, 2));
       return 0;
@@ -236,16 +214,14 @@ current hash, printed). Nobody decides on their own promotion; the database enfo
     async (env, id, token, values) => {
       let hash = values["plan-hash"] as string | undefined;
       if (!hash) {
-        hash = (await callOps<ShowAnswer>(env, `/promotions/${id}`, { token })).promotion.plan_hash;
+        hash = (await callOps(env, "promotion.show", { token, params: { id } })).promotion
+          .plan_hash;
       }
-      const out = await callOps<{ promotion: PromotionView }>(
-        env,
-        `/promotions/${id}/${decision}`,
-        {
-          token,
-          body: { plan_hash: hash, comment: values.comment },
-        },
-      );
+      const out = await callOps(env, `promotion.${decision}`, {
+        token,
+        params: { id },
+        body: { plan_hash: hash, comment: values.comment as string | undefined },
+      });
       if (values.json) console.log(JSON.stringify(out, null, 2));
       else console.log(`${decision}d plan ${hash.slice(0, 12)}\n${statusLine(out.promotion)}`);
       return 0;
@@ -270,19 +246,17 @@ writes every change with its before-image in one transaction, then validates; a 
 rolls the changes back and the promotion ends failed with the reasons.`,
   async (env, id, token, values) => {
     // A bundle import applies with the transfer key its secrets are sealed under.
-    const shown = await callOps<ShowAnswer>(env, `/promotions/${id}`, { token });
-    const headers: Record<string, string> = {};
+    const shown = await callOps(env, "promotion.show", { token, params: { id } });
+    const headers: { [TRANSFER_KEY_HEADER]?: string } = {};
     if (shown.promotion.source_env === "bundle") {
-      headers["x-stagecoach-transfer-key"] = await readTransferKey({
+      headers[TRANSFER_KEY_HEADER] = await readTransferKey({
         env: Deno.env.toObject(),
         keyFile: values["key-file"] as string | undefined,
       }).catch((err) => {
         throw new UsageError((err as Error).message);
       });
     }
-    const out = await callOps<
-      { promotion: PromotionView; validation: never[]; rolled_back: boolean }
-    >(env, `/promotions/${id}/apply`, { token, body: {}, headers });
+    const out = await callOps(env, "promotion.apply", { token, params: { id }, headers });
     if (values.json) {
       console.log(JSON.stringify(out, null, 2));
     } else {
@@ -304,13 +278,7 @@ export const promoteRollbackCommand = idCommand(
   `Restores every row the promotion touched, byte for byte (an approver or admin in production).
 Running it again changes nothing; it is refused while later promotions touched the same keys.`,
   async (env, id, token, values) => {
-    const out = await callOps<
-      { promotion: PromotionView; restored_rows: number; changed: boolean }
-    >(
-      env,
-      `/promotions/${id}/rollback`,
-      { token, body: {} },
-    );
+    const out = await callOps(env, "promotion.rollback", { token, params: { id } });
     if (values.json) console.log(JSON.stringify(out, null, 2));
     else {
       console.log(
@@ -348,20 +316,14 @@ ${AS_HELP}
     if (!parsed) return 0;
     const { values } = parsed;
     const { from, to, scope } = envPair(values);
-    const out = await callOps<
-      { passed: boolean; results: { name: string; passed: boolean; details: unknown }[] }
-    >(
-      to,
-      "/validate",
-      {
-        token: await resolveToken(to, values.as),
-        body: {
-          source: from.name,
-          scope,
-          include_flag_state: values["include-flag-state"] ?? false,
-        },
+    const out = await callOps(to, "validate", {
+      token: await resolveToken(to, values.as),
+      body: {
+        source: from.name,
+        scope,
+        include_flag_state: values["include-flag-state"] ?? false,
       },
-    );
+    });
     if (values.json) console.log(JSON.stringify(out, null, 2));
     else {
       console.log(

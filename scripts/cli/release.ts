@@ -10,7 +10,8 @@ import postgres from "postgres";
 import { ApiCallError, callOps, resolveToken } from "./api.ts";
 import { type Command, envOption, parseCommand, required, UsageError } from "./command.ts";
 import { ENVIRONMENTS, managementAccess, REPO_ROOT, type Target } from "./target.ts";
-import { parseScopeList } from "../../supabase/functions/_shared/promotion/kinds.ts";
+import { parseScopeList, type Scope } from "../../supabase/functions/_shared/promotion/kinds.ts";
+import type { OpsCaller, Release } from "../../supabase/functions/_shared/api/contract.ts";
 import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts";
 import { ReleaseRecord, type ReleaseRow } from "../release/record.ts";
 import { runRelease } from "../release/release.ts";
@@ -20,9 +21,9 @@ import { pendingMigrations } from "../release/pending.ts";
 import { releaseSecrets } from "../release/secrets.ts";
 import { parseDuration } from "../release/duration.ts";
 
-const DEFAULT_SCOPE = ["config", "tiers", "flags", "stripe", "schema"];
+const DEFAULT_SCOPE: Scope[] = ["config", "tiers", "flags", "stripe", "schema"];
 
-function scopeOption(value: string | undefined): string[] {
+function scopeOption(value: string | undefined): Scope[] {
   if (value === undefined) return DEFAULT_SCOPE;
   try {
     return parseScopeList(value);
@@ -196,8 +197,8 @@ options:
           key = { ...key, source: found.source_env, sha: found.git_sha };
         }
         const record = await ReleaseRecord.open(db, key);
-        const ops = <T>(path: string, o: { method?: string; body?: unknown } = {}) =>
-          callOps<T>(to, path, { token, method: o.method, body: o.body }).catch((err) => {
+        const ops: OpsCaller = (name, request) =>
+          callOps(to, name, { token, ...request }).catch((err) => {
             // The step's record says what the API said, details included (never secrets).
             if (!(err instanceof ApiCallError)) throw err;
             const details = Object.keys(err.details).length
@@ -261,7 +262,7 @@ async function findByPromotion(db: postgres.Sql, id: string): Promise<ReleaseRow
   return row ?? null;
 }
 
-function printRelease(r: ReleaseRow): void {
+function printRelease(r: Release): void {
   console.log(
     `release ${r.id}  ${r.source_env} → ${r.environment}  ${r.status}  commit ${
       r.git_sha.slice(0, 12)
@@ -299,8 +300,9 @@ options:
     if (!parsed) return 0;
     const env = envOption(parsed.values.env);
     const token = await resolveToken(env, parsed.values.as);
-    const { release } = await callOps<{ release: ReleaseRow }>(env, `/releases/${parsed.args.id}`, {
+    const { release } = await callOps(env, "release.show", {
       token,
+      params: { id: parsed.args.id },
     });
     if (parsed.values.json) console.log(JSON.stringify(release, null, 2));
     else printRelease(release);
@@ -334,11 +336,10 @@ options:
       throw new UsageError(`Invalid --limit: "${limit}" is not a whole number in 1..200`);
     }
     const token = await resolveToken(env, parsed.values.as);
-    const { releases } = await callOps<{ releases: ReleaseRow[] }>(
-      env,
-      `/releases?limit=${limit}`,
-      { token },
-    );
+    const { releases } = await callOps(env, "release.list", {
+      token,
+      query: { limit: Number(limit) },
+    });
     if (parsed.values.json) console.log(JSON.stringify(releases, null, 2));
     else if (!releases.length) console.log(`no releases in ${env.name}`);
     else for (const r of releases) printRelease(r);

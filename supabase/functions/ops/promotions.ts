@@ -71,15 +71,16 @@ export function promotionRoutes(contextFor: ContextFor) {
     return reply(200, { ...shown, promotion: { ...shown.promotion, plan } });
   });
 
-  const decideAs = (decision: "approve" | "reject") =>
-  async ({ user, params, body }: Received<"promotion.approve" | "promotion.reject">) => {
-    const promotion = await decide(contextFor(user), params.id, {
-      decision,
-      planHash: body.plan_hash,
-      comment: body.comment,
-    });
-    return reply(200, { promotion });
-  };
+  const decideAs =
+    (decision: "approve" | "reject") =>
+    async ({ user, params, body }: Received<"promotion.approve" | "promotion.reject">) => {
+      const promotion = await decide(contextFor(user), params.id, {
+        decision,
+        planHash: body.plan_hash,
+        comment: body.comment,
+      });
+      return reply(200, { promotion });
+    };
   serveRoute(app, "promotion.approve", decideAs("approve"));
   serveRoute(app, "promotion.reject", decideAs("reject"));
 

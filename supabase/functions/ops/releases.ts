@@ -42,7 +42,8 @@ export function releaseRoutes(sql: Sql) {
     const [release] = await asCaller(
       sql,
       user,
-      (tx) => tx.unsafe<ReleaseRow[]>(`select ${COLUMNS} from ops.releases where id = $1`, [params.id]),
+      (tx) =>
+        tx.unsafe<ReleaseRow[]>(`select ${COLUMNS} from ops.releases where id = $1`, [params.id]),
     );
     if (!release) throw new ApiError(404, "not_found", `Cannot find release ${params.id}`);
     return reply(200, { release });

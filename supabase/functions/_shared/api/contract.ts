@@ -119,6 +119,9 @@ export const PromotionSchema = z.object({
   failure: AnyJson.nullable(),
 });
 
+/** A promotion as a client reads it. */
+export type Promotion = z.output<typeof PromotionSchema>;
+
 /** A promotion read with its plan (show, apply, a new promotion). */
 export const PromotionWithPlan = PromotionSchema.extend({ plan: PlanSchema });
 
@@ -225,6 +228,9 @@ export const ReleaseSchema = z.object({
   updated_at: Timestamp,
   finished_at: Timestamp.nullable(),
 });
+
+/** A release as a client reads it. */
+export type Release = z.output<typeof ReleaseSchema>;
 
 // ── The routes ──────────────────────────────────────────────────────────────────────────────
 
@@ -438,7 +444,7 @@ type Input<S> = S extends z.ZodType ? z.input<S> : never;
 type Part<R, K extends string, W extends string> = R extends Record<K, z.ZodType>
   ? (Partial<Input<R[K]>> extends Input<R[K]> ? { [P in W]?: Input<R[K]> }
     : { [P in W]: Input<R[K]> })
-  : unknown;
+  : Record<never, never>;
 
 /** What a client sends to route `N`: its path parameters, query, headers and body. */
 export type OpsRequest<N extends OpsRouteName> =
@@ -458,6 +464,12 @@ export type OpsAnswer<N extends OpsRouteName> = {
 export type OpsReply<N extends OpsRouteName> = {
   [S in keyof Responses<N>]: { status: S; body: z.input<Responses<N>[S]> };
 }[keyof Responses<N>];
+
+/** Calls a route of the contract and reads its answer (the CLI's `callOps`, a test's fake). */
+export type OpsCaller = <N extends OpsRouteName>(
+  name: N,
+  request: OpsRequest<N>,
+) => Promise<OpsAnswer<N>>;
 
 /** An answer that does not match the contract. */
 export class ContractError extends Error {
@@ -493,7 +505,10 @@ export function parseAnswer<N extends OpsRouteName>(
   const schema = route.responses[status];
   const where = `${route.method} ${route.path}`;
   if (!schema) {
-    throw new ContractError("", `Cannot read the answer to ${where}: status ${status} is not in the contract`);
+    throw new ContractError(
+      "",
+      `Cannot read the answer to ${where}: status ${status} is not in the contract`,
+    );
   }
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
