@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { UsageError } from "./command.ts";
+import { type OptionSpec, UsageError } from "./command.ts";
 import { accessToken, MissingCredentialsError, type Target } from "./target.ts";
 import { type JsonValue, parseJson } from "../../supabase/functions/_shared/json/lossless.ts";
 import {
@@ -25,6 +25,14 @@ import {
   routePath,
   type RouteSpec,
 } from "../../supabase/functions/_shared/api/contract.ts";
+
+/** `--as <email>`: who acts, for every command that calls the ops function. */
+export const AS_OPTION = {
+  type: "string",
+  value: "<email>",
+  help:
+    "act as this user (local stack); else STAGECOACH_TOKEN or\nSTAGECOACH_EMAIL + STAGECOACH_PASSWORD",
+} as const satisfies OptionSpec;
 
 /** An error answer of the ops function, in its one error shape. */
 export class ApiCallError extends Error {

@@ -16,8 +16,17 @@ import {
 } from "../../supabase/functions/_shared/api/contract.ts";
 import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts";
 import { readTransferKey } from "../../supabase/functions/_shared/config/transfer_key.ts";
-import { callOps, resolveToken } from "./api.ts";
-import { type Command, envOption, parseCommand, required, UsageError } from "./command.ts";
+import { AS_OPTION, callOps, resolveToken } from "./api.ts";
+import {
+  type Command,
+  defineCommand,
+  envOption,
+  type OptionTable,
+  type OptionValues,
+  parseCommand,
+  required,
+  UsageError,
+} from "./command.ts";
 
 const color = () => Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
 
@@ -32,13 +41,18 @@ function scopeOption(value: string | undefined): Scope[] {
 
 /** The options of commands that compare a source and a target (`promote plan`, `validate`). */
 const PAIR_OPTIONS = {
-  from: { type: "string" },
-  to: { type: "string" },
-  scope: { type: "string" },
-  "include-flag-state": { type: "boolean" },
-  as: { type: "string" },
-  json: { type: "boolean" },
-} as const;
+  from: { type: "string", value: "<env>", help: "source environment", required: true },
+  to: { type: "string", value: "<env>", help: "target environment", required: true },
+  scope: {
+    type: "string",
+    value: "<list>",
+    help: `what it covers: ${SCOPES.join(",")}\n(default: ${DEFAULT_SCOPES.join(",")})`,
+  },
+  "include-flag-state": {
+    type: "boolean",
+    help: "flags' enabled and rollout_percent too (else they stay as in the target)",
+  },
+} as const satisfies OptionTable;
 
 /** `--from`, `--to` and `--scope`, parsed. @throws {UsageError} for a missing or bad one */
 function envPair(values: { from?: string; to?: string; scope?: string }) {
@@ -49,41 +63,26 @@ function envPair(values: { from?: string; to?: string; scope?: string }) {
   };
 }
 
-const AS_HELP =
-  "  --as <email>        act as this user of the target (local stack); else STAGECOACH_TOKEN";
-
 function statusLine(p: Promotion): string {
   return `promotion ${p.id}: ${p.status} (risk ${p.risk}, ${p.required_approvals} approval(s) required)`;
 }
 
 /** `promote plan`. */
-export const promotePlanCommand: Command = {
+export const promotePlanCommand = defineCommand({
   name: "promote plan",
   summary: "Plan a promotion between environments and record it in the target",
-  usage:
-    `usage: stagecoach promote plan --from <env> --to <env> [--scope config,tiers,flags] [--dry-run]
-                               [--include-flag-state] [--as <email>] [--json]
-
-Reads both environments, prints the diff (kind, key, action, risk, before → after; secrets as
-fingerprints only) and records the plan in the target as a promotion awaiting approval (or
-approved, when the target's policy needs none). An empty plan records nothing.
-
-options:
-  --from <env>          source environment
-  --to <env>            target environment (where the promotion is recorded)
-  --scope <list>        what to promote: ${SCOPES.join(",")} (default: ${DEFAULT_SCOPES.join(",")})
-  --include-flag-state  also promote flags' enabled and rollout_percent
-  --dry-run             show the plan only; record nothing
-${AS_HELP}
-  --json                print the API answer as JSON
-  -h, --help`,
+  description:
+    `Reads both environments, prints the diff (kind, key, action, risk, before → after; secrets as
+fingerprints only) and records the plan in the target (--to) as a promotion awaiting approval
+(or approved, when the target's policy needs none). An empty plan records nothing.`,
+  options: {
+    ...PAIR_OPTIONS,
+    "dry-run": { type: "boolean", help: "show the plan only; record nothing" },
+    as: AS_OPTION,
+    json: { type: "boolean", help: "print the API answer as JSON" },
+  },
   async run(args) {
-    const parsed = parseCommand(
-      this,
-      args,
-      { ...PAIR_OPTIONS, "dry-run": { type: "boolean" } },
-      [],
-    );
+    const parsed = parseCommand(this, args, []);
     if (!parsed) return 0;
     const { values } = parsed;
     const { from, to, scope } = envPair(values);
@@ -114,54 +113,53 @@ ${AS_HELP}
     }
     return 0;
   },
-};
+});
 
-function idCommand(
-  name: string,
-  summary: string,
-  details: string,
+/** The options every command on one promotion takes. */
+const ID_OPTIONS = {
+  env: {
+    type: "string",
+    value: "<env>",
+    help: "the target environment (where the promotion is recorded)",
+    required: true,
+  },
+  as: AS_OPTION,
+  json: { type: "boolean", help: "print the API answer as JSON" },
+} as const satisfies OptionTable;
+
+/** A command on one promotion: `<promotion id> --env <target>`, plus its own options. */
+function idCommand<E extends OptionTable>(spec: {
+  name: string;
+  summary: string;
+  description: string;
+  options: E;
   act: (
     env: ReturnType<typeof envOption>,
     id: string,
     token: string,
-    values: Record<string, unknown>,
-  ) => Promise<number>,
-  extra: Record<string, { type: "string" | "boolean" }> = {},
-  extraHelp = "",
-): Command {
-  return {
-    name,
-    summary,
-    usage: `usage: stagecoach ${name} <promotion id> --env <target env> [options]
-
-${details}
-
-options:
-  --env <env>         the target environment (where the promotion is recorded)
-${AS_HELP}
-${extraHelp ? extraHelp + "\n" : ""}  --json              print the API answer as JSON
-  -h, --help`,
+    values: OptionValues<typeof ID_OPTIONS> & OptionValues<E>,
+  ) => Promise<number>;
+}): Command<typeof ID_OPTIONS & E> {
+  return defineCommand({
+    name: spec.name,
+    summary: spec.summary,
+    args: "<promotion id>",
+    description: spec.description,
+    // Its own options before who acts and how it prints.
+    options: { env: ID_OPTIONS.env, ...spec.options, as: ID_OPTIONS.as, json: ID_OPTIONS.json },
     async run(args) {
-      const parsed = parseCommand(this, args, {
-        env: { type: "string" },
-        as: { type: "string" },
-        json: { type: "boolean" },
-        ...extra,
-      }, ["id"]);
+      const parsed = parseCommand(this, args, ["id"]);
       if (!parsed) return 0;
-      const env = envOption(parsed.values.env);
+      // The same values, split by table: TypeScript cannot see through the generic spread.
+      const values = parsed.values as OptionValues<typeof ID_OPTIONS> & OptionValues<E>;
+      const env = envOption(values.env);
       const id = parsed.args.id;
       if (!/^[0-9a-f-]{36}$/i.test(id)) {
         throw new UsageError(`Invalid promotion id "${id}": expected a uuid`);
       }
-      return await act(
-        env,
-        id,
-        await resolveToken(env, parsed.values.as as string | undefined),
-        parsed.values,
-      );
+      return await spec.act(env, id, await resolveToken(env, values.as), values);
     },
-  };
+  });
 }
 
 function printValidation(
@@ -177,11 +175,13 @@ function printValidation(
 }
 
 /** `promote show`. */
-export const promoteShowCommand = idCommand(
-  "promote show",
-  "Show a promotion: plan, status, decisions and validation results",
-  "Prints the promotion's plan, its status, who approved or rejected it, and its validation report.",
-  async (env, id, token, values) => {
+export const promoteShowCommand = idCommand({
+  name: "promote show",
+  summary: "Show a promotion: plan, status, decisions and validation results",
+  description:
+    "Prints the promotion's plan, its status, who approved or rejected it, and its validation report.",
+  options: {},
+  act: async (env, id, token, values) => {
     const out = await callOps(env, "promotion.show", { token, params: { id } });
     if (values.json) {
       console.log(JSON.stringify(out, null, 2));
@@ -201,18 +201,27 @@ export const promoteShowCommand = idCommand(
     printValidation(out.validation);
     return 0;
   },
-);
+});
 
-function decisionCommand(decision: "approve" | "reject"): Command {
-  return idCommand(
-    `promote ${decision}`,
-    decision === "approve"
+function decisionCommand(decision: "approve" | "reject") {
+  return idCommand({
+    name: `promote ${decision}`,
+    summary: decision === "approve"
       ? "Approve a promotion's plan (approvers and admins)"
       : "Reject a promotion",
-    `Records your decision bound to the plan hash you reviewed (by default the promotion's
+    description:
+      `Records your decision bound to the plan hash you reviewed (by default the promotion's
 current hash, printed). Nobody decides on their own promotion; the database enforces it.`,
-    async (env, id, token, values) => {
-      let hash = values["plan-hash"] as string | undefined;
+    options: {
+      "plan-hash": {
+        type: "string",
+        value: "<hash>",
+        help: "the plan hash you reviewed (default: the promotion's)",
+      },
+      comment: { type: "string", value: "<text>", help: "a note kept with the decision" },
+    },
+    act: async (env, id, token, values) => {
+      let hash = values["plan-hash"];
       if (!hash) {
         hash = (await callOps(env, "promotion.show", { token, params: { id } })).promotion
           .plan_hash;
@@ -220,16 +229,13 @@ current hash, printed). Nobody decides on their own promotion; the database enfo
       const out = await callOps(env, `promotion.${decision}`, {
         token,
         params: { id },
-        body: { plan_hash: hash, comment: values.comment as string | undefined },
+        body: { plan_hash: hash, comment: values.comment },
       });
       if (values.json) console.log(JSON.stringify(out, null, 2));
       else console.log(`${decision}d plan ${hash.slice(0, 12)}\n${statusLine(out.promotion)}`);
       return 0;
     },
-    { "plan-hash": { type: "string" }, comment: { type: "string" } },
-    `  --plan-hash <hash>  the plan hash you reviewed (default: the promotion's)
-  --comment <text>    a note kept with the decision`,
-  );
+  });
 }
 
 /** `promote approve` / `promote reject`. */
@@ -238,20 +244,28 @@ export const promoteApproveCommand = decisionCommand("approve");
 export const promoteRejectCommand = decisionCommand("reject");
 
 /** `promote apply`. */
-export const promoteApplyCommand = idCommand(
-  "promote apply",
-  "Apply an approved promotion (atomic, validated, rolled back on failure)",
-  `Takes the target's apply lock, re-plans and refuses if the target drifted since approval,
+export const promoteApplyCommand = idCommand({
+  name: "promote apply",
+  summary: "Apply an approved promotion (atomic, validated, rolled back on failure)",
+  description:
+    `Takes the target's apply lock, re-plans and refuses if the target drifted since approval,
 writes every change with its before-image in one transaction, then validates; a failed check
 rolls the changes back and the promotion ends failed with the reasons.`,
-  async (env, id, token, values) => {
+  options: {
+    "key-file": {
+      type: "string",
+      value: "<file>",
+      help: "transfer key of a bundle import (default: STAGECOACH_TRANSFER_KEY)",
+    },
+  },
+  act: async (env, id, token, values) => {
     // A bundle import applies with the transfer key its secrets are sealed under.
     const shown = await callOps(env, "promotion.show", { token, params: { id } });
     const headers: { [TRANSFER_KEY_HEADER]?: string } = {};
     if (shown.promotion.source_env === "bundle") {
       headers[TRANSFER_KEY_HEADER] = await readTransferKey({
         env: Deno.env.toObject(),
-        keyFile: values["key-file"] as string | undefined,
+        keyFile: values["key-file"],
       }).catch((err) => {
         throw new UsageError((err as Error).message);
       });
@@ -267,17 +281,17 @@ rolls the changes back and the promotion ends failed with the reasons.`,
     }
     return out.promotion.status === "succeeded" ? 0 : 1;
   },
-  { "key-file": { type: "string" } },
-  "  --key-file <file>   transfer key of a bundle import (default: STAGECOACH_TRANSFER_KEY)",
-);
+});
 
 /** `promote rollback`. */
-export const promoteRollbackCommand = idCommand(
-  "promote rollback",
-  "Roll a succeeded promotion back from its snapshots",
-  `Restores every row the promotion touched, byte for byte (an approver or admin in production).
+export const promoteRollbackCommand = idCommand({
+  name: "promote rollback",
+  summary: "Roll a succeeded promotion back from its snapshots",
+  description:
+    `Restores every row the promotion touched, byte for byte (an approver or admin in production).
 Running it again changes nothing; it is refused while later promotions touched the same keys.`,
-  async (env, id, token, values) => {
+  options: {},
+  act: async (env, id, token, values) => {
     const out = await callOps(env, "promotion.rollback", { token, params: { id } });
     if (values.json) console.log(JSON.stringify(out, null, 2));
     else {
@@ -290,34 +304,29 @@ Running it again changes nothing; it is refused while later promotions touched t
     }
     return 0;
   },
-);
+});
 
 /** `validate`. */
-export const validateCommand: Command = {
+export const validateCommand = defineCommand({
   name: "validate",
   summary: "Check parity and integrity of a target against a source (standalone)",
-  usage:
-    `usage: stagecoach validate --from <env> --to <env> [--scope …] [--include-flag-state] [--as <email>] [--json]
-
-Runs every validation check against the target: parity with the source (what a promotion
-would still change), references, config schemas, secrets stored encrypted, flag percentages,
-and the team's SQL checks in supabase/validations. Exits 1 when a check fails.
-
-options:
-  --from <env>          source environment
-  --to <env>            target environment
-  --scope <list>        what parity covers (default: config,tiers,flags)
-  --include-flag-state  parity includes flags' enabled and rollout_percent
-${AS_HELP}
-  --json                print the results as JSON
-  -h, --help`,
+  description:
+    `Runs every validation check against the target (--to): parity with the source (what a
+promotion would still change), references, config schemas, secrets stored encrypted, flag
+percentages, and the team's SQL checks in supabase/validations. Exits 1 when a check fails.`,
+  options: {
+    ...PAIR_OPTIONS,
+    as: AS_OPTION,
+    json: { type: "boolean", help: "print the results as JSON" },
+  },
   async run(args) {
-    const parsed = parseCommand(this, args, PAIR_OPTIONS, []);
+    const parsed = parseCommand(this, args, []);
     if (!parsed) return 0;
     const { values } = parsed;
     const { from, to, scope } = envPair(values);
+    const token = await resolveToken(to, values.as);
     const out = await callOps(to, "validate", {
-      token: await resolveToken(to, values.as),
+      token,
       body: {
         source: from.name,
         scope,
@@ -333,4 +342,4 @@ ${AS_HELP}
     }
     return out.passed ? 0 : 1;
   },
-};
+});

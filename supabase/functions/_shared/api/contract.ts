@@ -81,7 +81,7 @@ export const PlanChangeSchema = z.object({
 /** A plan as the API carries it (`promotion/plan.ts` `Plan`). */
 export const PlanSchema = z.object({
   format: z.literal("stagecoach.plan"),
-  version: z.literal(1),
+  version: Count.pipe(z.literal(1)),
   source: z.string(),
   target: z.string(),
   scope: z.array(Scope),
