@@ -11,6 +11,7 @@ import postgres from "postgres";
 import { localEnv } from "../scripts/local/config.ts";
 import { ensureUser, userToken } from "../scripts/local/auth.ts";
 import { callOps } from "../scripts/cli/api.ts";
+import type { OpsRequest } from "../supabase/functions/_shared/api/contract.ts";
 import type { BenchContext } from "./run.ts";
 
 const CONFIG_KEYS = 10_000;
@@ -92,17 +93,15 @@ export async function run(ctx: BenchContext): Promise<void> {
       select (select count(*) from public.app_config) + (select count(*) from public.membership_tiers)
            + (select count(*) from public.tier_features) + (select count(*) from public.tier_prices)
            + (select count(*) from public.feature_flags) as n`;
-    const plan = (body: unknown) =>
-      callOps<{ promotion?: { id: string; change_count: unknown } }>(staging, "/promotions", {
-        token,
-        body,
-      });
-    const apply = (id: string) =>
-      callOps<{ promotion: { status: string } }>(staging, `/promotions/${id}/apply`, {
-        token,
-        body: {},
-      });
-    const body = { source: "development", scope: ["config", "tiers", "flags"] };
+    const plan = async (body: OpsRequest<"promotion.plan">["body"]) => {
+      const out = await callOps(staging, "promotion.plan", { token, body });
+      return { promotion: "promotion" in out ? out.promotion : undefined };
+    };
+    const apply = (id: string) => callOps(staging, "promotion.apply", { token, params: { id } });
+    const body: OpsRequest<"promotion.plan">["body"] = {
+      source: "development",
+      scope: ["config", "tiers", "flags"],
+    };
 
     // Warm the function (JIT, its pools to both databases) with a small dry run, as a
     // long-lived function is; the figures below are then steady-state.

@@ -29,7 +29,7 @@ import { ensureUser, userToken } from "./local/auth.ts";
 import { startStack } from "./local/stack.ts";
 import { collectStatus, printStatus } from "./local/status.ts";
 import { waitFor } from "./local/process.ts";
-import { ApiCallError, callOps } from "./cli/api.ts";
+import { ApiCallError, requestOps } from "./cli/api.ts";
 import type { Plan } from "../supabase/functions/_shared/promotion/plan.ts";
 import { renderPlan } from "../supabase/functions/_shared/promotion/render.ts";
 
@@ -85,8 +85,9 @@ async function main(): Promise<void> {
     }
     return tokens.get(key)!;
   }
+  // The story drives the wire itself: answers are read as the shapes it expects.
   const api = async <T>(env: LocalEnv, who: string, path: string, body?: unknown) =>
-    callOps<T>(env, path, { token: await as(env, who), body });
+    (await requestOps(env, path, { token: await as(env, who), body })).body as unknown as T;
 
   try {
     headline("2. A release team in every environment (Supabase Auth users with ops roles)");
@@ -152,7 +153,7 @@ async function main(): Promise<void> {
       .development`update public.tier_prices set unit_amount = 1500 where lookup_key = 'pro_monthly'`;
     await sql
       .development`update public.app_config set value = '30' where key = 'billing.trial_days'`;
-    const secret = await callOps<{ fingerprint: string }>(
+    const secret = (await requestOps(
       dev,
       "/config/secrets/stripe.api_key",
       {
@@ -163,7 +164,7 @@ async function main(): Promise<void> {
           description: "Stripe key of the checkout",
         },
       },
-    );
+    )).body as { fingerprint: string };
     say("in development: Pro monthly 12.00 → 15.00 USD, billing.trial_days 14 → 30,");
     say(
       `                secret stripe.api_key set (fingerprint ${secret.fingerprint}; the value is never shown)`,

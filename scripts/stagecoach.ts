@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type Command, UsageError } from "./cli/command.ts";
+import { type Command, usage, UsageError } from "./cli/command.ts";
 import { statusCommand } from "./cli/status.ts";
 import { tokenCommand, userCreateCommand } from "./cli/user.ts";
 import { ApiCallError } from "./cli/api.ts";
@@ -100,7 +100,7 @@ export async function main(args: string[]): Promise<number> {
     return await found.command.run(found.rest);
   } catch (err) {
     if (err instanceof UsageError) {
-      console.error(`stagecoach ${found.command.name}: ${err.message}\n\n${found.command.usage}`);
+      console.error(`stagecoach ${found.command.name}: ${err.message}\n\n${usage(found.command)}`);
       return 2;
     }
     console.error(`stagecoach ${found.command.name}: ${(err as Error).message}`);

@@ -98,6 +98,7 @@ export const PURE_MODULES = [
   "supabase/functions/_shared/promotion/kinds.ts",
   "supabase/functions/_shared/promotion/users_scope.ts",
   "supabase/functions/_shared/json/lossless.ts",
+  "supabase/functions/_shared/api/contract.ts",
   "supabase/functions/_shared/users/mask_sql.ts",
   "supabase/functions/_shared/notifications/payload.ts",
   "supabase/functions/_shared/notifications/slack.ts",

@@ -1,6 +1,8 @@
 /**
  * The CLI as a client of an environment's `ops` Edge Function: it calls
- * `<functions URL>/ops/…` with the operator's access token, as it would a hosted project.
+ * `<functions URL>/ops/…` with the operator's access token, as it would a hosted project, by
+ * route name of the contract (`_shared/api/contract.ts`), which types what is sent and
+ * checks what comes back.
  *
  * Where and who come from `target.ts`: the local stack's functions URL or a hosted project's
  * (`STAGECOACH_<ENV>_FUNCTIONS_URL`, `…_PROJECT_REF`); `--as <email>` mints that user's token
@@ -9,9 +11,28 @@
  *
  * @module
  */
-import { UsageError } from "./command.ts";
+import { type OptionSpec, UsageError } from "./command.ts";
 import { accessToken, MissingCredentialsError, type Target } from "./target.ts";
-import { parseJson } from "../../supabase/functions/_shared/json/lossless.ts";
+import { type JsonValue, parseJson } from "../../supabase/functions/_shared/json/lossless.ts";
+import {
+  ContractError,
+  ErrorAnswer,
+  OPS_ROUTES,
+  type OpsAnswer,
+  type OpsRequest,
+  type OpsRouteName,
+  parseAnswer,
+  routePath,
+  type RouteSpec,
+} from "../../supabase/functions/_shared/api/contract.ts";
+
+/** `--as <email>`: who acts, for every command that calls the ops function. */
+export const AS_OPTION = {
+  type: "string",
+  value: "<email>",
+  help:
+    "act as this user (local stack); else STAGECOACH_TOKEN or\nSTAGECOACH_EMAIL + STAGECOACH_PASSWORD",
+} as const satisfies OptionSpec;
 
 /** An error answer of the ops function, in its one error shape. */
 export class ApiCallError extends Error {
@@ -43,26 +64,89 @@ export async function resolveToken(env: Target, as: string | undefined): Promise
   }
 }
 
+/** How to call: the access token, and the route's parameters, query, headers and body. */
+export type CallOptions<N extends OpsRouteName> = { token: string } & OpsRequest<N>;
+
 /**
- * Calls the ops function and returns its JSON answer (numbers kept exact).
+ * Calls route `name` of the ops function and reads its answer by the contract
+ * (`_shared/api/contract.ts`): lossless JSON (numbers kept exact), then the route's response
+ * schema for the status it answered.
  *
  * @throws {ApiCallError} for an error answer (the function's message and details)
+ * @throws {ContractError} for an answer the contract does not describe (names the path)
+ * @example
+ * ```ts
+ * const { promotion } = await callOps(env, "promotion.show", { token, params: { id } });
+ * ```
  */
-export async function callOps<T = Record<string, unknown>>(
+export async function callOps<N extends OpsRouteName>(
+  env: Pick<Target, "name" | "functionsUrl">,
+  name: N,
+  opts: CallOptions<N>,
+): Promise<OpsAnswer<N>> {
+  const route: RouteSpec = OPS_ROUTES[name];
+  const { params, query, headers, body } = opts as {
+    params?: Record<string, string>;
+    query?: Record<string, unknown>;
+    headers?: Record<string, string | undefined>;
+    body?: unknown;
+  };
+  const search = query
+    ? `?${new URLSearchParams(
+      Object.entries(query).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]),
+    )}`
+    : "";
+  const res = await requestOps(env, `${routePath(name, params)}${search}`, {
+    token: opts.token,
+    method: route.method,
+    body,
+    headers,
+  });
+  try {
+    return parseAnswer(name, res.status, res.body);
+  } catch (err) {
+    if (err instanceof ContractError) {
+      throw new ContractError(err.path, `${env.name}: ${err.message}`);
+    }
+    throw err;
+  }
+}
+
+/** An error answer as an {@link ApiCallError} (its one shape, or the status alone). */
+function apiCallError(status: number, body: JsonValue): ApiCallError {
+  const parsed = ErrorAnswer.safeParse(body);
+  if (!parsed.success) return new ApiCallError(status, "error", `HTTP ${status}`, {});
+  const { code, message, details } = parsed.data.error;
+  return new ApiCallError(status, code, message, details);
+}
+
+/**
+ * Sends one request to the ops function and returns the status and the body as lossless
+ * JSON, unchecked by the contract: for what drives the wire itself (the demo's story,
+ * benchmarks). Commands use {@link callOps}.
+ *
+ * @throws {ApiCallError} for an error answer (the function's message and details)
+ * @throws {Error} when the function cannot be reached or answers something that is not JSON
+ */
+export async function requestOps(
   env: Pick<Target, "name" | "functionsUrl">,
   path: string,
-  opts: { token: string; method?: string; body?: unknown; headers?: Record<string, string> },
-): Promise<T> {
+  opts: {
+    token: string;
+    method?: string;
+    body?: unknown;
+    headers?: Record<string, string | undefined>;
+  },
+): Promise<{ status: number; body: JsonValue }> {
   const url = `${env.functionsUrl}/ops${path}`;
+  const headers: Record<string, string> = { Authorization: `Bearer ${opts.token}` };
+  if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+  for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = v;
   let res: Response;
   try {
     res = await fetch(url, {
       method: opts.method ?? (opts.body === undefined ? "GET" : "POST"),
-      headers: {
-        Authorization: `Bearer ${opts.token}`,
-        ...(opts.body === undefined ? {} : { "Content-Type": "application/json" }),
-        ...opts.headers,
-      },
+      headers,
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
     });
   } catch (cause) {
@@ -71,26 +155,14 @@ export async function callOps<T = Record<string, unknown>>(
     );
   }
   const text = await res.text();
-  let body: Record<string, unknown>;
+  let body: JsonValue;
   try {
-    body = parseJson(text) as unknown as Record<string, unknown>;
+    body = parseJson(text);
   } catch {
     throw new Error(
       `Cannot read ${env.name}'s answer (${res.status}): not JSON: ${text.slice(0, 200)}`,
     );
   }
-  if (!res.ok) {
-    const e = (body.error ?? {}) as {
-      code?: string;
-      message?: string;
-      details?: Record<string, unknown>;
-    };
-    throw new ApiCallError(
-      res.status,
-      e.code ?? "error",
-      e.message ?? `HTTP ${res.status}`,
-      e.details ?? {},
-    );
-  }
-  return body as T;
+  if (!res.ok) throw apiCallError(res.status, body);
+  return { status: res.status, body };
 }

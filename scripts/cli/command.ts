@@ -1,6 +1,8 @@
 /**
- * The small frame every CLI command shares: option parsing with `--help`, usage errors that
- * exit with code 2, and a database connection for a local environment.
+ * The small frame every CLI command shares: one option table per command from which both the
+ * parser and the `--help` text are built (so an option cannot be parsed and left out of the
+ * usage, or documented and not parsed), usage errors that exit with code 2, and a database
+ * connection for an environment.
  *
  * @module
  */
@@ -16,21 +18,135 @@ export class UsageError extends Error {
   }
 }
 
+/** One option of a command: how it parses and how its usage shows it, in one place. */
+export interface OptionSpec {
+  type: "string" | "boolean";
+  /** How the value shows in the usage, e.g. `<env>` (string options). */
+  value?: string;
+  /** What it does; further lines continue the help column. */
+  help: string;
+  /** Shown without brackets in the synopsis; the command checks it with {@link required}. */
+  required?: boolean;
+}
+
+/** A command's options by flag name (without `--`). `--help` is added to every command. */
+export type OptionTable = Record<string, OptionSpec>;
+
 /** One CLI command. `run` returns the process exit code. */
-export interface Command {
+export interface Command<O extends OptionTable = OptionTable> {
   /** Words that select it, e.g. `user create`. */
   name: string;
   /** One line for the command list. */
   summary: string;
-  /** The full `--help` text. */
-  usage: string;
+  /** Positional arguments shown after the name, e.g. `<promotion id>`. */
+  args?: string;
+  /** What comes before `stagecoach` in the synopsis, e.g. `printf %s "$VALUE" |`. */
+  stdin?: string;
+  /** Other ways to call it, shown under the synopsis (`stagecoach …`). */
+  also?: string[];
+  /** What it does, shown between the synopsis and the options. */
+  description?: string;
+  /** The options: they are parsed and documented from this one table. */
+  options: O;
+  /** Text after the options (exit codes, examples). */
+  footer?: string;
   run(args: string[]): Promise<number>;
 }
 
+/** `--env <env>`, required, for commands that act on one environment. */
+export const ENV_OPTION = {
+  type: "string",
+  value: "<env>",
+  help: "development | staging | production",
+  required: true,
+} as const satisfies OptionSpec;
+
 /** The values of parsed options: booleans for flags, strings for the rest. */
-export type OptionValues<T extends ParseArgsOptionsConfig> = {
+export type OptionValues<T extends OptionTable> = {
   [K in keyof T]?: T[K]["type"] extends "boolean" ? boolean : string;
 };
+
+/**
+ * Declares a command; its options' value types come from its table.
+ *
+ * @example
+ * ```ts
+ * export const statusCommand = defineCommand({
+ *   name: "status",
+ *   summary: "Show the local stack",
+ *   options: { json: { type: "boolean", help: "print as JSON" } },
+ *   async run(args) { … },
+ * });
+ * ```
+ */
+export function defineCommand<const O extends OptionTable>(
+  command: Command<O> & ThisType<Command<O>>,
+): Command<O> {
+  return command;
+}
+
+const WIDTH = 96;
+const FLAG_COLUMN = 22;
+
+function flag(name: string, spec: OptionSpec): string {
+  return spec.type === "string" ? `--${name} ${spec.value ?? "<value>"}` : `--${name}`;
+}
+
+/** Words joined into lines no wider than {@link WIDTH}, continued under `indent`. */
+function wrap(head: string, words: string[], indent: number): string[] {
+  const lines = [head];
+  for (const word of words) {
+    const last = lines[lines.length - 1];
+    if (last.length + 1 + word.length > WIDTH && last.trim().length > 0 && last !== head) {
+      lines.push(" ".repeat(indent) + word);
+    } else {
+      lines[lines.length - 1] = `${last} ${word}`;
+    }
+  }
+  return lines;
+}
+
+/**
+ * The `--help` text of a command, built from its option table: the synopsis (required
+ * options bare, the others in brackets), the description, one line per option, the footer.
+ *
+ * @example
+ * ```ts
+ * console.log(usage(statusCommand)); // "usage: stagecoach status [--json]\n…"
+ * ```
+ */
+export function usage(command: Command): string {
+  const entries = Object.entries(command.options);
+  const head = `usage: ${command.stdin ? `${command.stdin} ` : ""}stagecoach ${command.name}`;
+  const words = [
+    ...(command.args ? [command.args] : []),
+    ...entries.map(([name, spec]) => spec.required ? flag(name, spec) : `[${flag(name, spec)}]`),
+  ];
+  const synopsis = wrap(head, words, head.length + 1);
+  for (const line of command.also ?? []) synopsis.push(`       ${line}`);
+  const width = Math.min(
+    FLAG_COLUMN,
+    Math.max(...entries.map(([name, spec]) => flag(name, spec).length), "-h, --help".length),
+  );
+  const options = [...entries.map(([name, spec]) => [flag(name, spec), spec.help] as const)]
+    .flatMap(([text, help]) => {
+      const [first, ...rest] = help.split("\n");
+      const pad = " ".repeat(width + 4);
+      const lines = text.length > width
+        ? [`  ${text}`, `${pad}${first}`]
+        : [`  ${text.padEnd(width)}  ${first}`];
+      return [...lines, ...rest.map((line) => `${pad}${line}`)];
+    });
+  return [
+    ...synopsis,
+    ...(command.description ? ["", command.description] : []),
+    "",
+    "options:",
+    ...options,
+    "  -h, --help",
+    ...(command.footer ? ["", command.footer] : []),
+  ].join("\n");
+}
 
 /**
  * Parses a command's options strictly; `--help` is always accepted.
@@ -38,32 +154,33 @@ export type OptionValues<T extends ParseArgsOptionsConfig> = {
  * @returns the values, or null when `--help` was asked for (the usage has been printed)
  * @throws {UsageError} for unknown options, missing values or stray arguments
  */
-export function parseOptions<T extends ParseArgsOptionsConfig>(
-  command: Command,
+export function parseOptions<O extends OptionTable>(
+  command: Command<O>,
   args: string[],
-  options: T,
-): OptionValues<T> | null {
-  const parsed = parseCommand(command, args, options, []);
+): OptionValues<O> | null {
+  const parsed = parseCommand(command, args, []);
   return parsed ? parsed.values : null;
 }
 
 /**
- * Parses options and exactly the named positional arguments (e.g. `["id"]`).
+ * Parses options from the command's table and exactly the named positional arguments
+ * (e.g. `["id"]`).
  *
  * @returns values and positionals by name, or null after printing `--help`
  * @throws {UsageError} for unknown options, a missing or an extra positional argument
  */
-export function parseCommand<T extends ParseArgsOptionsConfig, P extends string>(
-  command: Command,
+export function parseCommand<O extends OptionTable, P extends string>(
+  command: Command<O>,
   args: string[],
-  options: T,
   positionals: readonly P[],
-): { values: OptionValues<T>; args: Record<P, string> } | null {
+): { values: OptionValues<O>; args: Record<P, string> } | null {
+  const config: ParseArgsOptionsConfig = { help: { type: "boolean", short: "h" } };
+  for (const [name, spec] of Object.entries(command.options)) config[name] = { type: spec.type };
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
     parsed = parseArgs({
       args,
-      options: { ...options, help: { type: "boolean", short: "h" } },
+      options: config,
       strict: true,
       allowPositionals: positionals.length > 0,
     });
@@ -71,7 +188,7 @@ export function parseCommand<T extends ParseArgsOptionsConfig, P extends string>
     throw new UsageError((err as Error).message);
   }
   if (parsed.values.help) {
-    console.log(command.usage);
+    console.log(usage(command));
     return null;
   }
   if (parsed.positionals.length < positionals.length) {
@@ -81,7 +198,7 @@ export function parseCommand<T extends ParseArgsOptionsConfig, P extends string>
     throw new UsageError(`Unexpected argument "${parsed.positionals[positionals.length]}"`);
   }
   const named = Object.fromEntries(positionals.map((p, i) => [p, parsed.positionals[i]]));
-  return { values: parsed.values as OptionValues<T>, args: named as Record<P, string> };
+  return { values: parsed.values as OptionValues<O>, args: named as Record<P, string> };
 }
 
 /** Reads a required string option. @throws {UsageError} when it is absent */

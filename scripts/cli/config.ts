@@ -6,14 +6,16 @@
  * @module
  */
 import { readTransferKey } from "../../supabase/functions/_shared/config/transfer_key.ts";
-import type { Plan } from "../../supabase/functions/_shared/promotion/plan.ts";
+import { TRANSFER_KEY_HEADER } from "../../supabase/functions/_shared/api/contract.ts";
 import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts";
-import { callOps, resolveToken } from "./api.ts";
-import { type Command, envOption, parseCommand, required, UsageError } from "./command.ts";
+import { AS_OPTION, callOps, resolveToken } from "./api.ts";
+import { defineCommand, envOption, parseCommand, required, UsageError } from "./command.ts";
 
-const TRANSFER_KEY_HEADER = "x-stagecoach-transfer-key";
-const KEY_HELP = "  --key-file <file>   the transfer key (default: STAGECOACH_TRANSFER_KEY)";
-const AS_HELP = "  --as <email>        act as this user (local stack); else STAGECOACH_TOKEN";
+const KEY_FILE = {
+  type: "string",
+  value: "<file>",
+  help: "the transfer key (default: STAGECOACH_TRANSFER_KEY)",
+} as const;
 
 async function transferKey(keyFile: string | undefined): Promise<string> {
   try {
@@ -24,42 +26,34 @@ async function transferKey(keyFile: string | undefined): Promise<string> {
 }
 
 /** `config export`. */
-export const configExportCommand: Command = {
+export const configExportCommand = defineCommand({
   name: "config export",
   summary: "Export an environment's config as a sealed bundle (secrets encrypted)",
-  usage:
-    `usage: stagecoach config export --env <env> --out <file> [--key-file <file>] [--as <email>]
-
-Writes a bundle: format version, source environment, time, every config entry (JSONB values
+  description:
+    `Writes a bundle: format version, source environment, time, every config entry (JSONB values
 exactly), secret values encrypted with AES-256-GCM under a key derived from the transfer key,
-and a SHA-256 checksum. The transfer key is never stored in the bundle.
-
-options:
-  --env <env>         the environment to export
-  --out <file>        where to write the bundle (created with mode 600)
-${KEY_HELP}
-${AS_HELP}
-  -h, --help`,
+and a SHA-256 checksum. The transfer key is never stored in the bundle.`,
+  options: {
+    env: { type: "string", value: "<env>", help: "the environment to export", required: true },
+    out: {
+      type: "string",
+      value: "<file>",
+      help: "where to write the bundle (created with mode 600)",
+      required: true,
+    },
+    "key-file": KEY_FILE,
+    as: AS_OPTION,
+  },
   async run(args) {
-    const parsed = parseCommand(this, args, {
-      env: { type: "string" },
-      out: { type: "string" },
-      "key-file": { type: "string" },
-      as: { type: "string" },
-    }, []);
+    const parsed = parseCommand(this, args, []);
     if (!parsed) return 0;
     const env = envOption(parsed.values.env);
     const out = required(parsed.values.out, "--out");
     const key = await transferKey(parsed.values["key-file"]);
-    const res = await callOps<{ bundle: string; entries: number; secrets: number }>(
-      env,
-      "/config/export",
-      {
-        token: await resolveToken(env, parsed.values.as),
-        body: {},
-        headers: { [TRANSFER_KEY_HEADER]: key },
-      },
-    );
+    const res = await callOps(env, "config.export", {
+      token: await resolveToken(env, parsed.values.as),
+      headers: { [TRANSFER_KEY_HEADER]: key },
+    });
     await Deno.writeTextFile(out, res.bundle, { mode: 0o600 });
     const checksum = JSON.parse(res.bundle).checksum;
     console.log(
@@ -68,38 +62,28 @@ ${AS_HELP}
     console.log(`checksum ${checksum}`);
     return 0;
   },
-};
+});
 
 /** `config import`. */
-export const configImportCommand: Command = {
+export const configImportCommand = defineCommand({
   name: "config import",
   summary: "Import a config bundle into an environment (as a planned promotion)",
-  usage:
-    `usage: stagecoach config import --env <env> --in <file> [--dry-run] [--key-file <file>] [--as <email>] [--json]
-
-Opens the bundle (a tampered, truncated, other-version or wrongly keyed bundle is refused and
+  description:
+    `Opens the bundle (a tampered, truncated, other-version or wrongly keyed bundle is refused and
 nothing is written), plans it against the environment like a promotion from the bundle, and
 records it; it is applied at once when the environment's policy needs no approval, otherwise
 approve it and run \`promote apply\` with the same transfer key. The config then equals the
-bundle's (environment-specific entries are kept).
-
-options:
-  --env <env>         the environment to import into
-  --in <file>         the bundle
-  --dry-run           show the plan only; write nothing
-${KEY_HELP}
-${AS_HELP}
-  --json              print the API answer as JSON
-  -h, --help`,
+bundle's (environment-specific entries are kept).`,
+  options: {
+    env: { type: "string", value: "<env>", help: "the environment to import into", required: true },
+    in: { type: "string", value: "<file>", help: "the bundle", required: true },
+    "dry-run": { type: "boolean", help: "show the plan only; write nothing" },
+    "key-file": KEY_FILE,
+    as: AS_OPTION,
+    json: { type: "boolean", help: "print the API answer as JSON" },
+  },
   async run(args) {
-    const parsed = parseCommand(this, args, {
-      env: { type: "string" },
-      in: { type: "string" },
-      "dry-run": { type: "boolean" },
-      "key-file": { type: "string" },
-      as: { type: "string" },
-      json: { type: "boolean" },
-    }, []);
+    const parsed = parseCommand(this, args, []);
     if (!parsed) return 0;
     const { values } = parsed;
     const env = envOption(values.env);
@@ -111,13 +95,7 @@ ${AS_HELP}
       throw new Error(`Cannot read bundle ${file}: ${(err as Error).message}`);
     }
     const key = await transferKey(values["key-file"]);
-    const out = await callOps<{
-      plan: Plan;
-      plan_hash: string;
-      source_env: string;
-      promotion: { id: string; status: string; required_approvals: unknown } | null;
-      applied: { validation: { name: string; passed: boolean }[] } | null;
-    }>(env, "/config/import", {
+    const out = await callOps(env, "config.import", {
       token: await resolveToken(env, values.as),
       body: { bundle, dry_run: values["dry-run"] ?? false },
       headers: { [TRANSFER_KEY_HEADER]: key },
@@ -143,7 +121,7 @@ ${AS_HELP}
     }
     return 0;
   },
-};
+});
 
 async function readStdin(): Promise<string> {
   const chunks: Uint8Array[] = [];
@@ -154,45 +132,37 @@ async function readStdin(): Promise<string> {
 }
 
 /** `config set-secret`. */
-export const configSetSecretCommand: Command = {
+export const configSetSecretCommand = defineCommand({
   name: "config set-secret",
   summary: "Set a secret config value (read from stdin; stored encrypted)",
-  usage:
-    `usage: printf %s "$VALUE" | stagecoach config set-secret --env <env> --key <key> [--description <text>] [--as <email>]
-
-Stores the value encrypted under the environment's key and prints its fingerprint; the value
+  stdin: `printf %s "$VALUE" |`,
+  description:
+    `Stores the value encrypted under the environment's key and prints its fingerprint; the value
 is read from standard input so it never lands in shell history, and is never printed. Where
 the environment requires approval (production), it records a high-risk promotion instead,
-applied like any other once approved.
-
-options:
-  --env <env>           the environment
-  --key <key>           the config key, e.g. stripe.api_key
-  --description <text>  what it is for
-${AS_HELP}
-  -h, --help`,
+applied like any other once approved.`,
+  options: {
+    env: { type: "string", value: "<env>", help: "the environment", required: true },
+    key: {
+      type: "string",
+      value: "<key>",
+      help: "the config key, e.g. stripe.api_key",
+      required: true,
+    },
+    description: { type: "string", value: "<text>", help: "what it is for" },
+    as: AS_OPTION,
+  },
   async run(args) {
-    const parsed = parseCommand(this, args, {
-      env: { type: "string" },
-      key: { type: "string" },
-      description: { type: "string" },
-      as: { type: "string" },
-    }, []);
+    const parsed = parseCommand(this, args, []);
     if (!parsed) return 0;
     const env = envOption(parsed.values.env);
     const key = required(parsed.values.key, "--key");
     if (Deno.stdin.isTerminal()) throw new UsageError("Pipe the secret value on standard input");
     const value = await readStdin();
     if (!value) throw new UsageError("The secret value on standard input is empty");
-    const out = await callOps<
-      {
-        key: string;
-        fingerprint: string;
-        promotion: { id: string; status: string; required_approvals: number } | null;
-      }
-    >(env, `/config/secrets/${key}`, {
+    const out = await callOps(env, "config.set_secret", {
       token: await resolveToken(env, parsed.values.as),
-      method: "PUT",
+      params: { key },
       body: { value, description: parsed.values.description },
     });
     if (!out.promotion) {
@@ -206,37 +176,27 @@ ${AS_HELP}
     }
     return 0;
   },
-};
+});
 
 /** `audit verify`. */
-export const auditVerifyCommand: Command = {
+export const auditVerifyCommand = defineCommand({
   name: "audit verify",
   summary: "Verify an environment's hash-chained audit log",
-  usage: `usage: stagecoach audit verify --env <env> [--as <email>] [--json]
-
-Recomputes the chain of ops.audit_log (each entry carries the hash of the previous one) and
-names the first broken entry. Exits 1 when the chain is broken.
-
-options:
-  --env <env>         the environment
-${AS_HELP}
-  --json              print { intact, entries, first_broken_id }
-  -h, --help`,
+  description:
+    `Recomputes the chain of ops.audit_log (each entry carries the hash of the previous one) and
+names the first broken entry. Exits 1 when the chain is broken.`,
+  options: {
+    env: { type: "string", value: "<env>", help: "the environment", required: true },
+    as: AS_OPTION,
+    json: { type: "boolean", help: "print { intact, entries, first_broken_id }" },
+  },
   async run(args) {
-    const parsed = parseCommand(this, args, {
-      env: { type: "string" },
-      as: { type: "string" },
-      json: { type: "boolean" },
-    }, []);
+    const parsed = parseCommand(this, args, []);
     if (!parsed) return 0;
     const env = envOption(parsed.values.env);
-    const out = await callOps<
-      { intact: boolean; entries: unknown; first_broken_id: string | null }
-    >(
-      env,
-      "/audit/verify",
-      { token: await resolveToken(env, parsed.values.as) },
-    );
+    const out = await callOps(env, "audit.verify", {
+      token: await resolveToken(env, parsed.values.as),
+    });
     if (parsed.values.json) console.log(JSON.stringify(out, null, 2));
     else if (out.intact) console.log(`${env.name}: audit chain intact (${out.entries} entries)`);
     else {console.log(
@@ -244,4 +204,4 @@ ${AS_HELP}
       );}
     return out.intact ? 0 : 1;
   },
-};
+});

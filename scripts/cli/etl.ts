@@ -13,7 +13,7 @@ import {
 } from "../../supabase/functions/_shared/etl/run_job.ts";
 import { findTransform, type Transform } from "../../supabase/functions/_shared/etl/transform.ts";
 import type { JobRow } from "../../supabase/functions/_shared/jobs/job.ts";
-import { type Command, envOption, parseOptions, UsageError } from "./command.ts";
+import { defineCommand, ENV_OPTION, envOption, parseOptions, UsageError } from "./command.ts";
 import { cliJobRegistry, type JobStartContext, runJobCommand } from "./job_command.ts";
 
 function actor(): string {
@@ -21,18 +21,13 @@ function actor(): string {
 }
 
 /** `stagecoach etl list`. */
-export const etlListCommand: Command = {
+export const etlListCommand = defineCommand({
   name: "etl list",
   summary: "List the repository's ETL transforms",
-  usage: `usage: stagecoach etl list [--json]
-
-Lists the transforms in supabase/etl/ with their version, table and description.
-
-options:
-  --json              print them as JSON
-  -h, --help`,
+  description: "Lists the transforms in supabase/etl/ with their version, table and description.",
+  options: { json: { type: "boolean", help: "print them as JSON" } },
   run(args) {
-    const v = parseOptions(this, args, { json: { type: "boolean" } });
+    const v = parseOptions(this, args);
     if (!v) return Promise.resolve(0);
     const rows = ETL_TRANSFORMS.map((t) => ({
       id: t.id,
@@ -44,42 +39,35 @@ options:
     else for (const r of rows) console.log(`${r.id} v${r.version}  ${r.table}  ${r.description}`);
     return Promise.resolve(0);
   },
-};
+});
 
 /** `stagecoach etl run`. */
-export const etlRunCommand: Command = {
+export const etlRunCommand = defineCommand({
   name: "etl run",
   summary: "Run an ETL transform as a resumable job (--dry-run previews it)",
-  usage:
-    `usage: stagecoach etl run <id> --env <env> [--dry-run] [--batch-size <n>] [--queue] [--json]
-       stagecoach etl run --env <env> --resume <job-id> [--force] [--json]
-
-Runs the transform <id> (stagecoach etl list) over its table in the environment, in keyset
+  args: "<id>",
+  also: ["stagecoach etl run --env <env> --resume <job-id> [--force] [--json]"],
+  description:
+    `Runs the transform <id> (stagecoach etl list) over its table in the environment, in keyset
 batches, each committed together with its checkpoint in ops.jobs. Only rows matching the
 transform's guard are touched, so a second run changes nothing; a stopped or killed run
 resumes from its checkpoint. --dry-run shows how many rows would change and a few rows before
-→ after, and writes nothing.
-
-options:
-  --env <env>         development | staging | production
-  --dry-run           preview; write nothing
-  --batch-size <n>    rows per batch (default 1000)
-  --queue             queue the job for the environment's ops-worker instead of running it here
-  --resume <job-id>   continue a stopped or failed run
-  --force             with --resume: take the job over from another runner
-  --json              print the result as JSON (progress goes to stderr)
-  -h, --help`,
+→ after, and writes nothing.`,
+  options: {
+    env: ENV_OPTION,
+    "dry-run": { type: "boolean", help: "preview; write nothing" },
+    "batch-size": { type: "string", value: "<n>", help: "rows per batch (default 1000)" },
+    queue: {
+      type: "boolean",
+      help: "queue the job for the environment's ops-worker instead of running it here",
+    },
+    resume: { type: "string", value: "<job-id>", help: "continue a stopped or failed run" },
+    force: { type: "boolean", help: "with --resume: take the job over from another runner" },
+    json: { type: "boolean", help: "print the result as JSON (progress goes to stderr)" },
+  },
   async run(args) {
     const id = args[0] && !args[0].startsWith("-") ? args[0] : undefined;
-    const v = parseOptions(this, id ? args.slice(1) : args, {
-      env: { type: "string" },
-      "dry-run": { type: "boolean" },
-      "batch-size": { type: "string" },
-      queue: { type: "boolean" },
-      resume: { type: "string" },
-      force: { type: "boolean" },
-      json: { type: "boolean" },
-    });
+    const v = parseOptions(this, id ? args.slice(1) : args);
     if (!v) return 0;
     const env = envOption(v.env);
     if (!id && v.resume === undefined) {
@@ -122,7 +110,7 @@ options:
       resumeCommand: (job) => `stagecoach etl run --env ${env.name} --resume ${job.id}`,
     });
   },
-};
+});
 
 /** Previews the transform (a dry run: exit 0), or queues its job. */
 async function startTransform(

@@ -30,7 +30,14 @@ import {
   type OutboundPolicy,
   outboundPolicyFromEnv,
 } from "../../supabase/functions/_shared/outbound/policy.ts";
-import { type Command, envOption, parseOptions, UsageError, withDatabase } from "./command.ts";
+import {
+  defineCommand,
+  ENV_OPTION,
+  envOption,
+  parseOptions,
+  UsageError,
+  withDatabase,
+} from "./command.ts";
 
 /** Parses with a zod schema, turning its first issue into a usage error naming the option. */
 function parseOrUsage<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
@@ -74,15 +81,15 @@ async function readGithubToken(): Promise<string> {
 }
 
 /** `notifications add`. */
-export const notificationsAddCommand: Command = {
+export const notificationsAddCommand = defineCommand({
   name: "notifications add",
   summary: "Send an environment's promotion events to Slack, a webhook, or GitHub Actions",
-  usage:
-    `usage: stagecoach notifications add --env <env> --name <name> --kind slack|webhook --url <url> [--events <list>] [--json]
-       printf %s "$TOKEN" | stagecoach notifications add --env <env> --name <name> --kind github \\
-         --url https://api.github.com/repos/<owner>/<repo>/dispatches [--json]
-
-Adds a notification endpoint to the environment: every promotion transition into it (awaiting
+  also: [
+    `printf %s "$TOKEN" | stagecoach notifications add --env <env> --name <name> --kind github \\
+         --url https://api.github.com/repos/<owner>/<repo>/dispatches [--json]`,
+  ],
+  description:
+    `Adds a notification endpoint to the environment: every promotion transition into it (awaiting
 approval, approved, rejected, expired, applying, succeeded, failed, rolled back) is delivered by
 the ops-worker, with retries and exponential backoff.
 
@@ -105,26 +112,35 @@ allow-listed targets may use http) here and in the functions' secrets.
 
 The URL and the secret are stored encrypted; listings show only scheme and host. Running it
 again with the same arguments changes nothing; with another URL or event list it updates the
-endpoint and keeps its secret.
-
-options:
-  --env <env>         development | staging | production
-  --name <name>       lower-case letters, digits, - or _
-  --kind <kind>       slack | webhook | github
-  --url <url>         https URL of a public host (no user:password@)
-  --events <list>     comma-separated, e.g. approved,failed or promotion.succeeded (default *;
-                      a github endpoint hears approved only)
-  --json              print { env, id, name, kind, created, changed, signing_secret }
-  -h, --help`,
+endpoint and keeps its secret.`,
+  options: {
+    env: ENV_OPTION,
+    name: {
+      type: "string",
+      value: "<name>",
+      help: "lower-case letters, digits, - or _",
+      required: true,
+    },
+    kind: { type: "string", value: "<kind>", help: "slack | webhook | github", required: true },
+    url: {
+      type: "string",
+      value: "<url>",
+      help: "https URL of a public host (no user:password@)",
+      required: true,
+    },
+    events: {
+      type: "string",
+      value: "<list>",
+      help:
+        "comma-separated, e.g. approved,failed or promotion.succeeded (default *;\na github endpoint hears approved only)",
+    },
+    json: {
+      type: "boolean",
+      help: "print { env, id, name, kind, created, changed, signing_secret }",
+    },
+  },
   async run(args) {
-    const values = parseOptions(this, args, {
-      env: { type: "string" },
-      name: { type: "string" },
-      kind: { type: "string" },
-      url: { type: "string" },
-      events: { type: "string" },
-      json: { type: "boolean" },
-    });
+    const values = parseOptions(this, args);
     if (!values) return 0;
     const env = envOption(values.env);
     let events: string[] = ["*"];
@@ -182,23 +198,21 @@ options:
     }
     return 0;
   },
-};
+});
 
 /** `notifications list`. */
-export const notificationsListCommand: Command = {
+export const notificationsListCommand = defineCommand({
   name: "notifications list",
   summary: "List an environment's notification endpoints and their deliveries (no secrets)",
-  usage: `usage: stagecoach notifications list --env <env> [--json]
-
-Lists the environment's notification endpoints: kind, events, URL scheme and host, and how
-many notifications are pending, delivered and dead. Never prints a URL path or a secret.
-
-options:
-  --env <env>         development | staging | production
-  --json              print the endpoints as JSON
-  -h, --help`,
+  description:
+    `Lists the environment's notification endpoints: kind, events, URL scheme and host, and how
+many notifications are pending, delivered and dead. Never prints a URL path or a secret.`,
+  options: {
+    env: ENV_OPTION,
+    json: { type: "boolean", help: "print the endpoints as JSON" },
+  },
   async run(args) {
-    const values = parseOptions(this, args, { env: { type: "string" }, json: { type: "boolean" } });
+    const values = parseOptions(this, args);
     if (!values) return 0;
     const env = envOption(values.env);
     const endpoints = await withDatabase(env, (sql) => listEndpoints(sql, env.name));
@@ -220,28 +234,22 @@ options:
     }
     return 0;
   },
-};
+});
 
 /** `notifications remove`. */
-export const notificationsRemoveCommand: Command = {
+export const notificationsRemoveCommand = defineCommand({
   name: "notifications remove",
   summary: "Remove a notification endpoint (and its undelivered notifications)",
-  usage: `usage: stagecoach notifications remove --env <env> --name <name> [--json]
-
-Removes the endpoint and the notifications still waiting for it. Removing an endpoint that
-does not exist changes nothing.
-
-options:
-  --env <env>         development | staging | production
-  --name <name>       the endpoint's name
-  --json              print { env, name, removed }
-  -h, --help`,
+  description:
+    `Removes the endpoint and the notifications still waiting for it. Removing an endpoint that
+does not exist changes nothing.`,
+  options: {
+    env: ENV_OPTION,
+    name: { type: "string", value: "<name>", help: "the endpoint's name", required: true },
+    json: { type: "boolean", help: "print { env, name, removed }" },
+  },
   async run(args) {
-    const values = parseOptions(this, args, {
-      env: { type: "string" },
-      name: { type: "string" },
-      json: { type: "boolean" },
-    });
+    const values = parseOptions(this, args);
     if (!values) return 0;
     const env = envOption(values.env);
     if (!values.name) throw new UsageError("Missing required option --name");
@@ -257,4 +265,4 @@ options:
     }
     return 0;
   },
-};
+});

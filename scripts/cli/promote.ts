@@ -10,11 +10,23 @@ import {
   type Scope,
   SCOPES,
 } from "../../supabase/functions/_shared/promotion/kinds.ts";
-import type { Plan } from "../../supabase/functions/_shared/promotion/plan.ts";
+import {
+  type Promotion,
+  TRANSFER_KEY_HEADER,
+} from "../../supabase/functions/_shared/api/contract.ts";
 import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts";
 import { readTransferKey } from "../../supabase/functions/_shared/config/transfer_key.ts";
-import { callOps, resolveToken } from "./api.ts";
-import { type Command, envOption, parseCommand, required, UsageError } from "./command.ts";
+import { AS_OPTION, callOps, resolveToken } from "./api.ts";
+import {
+  type Command,
+  defineCommand,
+  envOption,
+  type OptionTable,
+  type OptionValues,
+  parseCommand,
+  required,
+  UsageError,
+} from "./command.ts";
 
 const color = () => Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
 
@@ -29,13 +41,18 @@ function scopeOption(value: string | undefined): Scope[] {
 
 /** The options of commands that compare a source and a target (`promote plan`, `validate`). */
 const PAIR_OPTIONS = {
-  from: { type: "string" },
-  to: { type: "string" },
-  scope: { type: "string" },
-  "include-flag-state": { type: "boolean" },
-  as: { type: "string" },
-  json: { type: "boolean" },
-} as const;
+  from: { type: "string", value: "<env>", help: "source environment", required: true },
+  to: { type: "string", value: "<env>", help: "target environment", required: true },
+  scope: {
+    type: "string",
+    value: "<list>",
+    help: `what it covers: ${SCOPES.join(",")}\n(default: ${DEFAULT_SCOPES.join(",")})`,
+  },
+  "include-flag-state": {
+    type: "boolean",
+    help: "flags' enabled and rollout_percent too (else they stay as in the target)",
+  },
+} as const satisfies OptionTable;
 
 /** `--from`, `--to` and `--scope`, parsed. @throws {UsageError} for a missing or bad one */
 function envPair(values: { from?: string; to?: string; scope?: string }) {
@@ -46,82 +63,49 @@ function envPair(values: { from?: string; to?: string; scope?: string }) {
   };
 }
 
-const AS_HELP =
-  "  --as <email>        act as this user of the target (local stack); else STAGECOACH_TOKEN";
-
-interface PromotionView {
-  id: string;
-  status: string;
-  risk: string;
-  source_env: string;
-  target_env: string;
-  plan_hash: string;
-  required_approvals: unknown;
-  plan: Plan;
-  failure?: unknown;
-}
-
-function statusLine(p: PromotionView): string {
+function statusLine(p: Promotion): string {
   return `promotion ${p.id}: ${p.status} (risk ${p.risk}, ${p.required_approvals} approval(s) required)`;
 }
 
 /** `promote plan`. */
-export const promotePlanCommand: Command = {
+export const promotePlanCommand = defineCommand({
   name: "promote plan",
   summary: "Plan a promotion between environments and record it in the target",
-  usage:
-    `usage: stagecoach promote plan --from <env> --to <env> [--scope config,tiers,flags] [--dry-run]
-                               [--include-flag-state] [--as <email>] [--json]
-
-Reads both environments, prints the diff (kind, key, action, risk, before → after; secrets as
-fingerprints only) and records the plan in the target as a promotion awaiting approval (or
-approved, when the target's policy needs none). An empty plan records nothing.
-
-options:
-  --from <env>          source environment
-  --to <env>            target environment (where the promotion is recorded)
-  --scope <list>        what to promote: ${SCOPES.join(",")} (default: ${DEFAULT_SCOPES.join(",")})
-  --include-flag-state  also promote flags' enabled and rollout_percent
-  --dry-run             show the plan only; record nothing
-${AS_HELP}
-  --json                print the API answer as JSON
-  -h, --help`,
+  description:
+    `Reads both environments, prints the diff (kind, key, action, risk, before → after; secrets as
+fingerprints only) and records the plan in the target (--to) as a promotion awaiting approval
+(or approved, when the target's policy needs none). An empty plan records nothing.`,
+  options: {
+    ...PAIR_OPTIONS,
+    "dry-run": { type: "boolean", help: "show the plan only; record nothing" },
+    as: AS_OPTION,
+    json: { type: "boolean", help: "print the API answer as JSON" },
+  },
   async run(args) {
-    const parsed = parseCommand(
-      this,
-      args,
-      { ...PAIR_OPTIONS, "dry-run": { type: "boolean" } },
-      [],
-    );
+    const parsed = parseCommand(this, args, []);
     if (!parsed) return 0;
     const { values } = parsed;
     const { from, to, scope } = envPair(values);
     if (from.name === to.name) throw new UsageError("--from and --to must differ");
     const token = await resolveToken(to, values.as);
-    const out = await callOps<
-      { empty: boolean; plan: Plan; plan_hash: string; promotion?: PromotionView }
-    >(
-      to,
-      "/promotions",
-      {
-        token,
-        body: {
-          source: from.name,
-          scope,
-          include_flag_state: values["include-flag-state"] ?? false,
-          dry_run: values["dry-run"] ?? false,
-        },
+    const out = await callOps(to, "promotion.plan", {
+      token,
+      body: {
+        source: from.name,
+        scope,
+        include_flag_state: values["include-flag-state"] ?? false,
+        dry_run: values["dry-run"] ?? false,
       },
-    );
+    });
     if (values.json) {
       console.log(JSON.stringify(out, null, 2));
       return 0;
     }
-    const plan = out.promotion?.plan ?? out.plan;
+    const plan = "promotion" in out ? out.promotion.plan : out.plan;
     console.log(renderPlan(plan, { color: color(), hash: out.plan_hash }));
     if (values["dry-run"]) {
       console.log("\nDry run: no promotion recorded.");
-    } else if (out.empty || !out.promotion) {
+    } else if (!("promotion" in out)) {
       console.log("\nNothing to promote: no promotion recorded.");
     } else {
       console.log(`\n${statusLine(out.promotion)}`);
@@ -129,61 +113,53 @@ ${AS_HELP}
     }
     return 0;
   },
-};
+});
 
-function idCommand(
-  name: string,
-  summary: string,
-  details: string,
+/** The options every command on one promotion takes. */
+const ID_OPTIONS = {
+  env: {
+    type: "string",
+    value: "<env>",
+    help: "the target environment (where the promotion is recorded)",
+    required: true,
+  },
+  as: AS_OPTION,
+  json: { type: "boolean", help: "print the API answer as JSON" },
+} as const satisfies OptionTable;
+
+/** A command on one promotion: `<promotion id> --env <target>`, plus its own options. */
+function idCommand<E extends OptionTable>(spec: {
+  name: string;
+  summary: string;
+  description: string;
+  options: E;
   act: (
     env: ReturnType<typeof envOption>,
     id: string,
     token: string,
-    values: Record<string, unknown>,
-  ) => Promise<number>,
-  extra: Record<string, { type: "string" | "boolean" }> = {},
-  extraHelp = "",
-): Command {
-  return {
-    name,
-    summary,
-    usage: `usage: stagecoach ${name} <promotion id> --env <target env> [options]
-
-${details}
-
-options:
-  --env <env>         the target environment (where the promotion is recorded)
-${AS_HELP}
-${extraHelp ? extraHelp + "\n" : ""}  --json              print the API answer as JSON
-  -h, --help`,
+    values: OptionValues<typeof ID_OPTIONS> & OptionValues<E>,
+  ) => Promise<number>;
+}): Command<typeof ID_OPTIONS & E> {
+  return defineCommand({
+    name: spec.name,
+    summary: spec.summary,
+    args: "<promotion id>",
+    description: spec.description,
+    // Its own options before who acts and how it prints.
+    options: { env: ID_OPTIONS.env, ...spec.options, as: ID_OPTIONS.as, json: ID_OPTIONS.json },
     async run(args) {
-      const parsed = parseCommand(this, args, {
-        env: { type: "string" },
-        as: { type: "string" },
-        json: { type: "boolean" },
-        ...extra,
-      }, ["id"]);
+      const parsed = parseCommand(this, args, ["id"]);
       if (!parsed) return 0;
-      const env = envOption(parsed.values.env);
+      // The same values, split by table: TypeScript cannot see through the generic spread.
+      const values = parsed.values as OptionValues<typeof ID_OPTIONS> & OptionValues<E>;
+      const env = envOption(values.env);
       const id = parsed.args.id;
       if (!/^[0-9a-f-]{36}$/i.test(id)) {
         throw new UsageError(`Invalid promotion id "${id}": expected a uuid`);
       }
-      return await act(
-        env,
-        id,
-        await resolveToken(env, parsed.values.as as string | undefined),
-        parsed.values,
-      );
+      return await spec.act(env, id, await resolveToken(env, values.as), values);
     },
-  };
-}
-
-interface ShowAnswer {
-  promotion: PromotionView;
-  approvals: { email?: string; decision: string; plan_hash: string; comment: string | null }[];
-  validation: { check_name: string; passed: boolean; details: unknown }[];
-  touched_rows: number;
+  });
 }
 
 function printValidation(
@@ -199,12 +175,14 @@ function printValidation(
 }
 
 /** `promote show`. */
-export const promoteShowCommand = idCommand(
-  "promote show",
-  "Show a promotion: plan, status, decisions and validation results",
-  "Prints the promotion's plan, its status, who approved or rejected it, and its validation report.",
-  async (env, id, token, values) => {
-    const out = await callOps<ShowAnswer>(env, `/promotions/${id}`, { token });
+export const promoteShowCommand = idCommand({
+  name: "promote show",
+  summary: "Show a promotion: plan, status, decisions and validation results",
+  description:
+    "Prints the promotion's plan, its status, who approved or rejected it, and its validation report.",
+  options: {},
+  act: async (env, id, token, values) => {
+    const out = await callOps(env, "promotion.show", { token, params: { id } });
     if (values.json) {
       console.log(JSON.stringify(out, null, 2));
       return 0;
@@ -223,37 +201,41 @@ export const promoteShowCommand = idCommand(
     printValidation(out.validation);
     return 0;
   },
-);
+});
 
-function decisionCommand(decision: "approve" | "reject"): Command {
-  return idCommand(
-    `promote ${decision}`,
-    decision === "approve"
+function decisionCommand(decision: "approve" | "reject") {
+  return idCommand({
+    name: `promote ${decision}`,
+    summary: decision === "approve"
       ? "Approve a promotion's plan (approvers and admins)"
       : "Reject a promotion",
-    `Records your decision bound to the plan hash you reviewed (by default the promotion's
+    description:
+      `Records your decision bound to the plan hash you reviewed (by default the promotion's
 current hash, printed). Nobody decides on their own promotion; the database enforces it.`,
-    async (env, id, token, values) => {
-      let hash = values["plan-hash"] as string | undefined;
+    options: {
+      "plan-hash": {
+        type: "string",
+        value: "<hash>",
+        help: "the plan hash you reviewed (default: the promotion's)",
+      },
+      comment: { type: "string", value: "<text>", help: "a note kept with the decision" },
+    },
+    act: async (env, id, token, values) => {
+      let hash = values["plan-hash"];
       if (!hash) {
-        hash = (await callOps<ShowAnswer>(env, `/promotions/${id}`, { token })).promotion.plan_hash;
+        hash = (await callOps(env, "promotion.show", { token, params: { id } })).promotion
+          .plan_hash;
       }
-      const out = await callOps<{ promotion: PromotionView }>(
-        env,
-        `/promotions/${id}/${decision}`,
-        {
-          token,
-          body: { plan_hash: hash, comment: values.comment },
-        },
-      );
+      const out = await callOps(env, `promotion.${decision}`, {
+        token,
+        params: { id },
+        body: { plan_hash: hash, comment: values.comment },
+      });
       if (values.json) console.log(JSON.stringify(out, null, 2));
       else console.log(`${decision}d plan ${hash.slice(0, 12)}\n${statusLine(out.promotion)}`);
       return 0;
     },
-    { "plan-hash": { type: "string" }, comment: { type: "string" } },
-    `  --plan-hash <hash>  the plan hash you reviewed (default: the promotion's)
-  --comment <text>    a note kept with the decision`,
-  );
+  });
 }
 
 /** `promote approve` / `promote reject`. */
@@ -262,27 +244,33 @@ export const promoteApproveCommand = decisionCommand("approve");
 export const promoteRejectCommand = decisionCommand("reject");
 
 /** `promote apply`. */
-export const promoteApplyCommand = idCommand(
-  "promote apply",
-  "Apply an approved promotion (atomic, validated, rolled back on failure)",
-  `Takes the target's apply lock, re-plans and refuses if the target drifted since approval,
+export const promoteApplyCommand = idCommand({
+  name: "promote apply",
+  summary: "Apply an approved promotion (atomic, validated, rolled back on failure)",
+  description:
+    `Takes the target's apply lock, re-plans and refuses if the target drifted since approval,
 writes every change with its before-image in one transaction, then validates; a failed check
 rolls the changes back and the promotion ends failed with the reasons.`,
-  async (env, id, token, values) => {
+  options: {
+    "key-file": {
+      type: "string",
+      value: "<file>",
+      help: "transfer key of a bundle import (default: STAGECOACH_TRANSFER_KEY)",
+    },
+  },
+  act: async (env, id, token, values) => {
     // A bundle import applies with the transfer key its secrets are sealed under.
-    const shown = await callOps<ShowAnswer>(env, `/promotions/${id}`, { token });
-    const headers: Record<string, string> = {};
+    const shown = await callOps(env, "promotion.show", { token, params: { id } });
+    const headers: { [TRANSFER_KEY_HEADER]?: string } = {};
     if (shown.promotion.source_env === "bundle") {
-      headers["x-stagecoach-transfer-key"] = await readTransferKey({
+      headers[TRANSFER_KEY_HEADER] = await readTransferKey({
         env: Deno.env.toObject(),
-        keyFile: values["key-file"] as string | undefined,
+        keyFile: values["key-file"],
       }).catch((err) => {
         throw new UsageError((err as Error).message);
       });
     }
-    const out = await callOps<
-      { promotion: PromotionView; validation: never[]; rolled_back: boolean }
-    >(env, `/promotions/${id}/apply`, { token, body: {}, headers });
+    const out = await callOps(env, "promotion.apply", { token, params: { id }, headers });
     if (values.json) {
       console.log(JSON.stringify(out, null, 2));
     } else {
@@ -293,24 +281,18 @@ rolls the changes back and the promotion ends failed with the reasons.`,
     }
     return out.promotion.status === "succeeded" ? 0 : 1;
   },
-  { "key-file": { type: "string" } },
-  "  --key-file <file>   transfer key of a bundle import (default: STAGECOACH_TRANSFER_KEY)",
-);
+});
 
 /** `promote rollback`. */
-export const promoteRollbackCommand = idCommand(
-  "promote rollback",
-  "Roll a succeeded promotion back from its snapshots",
-  `Restores every row the promotion touched, byte for byte (an approver or admin in production).
+export const promoteRollbackCommand = idCommand({
+  name: "promote rollback",
+  summary: "Roll a succeeded promotion back from its snapshots",
+  description:
+    `Restores every row the promotion touched, byte for byte (an approver or admin in production).
 Running it again changes nothing; it is refused while later promotions touched the same keys.`,
-  async (env, id, token, values) => {
-    const out = await callOps<
-      { promotion: PromotionView; restored_rows: number; changed: boolean }
-    >(
-      env,
-      `/promotions/${id}/rollback`,
-      { token, body: {} },
-    );
+  options: {},
+  act: async (env, id, token, values) => {
+    const out = await callOps(env, "promotion.rollback", { token, params: { id } });
     if (values.json) console.log(JSON.stringify(out, null, 2));
     else {
       console.log(
@@ -322,46 +304,35 @@ Running it again changes nothing; it is refused while later promotions touched t
     }
     return 0;
   },
-);
+});
 
 /** `validate`. */
-export const validateCommand: Command = {
+export const validateCommand = defineCommand({
   name: "validate",
   summary: "Check parity and integrity of a target against a source (standalone)",
-  usage:
-    `usage: stagecoach validate --from <env> --to <env> [--scope …] [--include-flag-state] [--as <email>] [--json]
-
-Runs every validation check against the target: parity with the source (what a promotion
-would still change), references, config schemas, secrets stored encrypted, flag percentages,
-and the team's SQL checks in supabase/validations. Exits 1 when a check fails.
-
-options:
-  --from <env>          source environment
-  --to <env>            target environment
-  --scope <list>        what parity covers (default: config,tiers,flags)
-  --include-flag-state  parity includes flags' enabled and rollout_percent
-${AS_HELP}
-  --json                print the results as JSON
-  -h, --help`,
+  description:
+    `Runs every validation check against the target (--to): parity with the source (what a
+promotion would still change), references, config schemas, secrets stored encrypted, flag
+percentages, and the team's SQL checks in supabase/validations. Exits 1 when a check fails.`,
+  options: {
+    ...PAIR_OPTIONS,
+    as: AS_OPTION,
+    json: { type: "boolean", help: "print the results as JSON" },
+  },
   async run(args) {
-    const parsed = parseCommand(this, args, PAIR_OPTIONS, []);
+    const parsed = parseCommand(this, args, []);
     if (!parsed) return 0;
     const { values } = parsed;
     const { from, to, scope } = envPair(values);
-    const out = await callOps<
-      { passed: boolean; results: { name: string; passed: boolean; details: unknown }[] }
-    >(
-      to,
-      "/validate",
-      {
-        token: await resolveToken(to, values.as),
-        body: {
-          source: from.name,
-          scope,
-          include_flag_state: values["include-flag-state"] ?? false,
-        },
+    const token = await resolveToken(to, values.as);
+    const out = await callOps(to, "validate", {
+      token,
+      body: {
+        source: from.name,
+        scope,
+        include_flag_state: values["include-flag-state"] ?? false,
       },
-    );
+    });
     if (values.json) console.log(JSON.stringify(out, null, 2));
     else {
       console.log(
@@ -371,4 +342,4 @@ ${AS_HELP}
     }
     return out.passed ? 0 : 1;
   },
-};
+});

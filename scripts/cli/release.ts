@@ -7,10 +7,11 @@
  * @module
  */
 import postgres from "postgres";
-import { ApiCallError, callOps, resolveToken } from "./api.ts";
-import { type Command, envOption, parseCommand, required, UsageError } from "./command.ts";
+import { ApiCallError, AS_OPTION, callOps, resolveToken } from "./api.ts";
+import { defineCommand, envOption, parseCommand, required, UsageError } from "./command.ts";
 import { ENVIRONMENTS, managementAccess, REPO_ROOT, type Target } from "./target.ts";
-import { parseScopeList } from "../../supabase/functions/_shared/promotion/kinds.ts";
+import { parseScopeList, type Scope } from "../../supabase/functions/_shared/promotion/kinds.ts";
+import type { OpsCaller, Release } from "../../supabase/functions/_shared/api/contract.ts";
 import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts";
 import { ReleaseRecord, type ReleaseRow } from "../release/record.ts";
 import { runRelease } from "../release/release.ts";
@@ -20,9 +21,9 @@ import { pendingMigrations } from "../release/pending.ts";
 import { releaseSecrets } from "../release/secrets.ts";
 import { parseDuration } from "../release/duration.ts";
 
-const DEFAULT_SCOPE = ["config", "tiers", "flags", "stripe", "schema"];
+const DEFAULT_SCOPE: Scope[] = ["config", "tiers", "flags", "stripe", "schema"];
 
-function scopeOption(value: string | undefined): string[] {
+function scopeOption(value: string | undefined): Scope[] {
   if (value === undefined) return DEFAULT_SCOPE;
   try {
     return parseScopeList(value);
@@ -97,14 +98,10 @@ async function withReleaseLock<T>(db: postgres.Sql, env: string, fn: () => Promi
 }
 
 /** `stagecoach release` */
-export const releaseCommand: Command = {
+export const releaseCommand = defineCommand({
   name: "release",
   summary: "Release into an environment: schema, functions, secrets, then the promotion",
-  usage: `usage: stagecoach release --to <env> [--from <env>] [--sha <commit>] [--scope <list>]
-                         [--plan-only] [--promotion <id>] [--wait [--timeout <dur>]]
-                         [--as <email>] [--json]
-
-Releases the checkout into --to (from --from, by default the environment before it):
+  description: `Releases the checkout into --to (from --from, by default the environment before it):
 migrations pending in the target (linted; the dry run shown), the promotion of config, tiers,
 flags, the Stripe catalog and the schema (recorded in the target; its policy decides the
 approvals), then — once approved — the schema check, supabase db push, function secrets,
@@ -115,34 +112,47 @@ continues after the last finished step; a finished release changes nothing.
 In GitHub Actions it writes step outputs (release_id, status, exit_code, promotion_id,
 plan_hash, git_sha) to $GITHUB_OUTPUT and a Markdown summary to $GITHUB_STEP_SUMMARY.
 
-exit codes: 0 released or nothing to release, 1 failed, 2 usage, 3 waiting for approval
-
-options:
-  --to <env>          the environment to release into
-  --from <env>        the source of the promotion (default: the one before --to)
-  --sha <commit>      the commit released (default: $GITHUB_SHA, else git rev-parse HEAD)
-  --scope <list>      promotion scope (default: ${DEFAULT_SCOPE.join(",")})
-  --plan-only         record the plan and report its approval state; change nothing
-  --promotion <id>    continue the release that carries this promotion (e.g. after approval)
-  --wait              poll until the approvals arrive (default: stop with exit code 3)
-  --timeout <dur>     how long --wait waits: 90s, 15m, 2h (default 30m)
-  --as <email>        act as this user (local stack); else STAGECOACH_TOKEN or
-                      STAGECOACH_EMAIL + STAGECOACH_PASSWORD
-  --json              print the outcome as JSON
-  -h, --help`,
+exit codes: 0 released or nothing to release, 1 failed, 2 usage, 3 waiting for approval`,
+  options: {
+    to: { type: "string", value: "<env>", help: "the environment to release into", required: true },
+    from: {
+      type: "string",
+      value: "<env>",
+      help: "the source of the promotion (default: the one before --to)",
+    },
+    sha: {
+      type: "string",
+      value: "<commit>",
+      help: "the commit released (default: $GITHUB_SHA, else git rev-parse HEAD)",
+    },
+    scope: {
+      type: "string",
+      value: "<list>",
+      help: `promotion scope (default: ${DEFAULT_SCOPE.join(",")})`,
+    },
+    "plan-only": {
+      type: "boolean",
+      help: "record the plan and report its approval state; change nothing",
+    },
+    promotion: {
+      type: "string",
+      value: "<id>",
+      help: "continue the release that carries this promotion (e.g. after approval)",
+    },
+    wait: {
+      type: "boolean",
+      help: "poll until the approvals arrive (default: stop with exit code 3)",
+    },
+    timeout: {
+      type: "string",
+      value: "<dur>",
+      help: "how long --wait waits: 90s, 15m, 2h (default 30m)",
+    },
+    as: AS_OPTION,
+    json: { type: "boolean", help: "print the outcome as JSON" },
+  },
   async run(args) {
-    const parsed = parseCommand(this, args, {
-      to: { type: "string" },
-      from: { type: "string" },
-      sha: { type: "string" },
-      scope: { type: "string" },
-      "plan-only": { type: "boolean" },
-      promotion: { type: "string" },
-      wait: { type: "boolean" },
-      timeout: { type: "string" },
-      as: { type: "string" },
-      json: { type: "boolean" },
-    }, []);
+    const parsed = parseCommand(this, args, []);
     if (!parsed) return 0;
     const v = parsed.values;
     const to = envOption(required(v.to, "--to"), "--to");
@@ -196,8 +206,8 @@ options:
           key = { ...key, source: found.source_env, sha: found.git_sha };
         }
         const record = await ReleaseRecord.open(db, key);
-        const ops = <T>(path: string, o: { method?: string; body?: unknown } = {}) =>
-          callOps<T>(to, path, { token, method: o.method, body: o.body }).catch((err) => {
+        const ops: OpsCaller = (name, request) =>
+          callOps(to, name, { token, ...request }).catch((err) => {
             // The step's record says what the API said, details included (never secrets).
             if (!(err instanceof ApiCallError)) throw err;
             const details = Object.keys(err.details).length
@@ -250,7 +260,7 @@ options:
       await db.end({ timeout: 2 });
     }
   },
-};
+});
 
 async function findByPromotion(db: postgres.Sql, id: string): Promise<ReleaseRow | null> {
   const [{ ok }] = await db<{ ok: boolean }[]>`
@@ -261,7 +271,7 @@ async function findByPromotion(db: postgres.Sql, id: string): Promise<ReleaseRow
   return row ?? null;
 }
 
-function printRelease(r: ReleaseRow): void {
+function printRelease(r: Release): void {
   console.log(
     `release ${r.id}  ${r.source_env} → ${r.environment}  ${r.status}  commit ${
       r.git_sha.slice(0, 12)
@@ -276,57 +286,45 @@ function printRelease(r: ReleaseRow): void {
 }
 
 /** `stagecoach release show <id>` */
-export const releaseShowCommand: Command = {
+export const releaseShowCommand = defineCommand({
   name: "release show",
   summary: "Show one release with its steps",
-  usage: `usage: stagecoach release show <id> --env <env> [--as <email>] [--json]
-
-Prints the release (commit, source, who started it, promotion, status) and each step with
-its status, time and summary, read through the environment's ops API.
-
-options:
-  --env <env>     the environment released into
-  --as <email>    act as this user (local stack); else STAGECOACH_TOKEN or a sign-in
-  --json          print the release as JSON
-  -h, --help`,
+  args: "<id>",
+  description:
+    `Prints the release (commit, source, who started it, promotion, status) and each step with
+its status, time and summary, read through the environment's ops API.`,
+  options: {
+    env: { type: "string", value: "<env>", help: "the environment released into", required: true },
+    as: AS_OPTION,
+    json: { type: "boolean", help: "print the release as JSON" },
+  },
   async run(args) {
-    const parsed = parseCommand(
-      this,
-      args,
-      { env: { type: "string" }, as: { type: "string" }, json: { type: "boolean" } },
-      ["id"],
-    );
+    const parsed = parseCommand(this, args, ["id"]);
     if (!parsed) return 0;
     const env = envOption(parsed.values.env);
     const token = await resolveToken(env, parsed.values.as);
-    const { release } = await callOps<{ release: ReleaseRow }>(env, `/releases/${parsed.args.id}`, {
+    const { release } = await callOps(env, "release.show", {
       token,
+      params: { id: parsed.args.id },
     });
     if (parsed.values.json) console.log(JSON.stringify(release, null, 2));
     else printRelease(release);
     return 0;
   },
-};
+});
 
 /** `stagecoach release list` */
-export const releaseListCommand: Command = {
+export const releaseListCommand = defineCommand({
   name: "release list",
   summary: "List the newest releases into an environment",
-  usage: `usage: stagecoach release list --env <env> [--limit <n>] [--as <email>] [--json]
-
-options:
-  --env <env>     the environment released into
-  --limit <n>     how many (1..200, default 20)
-  --as <email>    act as this user (local stack); else STAGECOACH_TOKEN or a sign-in
-  --json          print the releases as JSON
-  -h, --help`,
+  options: {
+    env: { type: "string", value: "<env>", help: "the environment released into", required: true },
+    limit: { type: "string", value: "<n>", help: "how many (1..200, default 20)" },
+    as: AS_OPTION,
+    json: { type: "boolean", help: "print the releases as JSON" },
+  },
   async run(args) {
-    const parsed = parseCommand(this, args, {
-      env: { type: "string" },
-      limit: { type: "string" },
-      as: { type: "string" },
-      json: { type: "boolean" },
-    }, []);
+    const parsed = parseCommand(this, args, []);
     if (!parsed) return 0;
     const env = envOption(parsed.values.env);
     const limit = parsed.values.limit ?? "20";
@@ -334,14 +332,13 @@ options:
       throw new UsageError(`Invalid --limit: "${limit}" is not a whole number in 1..200`);
     }
     const token = await resolveToken(env, parsed.values.as);
-    const { releases } = await callOps<{ releases: ReleaseRow[] }>(
-      env,
-      `/releases?limit=${limit}`,
-      { token },
-    );
+    const { releases } = await callOps(env, "release.list", {
+      token,
+      query: { limit: Number(limit) },
+    });
     if (parsed.values.json) console.log(JSON.stringify(releases, null, 2));
     else if (!releases.length) console.log(`no releases in ${env.name}`);
     else for (const r of releases) printRelease(r);
     return 0;
   },
-};
+});

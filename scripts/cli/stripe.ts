@@ -4,7 +4,7 @@
  * A run that was killed is resumed where it stopped by the next run.
  */
 import { RECONCILE_KIND } from "../../supabase/functions/_shared/stripe/reconcile.ts";
-import { type Command, envOption, parseOptions, UsageError } from "./command.ts";
+import { defineCommand, ENV_OPTION, envOption, parseOptions, UsageError } from "./command.ts";
 import { cliJobRegistry, runJobCommand } from "./job_command.ts";
 import { functionSecrets } from "./target.ts";
 
@@ -41,31 +41,28 @@ export function summarize(result: Record<string, unknown>): string[] {
 }
 
 /** `stagecoach stripe reconcile` */
-export const stripeReconcileCommand: Command = {
+export const stripeReconcileCommand = defineCommand({
   name: "stripe reconcile",
   summary: "Repair an environment's Stripe mirror and memberships from Stripe (resumable)",
-  usage: `usage: stagecoach stripe reconcile --env <env> [--rate <n>] [--page-size <n>] [--json]
-
-Lists every product, price, customer, completed checkout session and subscription of the
+  description:
+    `Lists every product, price, customer, completed checkout session and subscription of the
 environment's Stripe account (the local emulator, or Stripe itself when the environment is
 pointed at it), repairs the stripe mirror and the memberships, re-reads objects Stripe no
 longer lists, retries failed webhook events, and prints what changed. Runs as a checkpointed
 job (ops.jobs, kind stripe.reconcile): if it is killed, the next run resumes where it stopped.
-Running it again when nothing changed in Stripe changes nothing.
-
-options:
-  --env <env>          development | staging | production
-  --rate <n>           requests per second to Stripe (default 25; 429s wait for Retry-After)
-  --page-size <n>      objects per list request (default 100)
-  --json               print the finished job's result as JSON
-  -h, --help`,
+Running it again when nothing changed in Stripe changes nothing.`,
+  options: {
+    env: ENV_OPTION,
+    rate: {
+      type: "string",
+      value: "<n>",
+      help: "requests per second to Stripe (default 25; 429s wait for Retry-After)",
+    },
+    "page-size": { type: "string", value: "<n>", help: "objects per list request (default 100)" },
+    json: { type: "boolean", help: "print the finished job's result as JSON" },
+  },
   async run(args) {
-    const values = parseOptions(this, args, {
-      env: { type: "string" },
-      rate: { type: "string" },
-      "page-size": { type: "string" },
-      json: { type: "boolean" },
-    });
+    const values = parseOptions(this, args);
     if (!values) return 0;
     const env = envOption(values.env);
     const rate = intOption(values.rate, "--rate", 1, 100);
@@ -96,4 +93,4 @@ options:
       resumeCommand: () => `stagecoach stripe reconcile --env ${env.name}`,
     });
   },
-};
+});

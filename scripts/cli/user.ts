@@ -1,7 +1,8 @@
 /** `stagecoach user create` and `stagecoach token`: local stand-ins for Supabase Auth. */
 import { z } from "zod";
 import {
-  type Command,
+  defineCommand,
+  ENV_OPTION,
   envOption,
   parseOptions,
   required,
@@ -19,30 +20,25 @@ function emailOption(value: string | undefined): string {
 }
 
 /** Creates (or finds) a user, sets its password and ops role. */
-export const userCreateCommand: Command = {
+export const userCreateCommand = defineCommand({
   name: "user create",
   summary: "Create a user in an environment's auth.users (local stand-in for Supabase Auth)",
-  usage:
-    `usage: stagecoach user create --env <env> --email <email> [--password <p>] [--role <role>] [--json]
-
-Creates an email user as Supabase Auth would (auth.users + auth.identities, bcrypt password).
-Running it again for the same email changes nothing unless a new password or role is given.
-
-options:
-  --env <env>         development | staging | production
-  --email <email>     the user's email
-  --password <p>      password (default: a random one, never printed)
-  --role <role>       ops role to grant: ${OPS_ROLES.join(" | ")}
-  --json              print the user as JSON
-  -h, --help`,
+  description:
+    `Creates an email user as Supabase Auth would (auth.users + auth.identities, bcrypt password).
+Running it again for the same email changes nothing unless a new password or role is given.`,
+  options: {
+    env: ENV_OPTION,
+    email: { type: "string", value: "<email>", help: "the user's email", required: true },
+    password: {
+      type: "string",
+      value: "<p>",
+      help: "password (default: a random one, never printed)",
+    },
+    role: { type: "string", value: "<role>", help: `ops role to grant: ${OPS_ROLES.join(" | ")}` },
+    json: { type: "boolean", help: "print the user as JSON" },
+  },
   async run(args) {
-    const values = parseOptions(this, args, {
-      env: { type: "string" },
-      email: { type: "string" },
-      password: { type: "string" },
-      role: { type: "string" },
-      json: { type: "boolean" },
-    });
+    const values = parseOptions(this, args);
     if (!values) return 0;
     const target = envOption(values.env);
     const env = localOnly(target, "create a user");
@@ -66,30 +62,23 @@ options:
     }
     return 0;
   },
-};
+});
 
 /** Mints an access token for a user. */
-export const tokenCommand: Command = {
+export const tokenCommand = defineCommand({
   name: "token",
   summary: "Mint an access token for a user of an environment (local stand-in for sign-in)",
-  usage: `usage: stagecoach token --env <env> --email <email> [--ttl <seconds>] [--json]
-
-Prints an access token for the user, signed with the environment's JWT secret, with the
-claims Supabase Auth puts in one (sub, email, role authenticated, aud, …).
-
-options:
-  --env <env>         development | staging | production
-  --email <email>     the user's email
-  --ttl <seconds>     lifetime (default 3600)
-  --json              print { access_token, token_type, expires_in, user }
-  -h, --help`,
+  description:
+    `Prints an access token for the user, signed with the environment's JWT secret, with the
+claims Supabase Auth puts in one (sub, email, role authenticated, aud, …).`,
+  options: {
+    env: ENV_OPTION,
+    email: { type: "string", value: "<email>", help: "the user's email", required: true },
+    ttl: { type: "string", value: "<seconds>", help: "lifetime (default 3600)" },
+    json: { type: "boolean", help: "print { access_token, token_type, expires_in, user }" },
+  },
   async run(args) {
-    const values = parseOptions(this, args, {
-      env: { type: "string" },
-      email: { type: "string" },
-      ttl: { type: "string" },
-      json: { type: "boolean" },
-    });
+    const values = parseOptions(this, args);
     if (!values) return 0;
     const target = envOption(values.env);
     const env = localOnly(target, "mint a token");
@@ -107,4 +96,4 @@ options:
     } else console.log(token.access_token);
     return 0;
   },
-};
+});

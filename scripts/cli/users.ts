@@ -30,7 +30,7 @@ import {
   type Selection,
 } from "../../supabase/functions/_shared/users/scope.ts";
 import { DEFAULT_STATEMENT_TIMEOUT_S } from "../../supabase/functions/_shared/users/source_reader.ts";
-import { type Command, envOption, parseOptions, UsageError, withDatabase } from "./command.ts";
+import { defineCommand, envOption, parseOptions, UsageError, withDatabase } from "./command.ts";
 import { cliJobRegistry, type JobStartContext, runJobCommand } from "./job_command.ts";
 import type { Target } from "./target.ts";
 
@@ -69,17 +69,15 @@ function printJson(value: unknown): void {
 }
 
 /** `stagecoach users copy`. */
-export const usersCopyCommand: Command = {
+export const usersCopyCommand = defineCommand({
   name: "users copy",
   summary:
     "Copy auth users, identities, profiles and memberships (anonymized) between environments",
-  usage: `usage: stagecoach users copy --from <env> --to <env> [--sample <percent>] [--where <sql>]
-                              [--dry-run] [--mode anonymized|faithful] [--promotion <id>]
-                              [--key-file <path>] [--batch-size <n>] [--parallel <n>]
-                              [--statement-timeout <s>] [--queue] [--json]
-       stagecoach users copy --to <env> --resume <job-id> [--force] [--key-file <path>] [--json]
-
-Copies the selected users of --from with their identities, profile and memberships into --to,
+  also: [
+    "stagecoach users copy --to <env> --resume <job-id> [--force] [--key-file <path>] [--json]",
+  ],
+  description:
+    `Copies the selected users of --from with their identities, profile and memberships into --to,
 as a resumable job recorded in the target's ops.jobs. Masking runs as SQL on the source, so
 raw personal data never leaves it; rows stream with COPY in batches, each committed together
 with its checkpoint. Memberships point to the target's tiers by slug; live Stripe ids are
@@ -93,48 +91,69 @@ modes:
                         fingerprint is printed or stored), and STAGECOACH_TEST_PASSWORD, the
                         password every anonymized user logs in with.
   faithful              a real move (password hashes included): only into production, only
-                        with --promotion <id> of an approved promotion whose scope has users.
-
-options:
-  --from <env>          source environment (development | staging | production)
-  --to <env>            target environment
-  --sample <percent>    copy this percentage of users (stable: picked by a hash of the id)
-  --where <sql>         copy users matching this predicate on auth.users (alias u); it runs
-                        on the source read-only, as stagecoach_copy_reader (which reads only
-                        the copied tables), under the statement timeout; qualify names
-                        outside pg_catalog (public.my_fn)
-  --dry-run             check everything and show masked samples; write nothing
-  --mode <mode>         anonymized | faithful
-  --promotion <id>      approved promotion allowing a faithful copy
-  --key-file <path>     read the anonymization key from this file
-  --batch-size <n>      rows per batch and checkpoint (default 20000)
-  --parallel <n>        tables copied at once (default 2)
-  --statement-timeout <s>
-                        with --where: cancel a source statement running longer than this
-                        many seconds (default 30, at most 600; large selections may need more)
-  --queue               queue the job for the ops-worker instead of running it here
-  --resume <job-id>     continue a stopped, failed or killed job from its checkpoint
-  --force               with --resume: take the job over even if another run holds it
-  --json                print the result as JSON (progress goes to stderr)
-  -h, --help`,
+                        with --promotion <id> of an approved promotion whose scope has users.`,
+  options: {
+    from: {
+      type: "string",
+      value: "<env>",
+      help: "source environment (development | staging | production)",
+      required: true,
+    },
+    to: { type: "string", value: "<env>", help: "target environment", required: true },
+    sample: {
+      type: "string",
+      value: "<percent>",
+      help: "copy this percentage of users (stable: picked by a hash of the id)",
+    },
+    where: {
+      type: "string",
+      value: "<sql>",
+      help: `copy users matching this predicate on auth.users (alias u); it runs
+on the source read-only, as stagecoach_copy_reader (which reads only
+the copied tables), under the statement timeout; qualify names
+outside pg_catalog (public.my_fn)`,
+    },
+    "dry-run": { type: "boolean", help: "check everything and show masked samples; write nothing" },
+    mode: { type: "string", value: "<mode>", help: "anonymized | faithful" },
+    promotion: {
+      type: "string",
+      value: "<id>",
+      help: "approved promotion allowing a faithful copy",
+    },
+    "key-file": {
+      type: "string",
+      value: "<path>",
+      help: "read the anonymization key from this file",
+    },
+    "batch-size": {
+      type: "string",
+      value: "<n>",
+      help: "rows per batch and checkpoint (default 20000)",
+    },
+    parallel: { type: "string", value: "<n>", help: "tables copied at once (default 2)" },
+    "statement-timeout": {
+      type: "string",
+      value: "<s>",
+      help: `with --where: cancel a source statement running longer than this
+many seconds (default 30, at most 600; large selections may need more)`,
+    },
+    queue: {
+      type: "boolean",
+      help: "queue the job for the ops-worker instead of running it here",
+    },
+    resume: {
+      type: "string",
+      value: "<job-id>",
+      help: "continue a stopped, failed or killed job from its checkpoint",
+    },
+    force: {
+      type: "boolean",
+      help: "with --resume: take the job over even if another run holds it",
+    },
+    json: { type: "boolean", help: "print the result as JSON (progress goes to stderr)" },
+  },
   async run(args) {
-    const v = parseOptions(this, args, {
-      from: { type: "string" },
-      to: { type: "string" },
-      sample: { type: "string" },
-      where: { type: "string" },
-      "dry-run": { type: "boolean" },
-      mode: { type: "string" },
-      promotion: { type: "string" },
-      "key-file": { type: "string" },
-      "batch-size": { type: "string" },
-      parallel: { type: "string" },
-      "statement-timeout": { type: "string" },
-      queue: { type: "boolean" },
-      resume: { type: "string" },
-      force: { type: "boolean" },
-      json: { type: "boolean" },
-    });
+    const v = parseOptions(this, args);
     if (!v) return 0;
     const to = envOption(v.to, "--to");
     const common = {
@@ -163,7 +182,7 @@ options:
       start: (ctx) => startCopy(ctx, request),
     });
   },
-};
+});
 
 /** A new copy as its options ask for it, checked. */
 interface CopyRequest {

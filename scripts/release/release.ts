@@ -23,6 +23,8 @@
  */
 import type { PendingMigration } from "../../supabase/functions/_shared/promotion/schema.ts";
 import type { Plan } from "../../supabase/functions/_shared/promotion/plan.ts";
+import type { Scope } from "../../supabase/functions/_shared/promotion/kinds.ts";
+import type { OpsCaller } from "../../supabase/functions/_shared/api/contract.ts";
 import type { ReleaseRow, ReleaseStep } from "./record.ts";
 
 /** Where a release records itself (`ReleaseRecord` in the target; a memory one in tests). */
@@ -55,8 +57,8 @@ export interface ReleaseDeps {
   record: ReleaseLog;
   /** The migrations pending in the target, from the checkout, linted. */
   pendingMigrations(): Promise<PendingMigration[]>;
-  /** The target's ops API as the acting user. */
-  ops<T>(path: string, opts?: { method?: string; body?: unknown }): Promise<T>;
+  /** The target's ops API as the acting user, by route of the contract. */
+  ops: OpsCaller;
   /** The Supabase CLI against the target. */
   supabase: {
     dbPush(opts: { dryRun: boolean }): Promise<string>;
@@ -73,7 +75,7 @@ export interface ReleaseDeps {
 export interface ReleaseRequest {
   source: string;
   target: string;
-  scope: string[];
+  scope: Scope[];
   /** Stop once the plan is recorded and its approval state known. */
   planOnly?: boolean;
   /** Poll for approvals until this many ms have passed (0: do not wait). */
@@ -161,9 +163,9 @@ export async function runRelease(req: ReleaseRequest, deps: ReleaseDeps): Promis
     return outcome(0, { unchanged: true });
   }
   if (rec.row.promotion_id) {
-    const recorded = (await deps.ops<{ promotion: ReleasePromotion }>(
-      `/promotions/${rec.row.promotion_id}`,
-    )).promotion;
+    const recorded = (await deps.ops("promotion.show", {
+      params: { id: rec.row.promotion_id },
+    })).promotion;
     promotion = recorded;
     plan = recorded.plan ?? null;
   }
@@ -216,17 +218,15 @@ export async function runRelease(req: ReleaseRequest, deps: ReleaseDeps): Promis
       if (promotion) return { summary: `promotion ${promotion.id} (recorded earlier)` };
       // The migrations step may have finished in an earlier run: list them again.
       if (!pending.length) pending = await deps.pendingMigrations();
-      const out = await deps.ops<
-        { empty: boolean; plan?: Plan; plan_hash: string; promotion?: ReleasePromotion }
-      >("/promotions", {
+      const out = await deps.ops("promotion.plan", {
         body: {
           source: req.source,
           scope: req.scope,
           ...(req.scope.includes("schema") ? { migrations: pending } : {}),
         },
       });
-      if (out.empty || !out.promotion) {
-        plan = out.plan ?? null;
+      if (!("promotion" in out)) {
+        plan = out.plan;
         return { status: "skipped", summary: "nothing to promote: the target matches the source" };
       }
       promotion = out.promotion;
@@ -321,13 +321,7 @@ export async function runRelease(req: ReleaseRequest, deps: ReleaseDeps): Promis
     await step("apply", async () => {
       if (!promotion) return { status: "skipped", summary: "no promotion" };
       if (promotion.status === "succeeded") return { summary: "applied earlier" };
-      const out = await deps.ops<
-        {
-          promotion: ReleasePromotion;
-          validation: { name: string; passed: boolean }[];
-          rolled_back: boolean;
-        }
-      >(`/promotions/${promotion.id}/apply`, { method: "POST", body: {} });
+      const out = await deps.ops("promotion.apply", { params: { id: promotion.id } });
       promotion = { ...promotion, ...out.promotion };
       if (out.promotion.status !== "succeeded") {
         const failed = out.validation.filter((v) => !v.passed).map((v) => v.name);
@@ -344,10 +338,9 @@ export async function runRelease(req: ReleaseRequest, deps: ReleaseDeps): Promis
     });
 
     await step("validate", async () => {
-      const out = await deps.ops<{ passed: boolean; results: { name: string; passed: boolean }[] }>(
-        "/validate",
-        { body: { source: req.source, scope: req.scope.filter((s) => s !== "schema") } },
-      );
+      const out = await deps.ops("validate", {
+        body: { source: req.source, scope: req.scope.filter((s) => s !== "schema") },
+      });
       if (!out.passed) {
         throw new ReleaseStepError(
           "validation_failed",
@@ -377,7 +370,7 @@ async function waitForApproval(
   const deadline = Date.now() + (req.waitMs ?? 0);
   let p = promotion;
   for (;;) {
-    p = (await deps.ops<{ promotion: ReleasePromotion }>(`/promotions/${p.id}`)).promotion;
+    p = (await deps.ops("promotion.show", { params: { id: p.id } })).promotion;
     if (p.status !== "awaiting_approval" || Date.now() >= deadline) return p;
     deps.log(`approval: waiting for promotion ${p.id} (${p.required_approvals} required)`);
     await sleep(Math.min(req.pollMs ?? 10_000, Math.max(0, deadline - Date.now())));

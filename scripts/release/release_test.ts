@@ -1,10 +1,18 @@
 import assert from "node:assert/strict";
+import {
+  OPS_ROUTES,
+  type OpsAnswer,
+  type OpsRequest,
+  type OpsRouteName,
+  routePath,
+} from "../../supabase/functions/_shared/api/contract.ts";
 import type { PendingMigration } from "../../supabase/functions/_shared/promotion/schema.ts";
 import type { ReleaseRow, ReleaseStep } from "./record.ts";
 import {
   type ReleaseDeps,
   type ReleaseLog,
   type ReleasePromotion,
+  type ReleaseRequest,
   runRelease,
   schemaDrift,
 } from "./release.ts";
@@ -86,15 +94,19 @@ function fakeWorld(opts: { requiredApprovals: number; pending?: PendingMigration
   const deps = (log: ReleaseLog): ReleaseDeps => ({
     record: log,
     pendingMigrations: () => Promise.resolve(pending),
-    ops: <T>(path: string, o: { method?: string; body?: unknown } = {}) => {
-      calls.push(`${o.method ?? (o.body ? "POST" : "GET")} ${path}`);
-      if (path === "/promotions") return Promise.resolve({ empty: false, promotion } as T);
-      if (path === "/promotions/p1") return Promise.resolve({ promotion } as T);
+    // A fake of the wire: answers are cast, as a test's stand-in for the function may.
+    ops: <N extends OpsRouteName>(name: N, request: OpsRequest<N>) => {
+      const { params } = request as { params?: Record<string, string> };
+      const path = routePath(name, params);
+      const answer = (body: unknown) => Promise.resolve(body as OpsAnswer<N>);
+      calls.push(`${OPS_ROUTES[name].method} ${path}`);
+      if (path === "/promotions") return answer({ empty: false, promotion });
+      if (path === "/promotions/p1") return answer({ promotion });
       if (path === "/promotions/p1/apply") {
         promotion.status = "succeeded";
-        return Promise.resolve({ promotion, validation: [], rolled_back: false } as T);
+        return answer({ promotion, validation: [], rolled_back: false });
       }
-      if (path === "/validate") return Promise.resolve({ passed: true, results: [] } as T);
+      if (path === "/validate") return answer({ passed: true, results: [] });
       throw new Error(`unexpected ${path}`);
     },
     supabase: {
@@ -123,7 +135,11 @@ function fakeWorld(opts: { requiredApprovals: number; pending?: PendingMigration
   };
 }
 
-const REQ = { source: "staging", target: "production", scope: ["config", "schema"] };
+const REQ: ReleaseRequest = {
+  source: "staging",
+  target: "production",
+  scope: ["config", "schema"],
+};
 
 Deno.test("runRelease: waits for approval (exit 3), then a re-run continues to the end", async () => {
   const world = fakeWorld({ requiredApprovals: 2, pending: [MIGRATION] });

@@ -10,7 +10,8 @@
  * @module
  */
 import { Hono } from "hono";
-import { readCallerClaims, requireUser } from "../_shared/auth.ts";
+import type { OpsAnswer } from "../_shared/api/contract.ts";
+import { reply, serveRoute } from "../_shared/api/route.ts";
 import { allowedOriginsCors, parseAllowedOrigins } from "../_shared/cors.ts";
 import { asCaller, type Sql } from "../_shared/db.ts";
 import type { FunctionEnv } from "../_shared/env.ts";
@@ -37,11 +38,7 @@ export interface OpsDeps {
 }
 
 /** The caller as `GET /ops/me` reports them. */
-export interface Me {
-  id: string;
-  email: string | null;
-  role: "viewer" | "operator" | "approver" | "admin" | null;
-}
+export type Me = OpsAnswer<"me">;
 
 /**
  * Creates the ops app, rooted at `/ops` as Supabase routes functions.
@@ -61,10 +58,13 @@ export function createOpsApp(deps: OpsDeps) {
 
   // The status page (web/status) calls this from a browser on another origin.
   app.use("/health", allowedOriginsCors(parseAllowedOrigins(deps.env.STAGECOACH_ALLOWED_ORIGINS)));
-  app.get("/health", (c) => c.json({ ok: true, env: deps.env.STAGECOACH_ENV ?? null }));
+  serveRoute(
+    app,
+    "health",
+    () => Promise.resolve(reply(200, { ok: true as const, env: deps.env.STAGECOACH_ENV ?? null })),
+  );
 
-  app.get("/me", async (c) => {
-    const user = requireUser(readCallerClaims(c.req.header("authorization")));
+  serveRoute(app, "me", async ({ user }) => {
     const me = await asCaller(deps.sql, user, async (tx) => {
       // Under RLS a member sees their own ops.members row; a non-member sees none.
       const [row] = await tx<Me[]>`
@@ -73,7 +73,7 @@ export function createOpsApp(deps: OpsDeps) {
                (select m.role::text from ops.members as m where m.user_id = auth.uid()) as role`;
       return row;
     });
-    return c.json(me);
+    return reply(200, me);
   });
 
   // Built once: an apply hands the endpoint's signing secret to its record step in memory.

@@ -14,17 +14,14 @@
  * @module
  */
 import { Hono } from "hono";
-import { z } from "zod";
-import { readCallerClaims, requireUser } from "../_shared/auth.ts";
+import { TRANSFER_KEY_HEADER } from "../_shared/api/contract.ts";
+import { reply, serveRoute } from "../_shared/api/route.ts";
 import { setSecret } from "../_shared/config/secret_proposal.ts";
 import { exportBundle, importBundle } from "../_shared/config/transfer.ts";
 import { asCaller } from "../_shared/db.ts";
-import { ApiError, readJsonBody } from "../_shared/http.ts";
+import { ApiError } from "../_shared/http.ts";
 import { toApiError } from "../_shared/promotion/service.ts";
 import type { ContextFor } from "./promotions.ts";
-
-/** The header carrying the operator's transfer key. */
-export const TRANSFER_KEY_HEADER = "x-stagecoach-transfer-key";
 
 /** Reads the transfer key header. @throws {ApiError} 400 when it is missing */
 export function transferKey(header: string | undefined): string {
@@ -38,63 +35,45 @@ export function transferKey(header: string | undefined): string {
   return header;
 }
 
-const ImportBody = z.object({ bundle: z.string().min(1), dry_run: z.boolean().default(false) });
-const SecretBody = z.object({
-  value: z.string().min(1),
-  description: z.string().max(500).optional(),
-});
-const ConfigKey = z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/).max(128);
-
-/** The config and audit routes. */
+/** The config and audit routes; requests and answers are the contract's. */
 export function configRoutes(contextFor: ContextFor) {
   const app = new Hono();
-  const ctx = (header: string | undefined) => contextFor(requireUser(readCallerClaims(header)));
 
-  app.post("/config/export", async (c) => {
-    const context = ctx(c.req.header("authorization"));
-    return c.json(await exportBundle(context, transferKey(c.req.header(TRANSFER_KEY_HEADER))));
+  serveRoute(app, "config.export", async ({ user, headers }) => {
+    const context = contextFor(user);
+    return reply(200, await exportBundle(context, transferKey(headers[TRANSFER_KEY_HEADER])));
   });
 
-  app.post("/config/import", async (c) => {
-    const context = ctx(c.req.header("authorization"));
-    const key = transferKey(c.req.header(TRANSFER_KEY_HEADER));
-    const body = await readJsonBody(c.req.raw, ImportBody);
-    const out = await importBundle(context, body.bundle, {
-      transferKey: key,
-      dryRun: body.dry_run,
-    });
-    return c.json(out);
+  serveRoute(app, "config.import", async ({ user, headers, body }) => {
+    const context = contextFor(user);
+    const key = transferKey(headers[TRANSFER_KEY_HEADER]);
+    return reply(
+      200,
+      await importBundle(context, body.bundle, { transferKey: key, dryRun: body.dry_run }),
+    );
   });
 
-  app.put("/config/secrets/:key", async (c) => {
-    const context = ctx(c.req.header("authorization"));
-    const key = ConfigKey.safeParse(c.req.param("key"));
-    if (!key.success) {
-      throw new ApiError(
-        400,
-        "invalid_request",
-        `Cannot set secret "${c.req.param("key")}": not a config key`,
-      );
-    }
-    const body = await readJsonBody(c.req.raw, SecretBody);
-    const out = await setSecret(context, {
-      key: key.data,
+  serveRoute(app, "config.set_secret", async ({ user, params, body }) => {
+    const out = await setSecret(contextFor(user), {
+      key: params.key,
       value: body.value,
       description: body.description,
     });
-    return c.json(out, out.promotion ? 202 : 200);
+    return out.promotion ? reply(202, out) : reply(200, out);
   });
 
-  app.get("/audit/verify", async (c) => {
-    const context = ctx(c.req.header("authorization"));
+  serveRoute(app, "audit.verify", async ({ user }) => {
+    const context = contextFor(user);
     try {
       const [row] = await asCaller(
         context.target,
         context.claims,
         (tx) =>
-          tx`select ops.verify_audit_chain()::text as broken, (select count(*)::int from ops.audit_log) as entries`,
+          tx<{ broken: string | null; entries: number }[]>`
+            select ops.verify_audit_chain()::text as broken,
+                   (select count(*)::int from ops.audit_log) as entries`,
       );
-      return c.json({
+      return reply(200, {
         intact: row.broken === null,
         entries: row.entries,
         first_broken_id: row.broken,

@@ -16,10 +16,9 @@
  * @module
  */
 import { Hono } from "hono";
-import { z } from "zod";
-import { readCallerClaims, requireUser } from "../_shared/auth.ts";
-import { ApiError, readJsonBody } from "../_shared/http.ts";
-import { DEFAULT_SCOPES, SCOPES, SECRET_SOURCE } from "../_shared/promotion/kinds.ts";
+import { type Received, reply, serveRoute } from "../_shared/api/route.ts";
+import type { requireUser } from "../_shared/auth.ts";
+import { SECRET_SOURCE } from "../_shared/promotion/kinds.ts";
 import { applyBundlePromotion } from "../_shared/config/transfer.ts";
 import { applySecretPromotion } from "../_shared/config/secret_proposal.ts";
 import {
@@ -32,49 +31,18 @@ import {
   showPromotion,
   validateTarget,
 } from "../_shared/promotion/service.ts";
-import { PendingMigration } from "../_shared/promotion/schema.ts";
-import { TRANSFER_KEY_HEADER } from "./config_routes.ts";
+import { TRANSFER_KEY_HEADER } from "../_shared/api/contract.ts";
 
 /** Builds the pipeline context for a request. */
 export type ContextFor = (claims: ReturnType<typeof requireUser>) => PromotionContext;
 
-const Scope = z.array(z.enum(SCOPES)).min(1).default([...DEFAULT_SCOPES]);
-const PlanBody = z.object({
-  source: z.string().min(1),
-  scope: Scope,
-  include_flag_state: z.boolean().default(false),
-  /** Compute and return the plan without recording a promotion. */
-  dry_run: z.boolean().default(false),
-  /** Scope `schema`: the migrations pending in the target, with their lint findings. */
-  migrations: z.array(PendingMigration).max(500).optional(),
-}).refine((b) => !b.migrations || b.scope.includes("schema"), {
-  message: "migrations are only planned with scope schema",
-  path: ["migrations"],
-});
-const DecisionBody = z.object({
-  plan_hash: z.string().regex(/^[0-9a-f]{64}$/, "expected the plan's SHA-256 (64 hex digits)"),
-  comment: z.string().max(2000).optional(),
-});
-const Id = z.uuid();
-
-function promotionId(raw: string): string {
-  const parsed = Id.safeParse(raw);
-  if (!parsed.success) {
-    throw new ApiError(400, "invalid_request", `Cannot read promotion id "${raw}": not a uuid`);
-  }
-  return parsed.data;
-}
-
-/** The promotion routes. */
+/** The promotion routes; requests and answers are the contract's (`_shared/api/contract.ts`). */
 export function promotionRoutes(contextFor: ContextFor) {
   const app = new Hono();
-  const ctx = (header: string | undefined) => contextFor(requireUser(readCallerClaims(header)));
 
-  app.post("/promotions", async (c) => {
-    const context = ctx(c.req.header("authorization"));
-    const body = await readJsonBody(c.req.raw, PlanBody);
+  serveRoute(app, "promotion.plan", async ({ user, body }) => {
     const out = await createPromotion(
-      context,
+      contextFor(user),
       {
         source: body.source,
         scope: body.scope,
@@ -87,62 +55,61 @@ export function promotionRoutes(contextFor: ContextFor) {
     // The plan travels once (inside the promotion); clients render it with render.ts.
     if (!out.promotion) {
       const empty = out.plan.changes.length === 0;
-      return c.json(
-        { empty, dry_run: body.dry_run, plan: out.plan, plan_hash: out.plan_hash },
-        200,
-      );
+      return reply(200, { empty, dry_run: body.dry_run, plan: out.plan, plan_hash: out.plan_hash });
     }
-    return c.json({ empty: false, promotion: out.promotion, plan_hash: out.plan_hash }, 201);
+    return reply(201, {
+      empty: false as const,
+      promotion: { ...out.promotion, plan: out.plan },
+      plan_hash: out.plan_hash,
+    });
   });
 
-  app.get("/promotions/:id", async (c) => {
-    return c.json(
-      await showPromotion(ctx(c.req.header("authorization")), promotionId(c.req.param("id"))),
-    );
+  serveRoute(app, "promotion.show", async ({ user, params }) => {
+    const shown = await showPromotion(contextFor(user), params.id);
+    const { plan } = shown.promotion;
+    if (!plan) throw new Error(`Cannot show promotion ${params.id}: it was read without its plan`);
+    return reply(200, { ...shown, promotion: { ...shown.promotion, plan } });
   });
 
-  for (const decision of ["approve", "reject"] as const) {
-    app.post(`/promotions/:id/${decision}`, async (c) => {
-      const context = ctx(c.req.header("authorization"));
-      const body = await readJsonBody(c.req.raw, DecisionBody);
-      const promotion = await decide(context, promotionId(c.req.param("id")), {
+  const decideAs =
+    (decision: "approve" | "reject") =>
+    async ({ user, params, body }: Received<"promotion.approve" | "promotion.reject">) => {
+      const promotion = await decide(contextFor(user), params.id, {
         decision,
         planHash: body.plan_hash,
         comment: body.comment,
       });
-      return c.json({ promotion });
-    });
-  }
+      return reply(200, { promotion });
+    };
+  serveRoute(app, "promotion.approve", decideAs("approve"));
+  serveRoute(app, "promotion.reject", decideAs("reject"));
 
-  app.post("/promotions/:id/apply", async (c) => {
-    const context = ctx(c.req.header("authorization"));
-    const id = promotionId(c.req.param("id"));
+  serveRoute(app, "promotion.apply", async ({ user, params, headers }) => {
+    const context = contextFor(user);
     // A bundle import applies with the transfer key (its secrets are sealed under it); a
     // secret proposal with the value stored, encrypted, beside it.
-    const key = c.req.header(TRANSFER_KEY_HEADER);
-    if (key) return c.json(await applyBundlePromotion(context, id, key));
-    const stored = await promotionSource(context, id);
+    const key = headers[TRANSFER_KEY_HEADER];
+    if (key) return reply(200, await applyBundlePromotion(context, params.id, key));
+    const stored = await promotionSource(context, params.id);
     if (stored?.source_env === SECRET_SOURCE && stored.bundle) {
-      return c.json(await applySecretPromotion(context, id, stored.bundle));
+      return reply(200, await applySecretPromotion(context, params.id, stored.bundle));
     }
-    return c.json(await applyPromotion(context, id));
+    return reply(200, await applyPromotion(context, params.id));
   });
 
-  app.post("/promotions/:id/rollback", async (c) => {
-    return c.json(
-      await rollbackPromotion(ctx(c.req.header("authorization")), promotionId(c.req.param("id"))),
-    );
-  });
+  serveRoute(
+    app,
+    "promotion.rollback",
+    async ({ user, params }) => reply(200, await rollbackPromotion(contextFor(user), params.id)),
+  );
 
-  app.post("/validate", async (c) => {
-    const context = ctx(c.req.header("authorization"));
-    const body = await readJsonBody(c.req.raw, PlanBody);
-    const results = await validateTarget(context, {
+  serveRoute(app, "validate", async ({ user, body }) => {
+    const results = await validateTarget(contextFor(user), {
       source: body.source,
       scope: body.scope,
       includeFlagState: body.include_flag_state,
     });
-    return c.json({ passed: results.every((r) => r.passed), results });
+    return reply(200, { passed: results.every((r) => r.passed), results });
   });
 
   return app;

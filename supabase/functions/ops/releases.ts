@@ -9,13 +9,14 @@
  * @module
  */
 import { Hono } from "hono";
-import { z } from "zod";
-import { readCallerClaims, requireUser } from "../_shared/auth.ts";
+import type { z } from "zod";
+import type { ReleaseSchema } from "../_shared/api/contract.ts";
+import { reply, serveRoute } from "../_shared/api/route.ts";
 import { asCaller, type Sql } from "../_shared/db.ts";
 import { ApiError } from "../_shared/http.ts";
 
-const Limit = z.coerce.number().int().min(1).max(200).default(20);
-const Id = z.uuid();
+/** A release row as postgres.js reads it (times as `Date`s). */
+type ReleaseRow = z.input<typeof ReleaseSchema>;
 
 const COLUMNS = `id::text, environment, source_env, git_sha, started_by, promotion_id::text,
   status, steps, created_at, updated_at, finished_at`;
@@ -24,40 +25,28 @@ const COLUMNS = `id::text, environment, source_env, git_sha, started_by, promoti
 export function releaseRoutes(sql: Sql) {
   const app = new Hono();
 
-  app.get("/releases", async (c) => {
-    const user = requireUser(readCallerClaims(c.req.header("authorization")));
-    const limit = Limit.safeParse(c.req.query("limit"));
-    if (!limit.success) {
-      throw new ApiError(400, "invalid_request", "Cannot read limit: expected 1..200");
-    }
+  serveRoute(app, "release.list", async ({ user, query }) => {
     const releases = await asCaller(
       sql,
       user,
       (tx) =>
-        tx.unsafe(`select ${COLUMNS} from ops.releases order by created_at desc limit $1`, [
-          limit.data,
-        ]),
+        tx.unsafe<ReleaseRow[]>(
+          `select ${COLUMNS} from ops.releases order by created_at desc limit $1`,
+          [query.limit],
+        ),
     );
-    return c.json({ releases });
+    return reply(200, { releases });
   });
 
-  app.get("/releases/:id", async (c) => {
-    const user = requireUser(readCallerClaims(c.req.header("authorization")));
-    const id = Id.safeParse(c.req.param("id"));
-    if (!id.success) {
-      throw new ApiError(
-        400,
-        "invalid_request",
-        `Cannot read release id "${c.req.param("id")}": not a uuid`,
-      );
-    }
+  serveRoute(app, "release.show", async ({ user, params }) => {
     const [release] = await asCaller(
       sql,
       user,
-      (tx) => tx.unsafe(`select ${COLUMNS} from ops.releases where id = $1`, [id.data]),
+      (tx) =>
+        tx.unsafe<ReleaseRow[]>(`select ${COLUMNS} from ops.releases where id = $1`, [params.id]),
     );
-    if (!release) throw new ApiError(404, "not_found", `Cannot find release ${id.data}`);
-    return c.json({ release });
+    if (!release) throw new ApiError(404, "not_found", `Cannot find release ${params.id}`);
+    return reply(200, { release });
   });
 
   return app;

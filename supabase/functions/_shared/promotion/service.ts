@@ -101,15 +101,27 @@ export async function promotionSource(
   return row ? { source_env: row.source_env, bundle: row.bundle } : null;
 }
 
+/** A decision on a promotion, with who made it by email. */
+interface Approval {
+  approver_id: string;
+  decision: "approve" | "reject";
+  plan_hash: string;
+  comment: string | null;
+  created_at: Date;
+  email?: string;
+}
+
 /** A promotion with its decisions, validation results and touched rows, read as the caller. */
 export async function showPromotion(ctx: PromotionContext, id: string) {
   return await guarded(() =>
     asCaller(ctx.target, ctx.claims, async (tx) => {
       const promotion = await loadPromotion(tx, id);
-      const approvals = await tx<{ approver_id: string; email?: string }[]>`
+      const approvals = await tx<Approval[]>`
         select approver_id::text, decision, plan_hash, comment, created_at
         from ops.approvals where promotion_id = ${id} order by created_at`;
-      const validation = await tx.unsafe(
+      const validation = await tx.unsafe<
+        { check_name: string; passed: boolean; details: string; run_at: Date }[]
+      >(
         `select check_name, passed, details::text as details, run_at from ops.validation_results
          where promotion_id = $1 order by id`,
         [id],
@@ -127,7 +139,7 @@ export async function showPromotion(ctx: PromotionContext, id: string) {
       return {
         promotion,
         approvals,
-        validation: validation.map((v) => ({ ...v, details: parseJson(v.details as string) })),
+        validation: validation.map((v) => ({ ...v, details: parseJson(v.details) })),
         touched_rows: touched,
       };
     })
