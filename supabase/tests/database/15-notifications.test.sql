@@ -106,7 +106,9 @@ update ops.promotions set status = 'failed', failure = '{"checks": ["parity"]}'
 select results_eq(
   $$select e.name, o.event_type
       from ops.notification_outbox as o join ops.notification_endpoints as e on e.id = o.endpoint_id
-     where o.promotion_id = '00000000-0000-4000-8000-00000000aa01' order by o.id$$,
+     where o.promotion_id = '00000000-0000-4000-8000-00000000aa01'
+     -- Events in order; one event's rows (one statement) by endpoint name, not scan order.
+     order by min(o.id) over (partition by o.event_id), e.name$$,
   $$values ('zz-hook', 'promotion.approved'), ('zz-hook', 'promotion.applying'),
            ('zz-chat', 'promotion.failed'), ('zz-hook', 'promotion.failed')$$,
   'each status change writes one row per enabled endpoint that wants it'
@@ -307,7 +309,7 @@ select * from ops.claim_notifications(100, interval '2 minutes', now() + interva
  where endpoint_name in ('zz-hook', 'zz-chat');
 select results_eq(
   $$select endpoint_name, event_type, attempt, url, signing_secret = (select signing_secret from t_added)
-      from t_claimed order by outbox_id$$,
+      from t_claimed order by min(outbox_id) over (partition by event_type), endpoint_name$$,
   $$values ('zz-hook', 'promotion.approved', 1, 'https://hooks.example.test/in/tok3n?key=s3cret', true),
            ('zz-hook', 'promotion.applying', 1, 'https://hooks.example.test/in/tok3n?key=s3cret', true),
            ('zz-chat', 'promotion.failed', 1, 'https://hooks.slack.test/services/T0/B0/s3cret', null),
