@@ -49,7 +49,6 @@ export function promotionRoutes(contextFor: ContextFor) {
         includeFlagState: body.include_flag_state,
         migrations: body.migrations,
       },
-      undefined,
       { dryRun: body.dry_run },
     );
     // The plan travels once (inside the promotion); clients render it with render.ts.

@@ -102,7 +102,9 @@ export async function setSecret(
   const created = await createPromotion(
     ctx,
     { source: SECRET_SOURCE, scope: ["config"], includeFlagState: false },
-    { rows: { config: proposedRows(target, proposal) }, bundle: JSON.stringify(proposal) },
+    {
+      from: { rows: { config: proposedRows(target, proposal) }, bundle: JSON.stringify(proposal) },
+    },
   );
   return { key: entry.key, fingerprint, promotion: created.promotion };
 }

@@ -160,7 +160,7 @@ export async function importBundle(
       applied: null,
     };
   }
-  const created = await createPromotion(ctx, req, { rows, bundle: text });
+  const created = await createPromotion(ctx, req, { from: { rows, bundle: text } });
   let applied: ApplyOutcome | null = null;
   if (created.promotion?.status === "approved") {
     applied = await applyPromotion(ctx, created.promotion.id, {

@@ -119,15 +119,15 @@ async function insertRows(tx: Tx, spec: KindSpec, recs: Row[]): Promise<void> {
 /**
  * Writes every change of `plan` with its snapshots. Call inside the apply transaction.
  *
- * @param secrets plaintext of the secret entries whose value changes (from the source)
+ * @param opts.secrets plaintext of the secret entries whose value changes (from the source)
  * @throws whatever Postgres raises (a violated constraint rolls the whole apply back)
  */
 export async function writePlan(
   tx: Tx,
-  promotionId: string,
   plan: Plan,
-  secrets: Map<string, string>,
+  opts: { promotionId: string; secrets: Map<string, string> },
 ): Promise<WriteResult> {
+  const { promotionId, secrets } = opts;
   let snapshots = 0;
   const image = async (n: Promise<number>) => void (snapshots += await n);
   const byAction: Record<string, number> = {};

@@ -234,7 +234,10 @@ async function write(
   await asCaller(ctx.target, ctx.claims, (tx) =>
     asDataPlane(tx, id, async () => {
       await recheckTarget(run, tx, checked);
-      const written = await writePlan(tx, id, checked.plan, checked.plaintexts);
+      const written = await writePlan(tx, checked.plan, {
+        promotionId: id,
+        secrets: checked.plaintexts,
+      });
       for (const [system, record] of effects) await system.record(tx, record);
       await tx`
         select ops.append_audit('promotion.changes_written', 'promotion', ${id},

@@ -56,9 +56,9 @@ export { computePlan, computePlanFromRows, type PlanRequest } from "./planning.t
 export async function createPromotion(
   ctx: PromotionContext,
   req: PlanRequest,
-  from?: { rows: RowsByKind; bundle: string },
-  opts: { dryRun?: boolean } = {},
+  opts: { from?: { rows: RowsByKind; bundle: string }; dryRun?: boolean } = {},
 ): Promise<{ plan: Plan; plan_hash: string; promotion: PromotionRow | null }> {
+  const from = opts.from;
   await requireRole(ctx, ["operator", "admin"], "plan a promotion");
   if (req.scope.includes("schema")) {
     assertPending(await appliedVersions(ctx.target), req.migrations ?? []);
