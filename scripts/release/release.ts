@@ -23,7 +23,7 @@
  */
 import type { PendingMigration } from "../../supabase/functions/_shared/promotion/schema.ts";
 import type { Plan } from "../../supabase/functions/_shared/promotion/plan.ts";
-import type { Scope } from "../../supabase/functions/_shared/promotion/kinds.ts";
+import { CARRIED_SCOPES, type Scope } from "../../supabase/functions/_shared/promotion/kinds.ts";
 import type { OpsCaller } from "../../supabase/functions/_shared/api/contract.ts";
 import type { ReleaseRow, ReleaseStep } from "./record.ts";
 
@@ -134,6 +134,207 @@ export function plannedMigrations(plan: Plan | undefined): PendingMigration[] {
 
 const FINISHED = new Set(["succeeded", "skipped"]);
 
+/** What one run of a release knows, handed from step to step. */
+interface Run {
+  req: ReleaseRequest;
+  deps: ReleaseDeps;
+  promotion: ReleasePromotion | null;
+  plan: Plan | null;
+  /** The checkout's pending migrations, linted (listed by `migrations`, checked again). */
+  pending: PendingMigration[];
+}
+
+/** A step's outcome: its status (default succeeded) and the summary recorded. */
+type StepResult = { status?: "succeeded" | "skipped"; summary: string };
+
+/** Runs a step unless it already finished; records running → succeeded/skipped/failed. */
+async function step(run: Run, name: string, fn: (run: Run) => Promise<StepResult>) {
+  const { record: rec, log } = run.deps;
+  if (FINISHED.has(rec.stepStatus(name) ?? "")) {
+    log(`${name}: done earlier`);
+    return;
+  }
+  await rec.step(name, "running");
+  log(`${name}: running`);
+  const t0 = performance.now();
+  try {
+    const r = await fn(run);
+    await rec.step(name, r.status ?? "succeeded", r.summary, run.promotion?.id ?? null);
+    const ms = Math.round(performance.now() - t0);
+    log(`${name}: ${r.status ?? "succeeded"} — ${r.summary} (${ms} ms)`);
+  } catch (err) {
+    const message = (err as Error).message;
+    await rec.step(name, "failed", message.slice(0, 2000), run.promotion?.id ?? null);
+    log(`${name}: failed — ${message}`);
+    throw err;
+  }
+}
+
+/** `migrations`: what is pending in the target, linted; the push's dry run shown. */
+async function listPending(run: Run): Promise<StepResult> {
+  run.pending = await run.deps.pendingMigrations();
+  const { pending } = run;
+  const findings = pending.reduce((n, m) => n + m.findings.length, 0);
+  const dry = pending.length ? await run.deps.supabase.dbPush({ dryRun: true }) : "";
+  if (dry) run.deps.log(dry.trim());
+  const names = pending.map((m) => `${m.version}_${m.name}`).join(", ");
+  return {
+    summary: pending.length
+      ? `${pending.length} pending (${names}); ${findings} lint finding(s)`
+      : "none pending",
+  };
+}
+
+/** `plan`: the promotion of data and schema, recorded in the target. */
+async function recordPlan(run: Run): Promise<StepResult> {
+  if (run.promotion) return { summary: `promotion ${run.promotion.id} (recorded earlier)` };
+  // The migrations step may have finished in an earlier run: list them again.
+  if (!run.pending.length) run.pending = await run.deps.pendingMigrations();
+  const { req } = run;
+  const out = await run.deps.ops("promotion.plan", {
+    body: {
+      source: req.source,
+      scope: req.scope,
+      ...(req.scope.includes("schema") ? { migrations: run.pending } : {}),
+    },
+  });
+  if (!("promotion" in out)) {
+    run.plan = out.plan;
+    return { status: "skipped", summary: "nothing to promote: the target matches the source" };
+  }
+  const p = run.promotion = out.promotion;
+  run.plan = p.plan ?? null;
+  return {
+    summary: `promotion ${p.id}: ${
+      run.plan?.changes.length ?? "?"
+    } change(s), risk ${p.risk}, ${p.required_approvals} approval(s) required`,
+  };
+}
+
+/**
+ * `approval`: approved (or nothing to approve) → go on; awaiting → recorded waiting.
+ *
+ * @returns true when the release waits for approvals
+ */
+async function awaitApproval(run: Run): Promise<boolean> {
+  const { req, deps } = run;
+  if (!run.promotion) {
+    await step(
+      run,
+      "approval",
+      () => Promise.resolve({ status: "skipped" as const, summary: "no promotion to approve" }),
+    );
+    return false;
+  }
+  const p = run.promotion = await waitForApproval(req, deps, run.promotion);
+  if (p.status === "awaiting_approval" || p.status === "planned") {
+    await deps.record.step(
+      "approval",
+      "waiting",
+      `${p.required_approvals} approval(s) required; approve with stagecoach promote approve ${p.id} --env ${req.target}`,
+      p.id,
+    );
+    await deps.record.status("waiting_approval");
+    return true;
+  }
+  await step(run, "approval", () => {
+    if (!["approved", "applying", "succeeded"].includes(p.status)) {
+      throw new ReleaseStepError(
+        "not_approved",
+        `Cannot release: promotion ${p.id} is ${p.status}`,
+      );
+    }
+    return Promise.resolve({ summary: `promotion ${p.id} is ${p.status}` });
+  });
+  return false;
+}
+
+/** `schema_check`: the checkout's pending migrations are exactly the approved ones. */
+async function checkSchema(run: Run): Promise<StepResult> {
+  const now = await run.deps.pendingMigrations();
+  const approved = plannedMigrations(run.plan ?? undefined);
+  const drift = schemaDrift(approved, now);
+  if (drift.length) {
+    throw new ReleaseStepError(
+      "plan_drift",
+      `Cannot release: the migrations changed since the plan was approved; re-plan (${
+        drift.join("; ")
+      })`,
+    );
+  }
+  run.pending = now;
+  return { summary: `${approved.length} migration(s) as approved` };
+}
+
+/** `db_push`: `supabase db push`. */
+async function pushSchema(run: Run): Promise<StepResult> {
+  if (!plannedMigrations(run.plan ?? undefined).length && !run.pending.length) {
+    return { status: "skipped", summary: "no pending migrations" };
+  }
+  const out = await run.deps.supabase.dbPush({ dryRun: false });
+  const applied = out.split("\n").filter((l) => /^Applying migration /.test(l)).length;
+  return { summary: `applied ${applied} migration(s)` };
+}
+
+/** `secrets`: the target's function secrets (names recorded, never values). */
+async function setSecrets(run: Run): Promise<StepResult> {
+  const secrets = await run.deps.functionSecrets();
+  await run.deps.supabase.setSecrets(secrets);
+  return { summary: `set ${Object.keys(secrets).sort().join(", ")}` };
+}
+
+/** `functions_deploy`: `supabase functions deploy --use-api`. */
+async function deployFunctions(run: Run): Promise<StepResult> {
+  const out = await run.deps.supabase.deployFunctions();
+  const names = [...out.matchAll(/Deployed Functions? on project [^:]*: (.+)/g)].map((m) =>
+    m[1].trim()
+  );
+  return { summary: names.length ? `deployed ${names.join(", ")}` : "deployed" };
+}
+
+/** `apply`: the promotion (drift-checked, validated, rolled back on a failed check). */
+async function applyPromotion(run: Run): Promise<StepResult> {
+  const p = run.promotion;
+  if (!p) return { status: "skipped", summary: "no promotion" };
+  if (p.status === "succeeded") return { summary: "applied earlier" };
+  const out = await run.deps.ops("promotion.apply", { params: { id: p.id } });
+  run.promotion = { ...p, ...out.promotion };
+  if (out.promotion.status !== "succeeded") {
+    const failed = out.validation.filter((v) => !v.passed).map((v) => v.name);
+    throw new ReleaseStepError(
+      "apply_failed",
+      `Cannot release: promotion ${p.id} ended ${out.promotion.status}${
+        failed.length ? ` (failed checks: ${failed.join(", ")}; rolled back)` : ""
+      }${out.promotion.failure ? `: ${JSON.stringify(out.promotion.failure)}` : ""}`,
+    );
+  }
+  return { summary: `promotion ${p.id} succeeded; ${out.validation.length} check(s) passed` };
+}
+
+/** `validate`: every check again, standalone (the data's scopes). */
+async function validateTarget(run: Run): Promise<StepResult> {
+  const scope = run.req.scope.filter((s) => !CARRIED_SCOPES.includes(s));
+  const out = await run.deps.ops("validate", { body: { source: run.req.source, scope } });
+  if (!out.passed) {
+    const failed = out.results.filter((r) => !r.passed).map((r) => r.name);
+    throw new ReleaseStepError(
+      "validation_failed",
+      `Cannot release: checks failed: ${failed.join(", ")}`,
+    );
+  }
+  return { summary: `${out.results.length} check(s) passed` };
+}
+
+/** The steps that change the target, in order, once the plan is approved. */
+const CHANGE_STEPS: [string, (run: Run) => Promise<StepResult>][] = [
+  ["schema_check", checkSchema],
+  ["db_push", pushSchema],
+  ["secrets", setSecrets],
+  ["functions_deploy", deployFunctions],
+  ["apply", applyPromotion],
+  ["validate", validateTarget],
+];
+
 /**
  * Runs (or continues) a release.
  *
@@ -145,213 +346,38 @@ const FINISHED = new Set(["succeeded", "skipped"]);
  */
 export async function runRelease(req: ReleaseRequest, deps: ReleaseDeps): Promise<ReleaseOutcome> {
   const rec = deps.record;
-  const log = deps.log;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
-  let promotion: ReleasePromotion | null = null;
-  let plan: Plan | null = null;
+  const run: Run = { req, deps, promotion: null, plan: null, pending: [] };
   const outcome = (exitCode: 0 | 1 | 3, extra: Partial<ReleaseOutcome> = {}): ReleaseOutcome => ({
     release: rec.row,
-    promotion,
-    plan,
+    promotion: run.promotion,
+    plan: run.plan,
     exitCode,
     unchanged: false,
     ...extra,
   });
-
   if (rec.row.status === "succeeded" || rec.row.status === "nothing_to_release") {
-    log(`release ${rec.row.id} of ${rec.row.git_sha.slice(0, 12)} already ${rec.row.status}`);
+    deps.log(`release ${rec.row.id} of ${rec.row.git_sha.slice(0, 12)} already ${rec.row.status}`);
     return outcome(0, { unchanged: true });
   }
   if (rec.row.promotion_id) {
-    const recorded = (await deps.ops("promotion.show", {
-      params: { id: rec.row.promotion_id },
-    })).promotion;
-    promotion = recorded;
-    plan = recorded.plan ?? null;
+    run.promotion = (await deps.ops("promotion.show", { params: { id: rec.row.promotion_id } }))
+      .promotion;
+    run.plan = run.promotion.plan ?? null;
   }
-
-  /** Runs a step unless it already finished; records running → succeeded/skipped/failed. */
-  async function step(
-    name: string,
-    fn: () => Promise<{ status?: "succeeded" | "skipped"; summary: string }>,
-  ): Promise<void> {
-    if (FINISHED.has(rec.stepStatus(name) ?? "")) {
-      log(`${name}: done earlier`);
-      return;
-    }
-    await rec.step(name, "running");
-    log(`${name}: running`);
-    const t0 = performance.now();
-    try {
-      const r = await fn();
-      await rec.step(name, r.status ?? "succeeded", r.summary, promotion?.id ?? null);
-      log(
-        `${name}: ${r.status ?? "succeeded"} — ${r.summary} (${
-          Math.round(performance.now() - t0)
-        } ms)`,
-      );
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      await rec.step(name, "failed", e.message.slice(0, 2000), promotion?.id ?? null);
-      log(`${name}: failed — ${e.message}`);
-      throw err;
-    }
-  }
-
-  let pending: PendingMigration[] = [];
   try {
-    await step("migrations", async () => {
-      pending = await deps.pendingMigrations();
-      const findings = pending.reduce((n, m) => n + m.findings.length, 0);
-      const dry = pending.length ? await deps.supabase.dbPush({ dryRun: true }) : "";
-      if (dry) log(dry.trim());
-      return {
-        summary: pending.length
-          ? `${pending.length} pending (${
-            pending.map((m) => `${m.version}_${m.name}`).join(", ")
-          }); ${findings} lint finding(s)`
-          : "none pending",
-      };
-    });
-
-    await step("plan", async () => {
-      if (promotion) return { summary: `promotion ${promotion.id} (recorded earlier)` };
-      // The migrations step may have finished in an earlier run: list them again.
-      if (!pending.length) pending = await deps.pendingMigrations();
-      const out = await deps.ops("promotion.plan", {
-        body: {
-          source: req.source,
-          scope: req.scope,
-          ...(req.scope.includes("schema") ? { migrations: pending } : {}),
-        },
-      });
-      if (!("promotion" in out)) {
-        plan = out.plan;
-        return { status: "skipped", summary: "nothing to promote: the target matches the source" };
-      }
-      promotion = out.promotion;
-      plan = out.promotion.plan ?? null;
-      return {
-        summary: `promotion ${promotion.id}: ${
-          plan?.changes.length ?? "?"
-        } change(s), risk ${promotion.risk}, ${promotion.required_approvals} approval(s) required`,
-      };
-    });
-
-    if (!promotion && rec.stepStatus("plan") === "skipped") {
-      // Nothing to promote and no schema: code alone may still have changed (deploy below).
-      if (req.planOnly) {
-        await rec.status("nothing_to_release");
-        return outcome(0);
-      }
-    }
-
-    if (promotion) {
-      const awaited = await waitForApproval(req, deps, promotion, sleep);
-      promotion = awaited;
-      if (awaited.status === "awaiting_approval" || awaited.status === "planned") {
-        await rec.step(
-          "approval",
-          "waiting",
-          `${awaited.required_approvals} approval(s) required; approve with stagecoach promote approve ${awaited.id} --env ${req.target}`,
-          awaited.id,
-        );
-        await rec.status("waiting_approval");
-        return outcome(3);
-      }
-      await step("approval", () => {
-        if (!["approved", "applying", "succeeded"].includes(awaited.status)) {
-          throw new ReleaseStepError(
-            "not_approved",
-            `Cannot release: promotion ${awaited.id} is ${awaited.status}`,
-          );
-        }
-        return Promise.resolve({ summary: `promotion ${awaited.id} is ${awaited.status}` });
-      });
-    } else {
-      await step(
-        "approval",
-        () => Promise.resolve({ status: "skipped" as const, summary: "no promotion to approve" }),
-      );
-    }
-    if (req.planOnly) {
-      log("plan only: stopping before any change");
+    await step(run, "migrations", listPending);
+    await step(run, "plan", recordPlan);
+    // Nothing to promote and no schema: code alone may still have changed (deployed below).
+    if (!run.promotion && req.planOnly && rec.stepStatus("plan") === "skipped") {
+      await rec.status("nothing_to_release");
       return outcome(0);
     }
-
-    await step("schema_check", async () => {
-      const now = await deps.pendingMigrations();
-      const approved = plannedMigrations(plan ?? undefined);
-      const drift = schemaDrift(approved, now);
-      if (drift.length) {
-        throw new ReleaseStepError(
-          "plan_drift",
-          `Cannot release: the migrations changed since the plan was approved; re-plan (${
-            drift.join("; ")
-          })`,
-        );
-      }
-      pending = now;
-      return { summary: `${approved.length} migration(s) as approved` };
-    });
-
-    await step("db_push", async () => {
-      if (!plannedMigrations(plan ?? undefined).length && !pending.length) {
-        return { status: "skipped", summary: "no pending migrations" };
-      }
-      const out = await deps.supabase.dbPush({ dryRun: false });
-      const applied = out.split("\n").filter((l) => /^Applying migration /.test(l)).length;
-      return { summary: `applied ${applied} migration(s)` };
-    });
-
-    await step("secrets", async () => {
-      const secrets = await deps.functionSecrets();
-      await deps.supabase.setSecrets(secrets);
-      return { summary: `set ${Object.keys(secrets).sort().join(", ")}` };
-    });
-
-    await step("functions_deploy", async () => {
-      const out = await deps.supabase.deployFunctions();
-      const names = [...out.matchAll(/Deployed Functions? on project [^:]*: (.+)/g)].map((m) =>
-        m[1].trim()
-      );
-      return { summary: names.length ? `deployed ${names.join(", ")}` : "deployed" };
-    });
-
-    await step("apply", async () => {
-      if (!promotion) return { status: "skipped", summary: "no promotion" };
-      if (promotion.status === "succeeded") return { summary: "applied earlier" };
-      const out = await deps.ops("promotion.apply", { params: { id: promotion.id } });
-      promotion = { ...promotion, ...out.promotion };
-      if (out.promotion.status !== "succeeded") {
-        const failed = out.validation.filter((v) => !v.passed).map((v) => v.name);
-        throw new ReleaseStepError(
-          "apply_failed",
-          `Cannot release: promotion ${promotion.id} ended ${out.promotion.status}${
-            failed.length ? ` (failed checks: ${failed.join(", ")}; rolled back)` : ""
-          }${out.promotion.failure ? `: ${JSON.stringify(out.promotion.failure)}` : ""}`,
-        );
-      }
-      return {
-        summary: `promotion ${promotion.id} succeeded; ${out.validation.length} check(s) passed`,
-      };
-    });
-
-    await step("validate", async () => {
-      const out = await deps.ops("validate", {
-        body: { source: req.source, scope: req.scope.filter((s) => s !== "schema") },
-      });
-      if (!out.passed) {
-        throw new ReleaseStepError(
-          "validation_failed",
-          `Cannot release: checks failed: ${
-            out.results.filter((r) => !r.passed).map((r) => r.name).join(", ")
-          }`,
-        );
-      }
-      return { summary: `${out.results.length} check(s) passed` };
-    });
-
+    if (await awaitApproval(run)) return outcome(3);
+    if (req.planOnly) {
+      deps.log("plan only: stopping before any change");
+      return outcome(0);
+    }
+    for (const [name, fn] of CHANGE_STEPS) await step(run, name, fn);
     await rec.status("succeeded");
     return outcome(0);
   } catch (err) {
@@ -365,8 +391,8 @@ async function waitForApproval(
   req: ReleaseRequest,
   deps: ReleaseDeps,
   promotion: ReleasePromotion,
-  sleep: (ms: number) => Promise<void>,
 ): Promise<ReleasePromotion> {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
   const deadline = Date.now() + (req.waitMs ?? 0);
   let p = promotion;
   for (;;) {
