@@ -14,7 +14,7 @@ import { parseScopeList, type Scope } from "../../supabase/functions/_shared/pro
 import type { OpsCaller, Release } from "../../supabase/functions/_shared/api/contract.ts";
 import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts";
 import { ReleaseRecord, type ReleaseRow } from "../release/record.ts";
-import { runRelease } from "../release/release.ts";
+import { type ReleaseOutcome, runRelease } from "../release/release.ts";
 import { githubOutputLines, releaseMarkdown, releaseOutputs } from "../release/summary.ts";
 import { supabaseCli } from "../release/supabase_cli.ts";
 import { pendingMigrations } from "../release/pending.ts";
@@ -155,25 +155,10 @@ exit codes: 0 released or nothing to release, 1 failed, 2 usage, 3 waiting for a
     const parsed = parseCommand(this, args, []);
     if (!parsed) return 0;
     const v = parsed.values;
-    const to = envOption(required(v.to, "--to"), "--to");
-    const from = envOption(v.from ?? previousEnv(to.name), "--from");
-    if (from.name === to.name) throw new UsageError("--from and --to must differ");
-    const scope = scopeOption(v.scope);
-    if (v.timeout !== undefined && !v.wait) throw new UsageError("--timeout needs --wait");
-    let waitMs = 0;
-    if (v.wait) {
-      try {
-        waitMs = parseDuration(v.timeout ?? "30m");
-      } catch (err) {
-        throw new UsageError(`Invalid --timeout: ${(err as Error).message}`);
-      }
-    }
-    if (v.promotion !== undefined && !/^[0-9a-f-]{36}$/i.test(v.promotion)) {
-      throw new UsageError(`Invalid --promotion: "${v.promotion}" is not a uuid`);
-    }
-    const token = await resolveToken(to, v.as);
+    const req = releaseOptions(v);
+    const token = await resolveToken(req.to, v.as);
     const log = (line: string) => (v.json ? console.error(line) : console.log(line));
-    const db = postgres(to.dbUrl, {
+    const db = postgres(req.to.dbUrl, {
       max: 3,
       prepare: false,
       connect_timeout: 10,
@@ -181,79 +166,32 @@ exit codes: 0 released or nothing to release, 1 failed, 2 usage, 3 waiting for a
     });
     try {
       await db`select 1`.catch((cause) => {
-        throw new Error(`Cannot connect to ${to.name}: ${cause.message}`);
+        throw new Error(`Cannot connect to ${req.to.name}: ${cause.message}`);
       });
-      return await withReleaseLock(db, to.name, async () => {
-        let key: { environment: string; source: string; sha: string; startedBy: string } = {
-          environment: to.name,
-          source: from.name,
-          sha: await gitSha(v.sha),
-          startedBy: startedBy(token),
-        };
-        if (v.promotion) {
-          const found = await findByPromotion(db, v.promotion);
-          if (!found) {
-            throw new Error(`Cannot find a release of promotion ${v.promotion} in ${to.name}`);
-          }
-          // The functions deployed are the checkout's: they must be the planned commit's.
-          if (found.git_sha !== key.sha && !found.git_sha.startsWith(key.sha)) {
-            throw new Error(
-              `Cannot continue the release of promotion ${v.promotion}: it was planned at commit ${
-                found.git_sha.slice(0, 12)
-              }, the checkout is at ${key.sha.slice(0, 12)}; check out ${found.git_sha}`,
-            );
-          }
-          key = { ...key, source: found.source_env, sha: found.git_sha };
-        }
-        const record = await ReleaseRecord.open(db, key);
-        const ops: OpsCaller = (name, request) =>
-          callOps(to, name, { token, ...request }).catch((err) => {
-            // The step's record says what the API said, details included (never secrets).
-            if (!(err instanceof ApiCallError)) throw err;
-            const details = Object.keys(err.details).length
-              ? ` ${JSON.stringify(err.details)}`
-              : "";
-            throw Object.assign(new Error(`${err.message}${details}`), { code: err.code });
-          });
-        const cli = supabaseCli({
-          repoRoot: REPO_ROOT,
-          dbUrl: cliDbUrl(to),
-          management: await managementAccess(to).catch(() => undefined),
-        });
+      return await withReleaseLock(db, req.to.name, async () => {
+        const key = await releaseKey(db, { ...req, token, sha: v.sha });
         const out = await runRelease(
-          { source: key.source, target: to.name, scope, planOnly: v["plan-only"], waitMs },
           {
-            record,
+            source: key.source,
+            target: req.to.name,
+            scope: req.scope,
+            planOnly: v["plan-only"],
+            waitMs: req.waitMs,
+          },
+          {
+            record: await ReleaseRecord.open(db, key),
             pendingMigrations: () => pendingMigrations(REPO_ROOT, db),
-            ops,
-            supabase: cli,
-            functionSecrets: () => Promise.resolve(releaseSecrets(to, from)),
+            ops: opsCaller(req.to, token),
+            supabase: supabaseCli({
+              repoRoot: REPO_ROOT,
+              dbUrl: cliDbUrl(req.to),
+              management: await managementAccess(req.to).catch(() => undefined),
+            }),
+            functionSecrets: () => Promise.resolve(releaseSecrets(req.to, req.from)),
             log,
           },
         );
-        const approveHint = out.promotion
-          ? `stagecoach promote approve ${out.promotion.id} --env ${to.name}`
-          : undefined;
-        await appendFile(Deno.env.get("GITHUB_OUTPUT"), githubOutputLines(releaseOutputs(out)));
-        await appendFile(
-          Deno.env.get("GITHUB_STEP_SUMMARY"),
-          releaseMarkdown(out, { approveHint }),
-        );
-        if (v.json) {
-          console.log(JSON.stringify(
-            { ...out, plan: undefined, release: out.release },
-            null,
-            2,
-          ));
-        } else {
-          if (out.plan && !out.unchanged) {
-            const color = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
-            console.log(`\n${renderPlan(out.plan, { color, hash: out.promotion?.plan_hash })}`);
-          }
-          console.log(`\nrelease ${out.release.id}: ${out.release.status}`);
-          if (out.exitCode === 3 && approveHint) console.log(`approve with: ${approveHint}`);
-          if (out.error) console.error(out.error);
-        }
+        await reportRelease(out, { env: req.to.name, json: v.json ?? false });
         return out.exitCode;
       });
     } finally {
@@ -261,6 +199,94 @@ exit codes: 0 released or nothing to release, 1 failed, 2 usage, 3 waiting for a
     }
   },
 });
+
+/** The release's options, checked before anything is reached. @throws {UsageError} */
+function releaseOptions(v: {
+  to?: string;
+  from?: string;
+  scope?: string;
+  wait?: boolean;
+  timeout?: string;
+  promotion?: string;
+}) {
+  const to = envOption(required(v.to, "--to"), "--to");
+  const from = envOption(v.from ?? previousEnv(to.name), "--from");
+  if (from.name === to.name) throw new UsageError("--from and --to must differ");
+  const scope = scopeOption(v.scope);
+  if (v.timeout !== undefined && !v.wait) throw new UsageError("--timeout needs --wait");
+  let waitMs = 0;
+  if (v.wait) {
+    try {
+      waitMs = parseDuration(v.timeout ?? "30m");
+    } catch (err) {
+      throw new UsageError(`Invalid --timeout: ${(err as Error).message}`);
+    }
+  }
+  if (v.promotion !== undefined && !/^[0-9a-f-]{36}$/i.test(v.promotion)) {
+    throw new UsageError(`Invalid --promotion: "${v.promotion}" is not a uuid`);
+  }
+  return { to, from, scope, waitMs, promotion: v.promotion };
+}
+
+/**
+ * What identifies the release: the target, the source and the commit; with `--promotion`, the
+ * release that carries it (whose commit the checkout must be at).
+ */
+async function releaseKey(
+  db: postgres.Sql,
+  opts: { to: Target; from: Target; token: string; sha?: string; promotion?: string },
+) {
+  const key = {
+    environment: opts.to.name,
+    source: opts.from.name as string,
+    sha: await gitSha(opts.sha),
+    startedBy: startedBy(opts.token),
+  };
+  if (!opts.promotion) return key;
+  const found = await findByPromotion(db, opts.promotion);
+  if (!found) {
+    throw new Error(`Cannot find a release of promotion ${opts.promotion} in ${opts.to.name}`);
+  }
+  // The functions deployed are the checkout's: they must be the planned commit's.
+  if (found.git_sha !== key.sha && !found.git_sha.startsWith(key.sha)) {
+    throw new Error(
+      `Cannot continue the release of promotion ${opts.promotion}: it was planned at commit ${
+        found.git_sha.slice(0, 12)
+      }, the checkout is at ${key.sha.slice(0, 12)}; check out ${found.git_sha}`,
+    );
+  }
+  return { ...key, source: found.source_env, sha: found.git_sha };
+}
+
+/** The ops API as the release calls it: an error names what the API said, details included. */
+function opsCaller(to: Target, token: string): OpsCaller {
+  return (name, request) =>
+    callOps(to, name, { token, ...request }).catch((err) => {
+      if (!(err instanceof ApiCallError)) throw err;
+      const details = Object.keys(err.details).length ? ` ${JSON.stringify(err.details)}` : "";
+      throw Object.assign(new Error(`${err.message}${details}`), { code: err.code });
+    });
+}
+
+/** Prints the outcome and writes GitHub's step outputs and job summary when they are asked for. */
+async function reportRelease(out: ReleaseOutcome, opts: { env: string; json: boolean }) {
+  const approveHint = out.promotion
+    ? `stagecoach promote approve ${out.promotion.id} --env ${opts.env}`
+    : undefined;
+  await appendFile(Deno.env.get("GITHUB_OUTPUT"), githubOutputLines(releaseOutputs(out)));
+  await appendFile(Deno.env.get("GITHUB_STEP_SUMMARY"), releaseMarkdown(out, { approveHint }));
+  if (opts.json) {
+    console.log(JSON.stringify({ ...out, plan: undefined }, null, 2));
+    return;
+  }
+  if (out.plan && !out.unchanged) {
+    const color = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+    console.log(`\n${renderPlan(out.plan, { color, hash: out.promotion?.plan_hash })}`);
+  }
+  console.log(`\nrelease ${out.release.id}: ${out.release.status}`);
+  if (out.exitCode === 3 && approveHint) console.log(`approve with: ${approveHint}`);
+  if (out.error) console.error(out.error);
+}
 
 async function findByPromotion(db: postgres.Sql, id: string): Promise<ReleaseRow | null> {
   const [{ ok }] = await db<{ ok: boolean }[]>`
