@@ -9,7 +9,14 @@
 import postgres from "postgres";
 import { ApiCallError, AS_OPTION, callOps, resolveToken } from "./api.ts";
 import { defineCommand, envOption, parseCommand, required, UsageError } from "./command.ts";
-import { ENVIRONMENTS, managementAccess, REPO_ROOT, type Target } from "./target.ts";
+import {
+  ENVIRONMENTS,
+  managementAccess,
+  REPO_ROOT,
+  supabaseCliDbUrl,
+  type Target,
+} from "./target.ts";
+import { readCallerClaims } from "../../supabase/functions/_shared/auth.ts";
 import { parseScopeList, type Scope } from "../../supabase/functions/_shared/promotion/kinds.ts";
 import type { OpsCaller, Release } from "../../supabase/functions/_shared/api/contract.ts";
 import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts";
@@ -63,17 +70,12 @@ function startedBy(token: string): string {
   const run = Deno.env.get("GITHUB_RUN_ID");
   if (repo && run) return `github:${repo}#${run} (${Deno.env.get("GITHUB_ACTOR") ?? "?"})`;
   try {
-    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    const claims = JSON.parse(atob(part.padEnd(part.length + (4 - part.length % 4) % 4, "=")));
+    // A label only: the target's gateway verifies the token when it is used.
+    const claims = readCallerClaims(`Bearer ${token}`);
     return `user:${claims.email ?? claims.sub ?? "unknown"}`;
   } catch {
     return "user:unknown";
   }
-}
-
-function cliDbUrl(target: Target): string {
-  // The Supabase CLI insists on TLS for a database it treats as remote; the stack has none.
-  return target.mode === "local" ? `${target.dbUrl}?sslmode=disable` : target.dbUrl;
 }
 
 async function appendFile(path: string | undefined, text: string): Promise<void> {
@@ -184,7 +186,7 @@ exit codes: 0 released or nothing to release, 1 failed, 2 usage, 3 waiting for a
             ops: opsCaller(req.to, token),
             supabase: supabaseCli({
               repoRoot: REPO_ROOT,
-              dbUrl: cliDbUrl(req.to),
+              dbUrl: supabaseCliDbUrl(req.to),
               management: await managementAccess(req.to).catch(() => undefined),
             }),
             functionSecrets: () => Promise.resolve(releaseSecrets(req.to, req.from)),

@@ -35,6 +35,7 @@ import {
   REPO_ROOT,
   type StackOptions,
   stackOptionsFromEnv,
+  supabaseCliDbUrl as localCliDbUrl,
 } from "../local/config.ts";
 import { readDotenvFile } from "../local/dotenv.ts";
 import { userToken } from "../local/auth.ts";
@@ -172,6 +173,11 @@ export function localOnly(target: Target, what: string): LocalEnv {
     );
   }
   return target.local;
+}
+
+/** The database URL the Supabase CLI is given (`db push`): the stack's without TLS. */
+export function supabaseCliDbUrl(target: Target): string {
+  return target.local ? localCliDbUrl(target.local) : target.dbUrl;
 }
 
 /** The anon key of a target: its variable, or the local stack's minted key. */

@@ -152,6 +152,14 @@ export function localEnv(name: EnvName, opts: StackOptions = stackOptionsFromEnv
   };
 }
 
+/**
+ * The database URL the Supabase CLI is given for a local environment: it treats our clusters
+ * as remote (not config.toml's port) and would insist on TLS, which they do not have.
+ */
+export function supabaseCliDbUrl(env: LocalEnv): string {
+  return `${env.dbUrl}?sslmode=disable`;
+}
+
 /** Every environment of a stack, in promotion order. */
 export function localEnvs(opts: StackOptions = stackOptionsFromEnv()): LocalEnv[] {
   return ENVIRONMENTS.map((name) => localEnv(name, opts));

@@ -25,6 +25,7 @@ import {
   REPO_ROOT,
   type StackOptions,
   stackOptionsFromEnv,
+  supabaseCliDbUrl,
 } from "./config.ts";
 import { deployFunctions, startManagement, stopManagement, syncSecrets } from "./deploy.ts";
 import { mintApiKeys } from "./jwt.ts";
@@ -44,11 +45,6 @@ export type Logger = (line: string) => void;
 
 function supabaseBin(): string {
   return join(REPO_ROOT, "node_modules/.bin/supabase");
-}
-
-/** The URL the Supabase CLI gets: it treats our clusters as remote and would insist on TLS. */
-function cliDbUrl(env: LocalEnv): string {
-  return `${env.dbUrl}?sslmode=disable`;
 }
 
 /** Reads the environment's keys, minting a JWT secret and API keys on first start. */
@@ -104,7 +100,7 @@ async function shimDigest(files: string[]): Promise<string> {
 async function pushMigrations(env: LocalEnv, log: Logger): Promise<void> {
   // --include-all: on a long-lived local stack, a migration merged from another branch may
   // carry an older timestamp than the last one applied; apply it instead of refusing.
-  const args = ["db", "push", "--db-url", cliDbUrl(env), "--yes", "--include-all"];
+  const args = ["db", "push", "--db-url", supabaseCliDbUrl(env), "--yes", "--include-all"];
   if (env.name === "development") args.push("--include-seed");
   const { stdout, stderr } = await run(supabaseBin(), args, { cwd: REPO_ROOT });
   const applied = (stdout + stderr).split("\n").filter((l) => /^Applying migration /.test(l));

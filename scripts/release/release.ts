@@ -21,7 +21,10 @@
  *
  * @module
  */
-import type { PendingMigration } from "../../supabase/functions/_shared/promotion/schema.ts";
+import {
+  migrationsOf,
+  type PendingMigration,
+} from "../../supabase/functions/_shared/promotion/schema.ts";
 import type { Plan } from "../../supabase/functions/_shared/promotion/plan.ts";
 import { CARRIED_SCOPES, type Scope } from "../../supabase/functions/_shared/promotion/kinds.ts";
 import type { OpsCaller } from "../../supabase/functions/_shared/api/contract.ts";
@@ -126,10 +129,7 @@ export function schemaDrift(
 
 /** The migrations a plan carries (scope `schema`). */
 export function plannedMigrations(plan: Plan | undefined): PendingMigration[] {
-  return (plan?.changes ?? []).filter((c) => c.kind === "schema_migrations").map((c) => {
-    const after = JSON.parse(JSON.stringify(c.after)) as PendingMigration;
-    return { ...after, findings: after.findings ?? [] };
-  });
+  return migrationsOf(plan?.changes ?? []);
 }
 
 const FINISHED = new Set(["succeeded", "skipped"]);
