@@ -15,7 +15,7 @@
  *    changes.
  * 8. Roll back (an approver, as production requires), and again (nothing changes); a direct
  *    edit of production is refused by the database, whoever tries.
- * 9. Sync staging's Stripe account to its catalog (the promotion scope `stripe`).
+ * 9. Staging's Stripe account matches its catalog (scope `stripe`, synced by the release).
  * 10. Copy development's users into staging, anonymized on the way.
  * 11. Verify every environment's audit chain, and 12. print the status.
  *
@@ -292,7 +292,7 @@ async function main(): Promise<void> {
       }
     }
 
-    headline("9. The Stripe catalog follows: staging's Stripe account gets its tiers and prices");
+    headline("9. The Stripe catalog: staging's Stripe account has its tiers and prices");
     const catalog = await api<{ promotion?: Promotion; plan: Plan }>(
       staging,
       OLIVIA,
@@ -320,7 +320,7 @@ async function main(): Promise<void> {
           checks(done.validation)
         }`,
       );
-    } else say("nothing to do: staging's Stripe account already matches its catalog");
+    } else say("nothing to do: the staging release already synced the catalog (scope stripe)");
     const [{ linked, total }] = await sql.staging`
       select count(*) filter (where stripe_price_id is not null)::int as linked,
              count(*)::int as total
