@@ -34,6 +34,7 @@ import { usersCopyCommand } from "./cli/users.ts";
 import { etlListCommand, etlRunCommand } from "./cli/etl.ts";
 import { stripeReconcileCommand } from "./cli/stripe.ts";
 import { releaseCommand, releaseListCommand, releaseShowCommand } from "./cli/release.ts";
+import { releaseRollbackCommand } from "./cli/release_rollback.ts";
 
 const COMMANDS: Command[] = [statusCommand, userCreateCommand, tokenCommand];
 COMMANDS.push(
@@ -52,7 +53,7 @@ COMMANDS.push(
 COMMANDS.push(notificationsAddCommand, notificationsListCommand, notificationsRemoveCommand);
 COMMANDS.push(usersCopyCommand, etlRunCommand, etlListCommand);
 COMMANDS.push(stripeReconcileCommand);
-COMMANDS.push(releaseCommand, releaseShowCommand, releaseListCommand);
+COMMANDS.push(releaseCommand, releaseShowCommand, releaseListCommand, releaseRollbackCommand);
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -33,6 +33,8 @@ import {
 } from "../../supabase/functions/_shared/jobs/store.ts";
 import { reconcileKind } from "../../supabase/functions/_shared/stripe/reconcile.ts";
 import { usersCopyKind } from "../../supabase/functions/_shared/users/copy_job.ts";
+import { createReleaseWatchKind } from "../../supabase/functions/_shared/release/watch_job.ts";
+import { CUSTOM_CHECKS } from "../../supabase/functions/_shared/validation/custom_checks.generated.ts";
 import { UsageError, withDatabase } from "./command.ts";
 import { createProgress } from "./progress.ts";
 import { resolveTarget, type Target } from "./target.ts";
@@ -46,7 +48,12 @@ export const EXIT_INTERRUPTED = 130;
  * @returns a fresh registry of those kinds
  */
 export function cliJobRegistry(): JobRegistry {
-  return createJobRegistry([usersCopyKind, createEtlKind(ETL_TRANSFORMS), reconcileKind]);
+  return createJobRegistry([
+    usersCopyKind,
+    createEtlKind(ETL_TRANSFORMS),
+    reconcileKind,
+    createReleaseWatchKind(CUSTOM_CHECKS),
+  ]);
 }
 
 /** A secret by name, as a job run from the CLI gets it (see `JobHost.secret`). */

@@ -53,7 +53,12 @@ async function withDb(fn: (sql: postgres.Sql) => Promise<void>): Promise<void> {
 }
 
 Deno.test("cliJobRegistry holds the kinds the CLI runs", () => {
-  assert.deepEqual(cliJobRegistry().kinds(), ["etl.run", "stripe.reconcile", "users.copy"]);
+  assert.deepEqual(cliJobRegistry().kinds(), [
+    "etl.run",
+    "release.watch",
+    "stripe.reconcile",
+    "users.copy",
+  ]);
 });
 
 Deno.test("runJobCommand refuses a --resume that is not a job id, before connecting", async () => {

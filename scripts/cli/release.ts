@@ -10,7 +10,9 @@ import postgres from "postgres";
 import { ApiCallError, AS_OPTION, callOps, resolveToken } from "./api.ts";
 import { defineCommand, envOption, parseCommand, required, UsageError } from "./command.ts";
 import {
+  anonKey,
   ENVIRONMENTS,
+  functionSecrets,
   managementAccess,
   REPO_ROOT,
   supabaseCliDbUrl,
@@ -18,15 +20,28 @@ import {
 } from "./target.ts";
 import { readCallerClaims } from "../../supabase/functions/_shared/auth.ts";
 import { parseScopeList, type Scope } from "../../supabase/functions/_shared/promotion/kinds.ts";
-import type { OpsCaller, Release } from "../../supabase/functions/_shared/api/contract.ts";
+import type {
+  OpsCaller,
+  Release,
+  ReleaseRevertSchema,
+  WatchSampleSchema,
+} from "../../supabase/functions/_shared/api/contract.ts";
+import type { z } from "zod";
 import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts";
-import { ReleaseRecord, type ReleaseRow } from "../release/record.ts";
+import { recordReverts, ReleaseRecord, type ReleaseRow } from "../release/record.ts";
+import { revertRecords } from "../release/reverts_record.ts";
+import { watchRelease } from "../release/watch.ts";
+import { cliJobRegistry, cliOwner } from "./job_command.ts";
+import type { JobHost } from "../../supabase/functions/_shared/jobs/registry.ts";
 import { type ReleaseOutcome, runRelease } from "../release/release.ts";
 import { githubOutputLines, releaseMarkdown, releaseOutputs } from "../release/summary.ts";
 import { supabaseCli } from "../release/supabase_cli.ts";
 import { pendingMigrations } from "../release/pending.ts";
 import { releaseSecrets } from "../release/secrets.ts";
 import { parseDuration } from "../release/duration.ts";
+
+type WatchSample = z.output<typeof WatchSampleSchema>;
+type ReleaseRevert = z.output<typeof ReleaseRevertSchema>;
 
 const DEFAULT_SCOPE: Scope[] = ["config", "tiers", "flags", "stripe", "schema"];
 
@@ -80,6 +95,19 @@ function startedBy(token: string): string {
 
 async function appendFile(path: string | undefined, text: string): Promise<void> {
   if (path) await Deno.writeTextFile(path, text, { append: true });
+}
+
+/**
+ * Who runs a release's watch from this process: the target's API URL and anon key (to probe
+ * its functions) and its function secrets (the Stripe key, to revert the catalog).
+ */
+async function watchHost(to: Target, log: (line: string) => void): Promise<JobHost> {
+  const secrets: Record<string, string | undefined> = {
+    ...await functionSecrets(to),
+    SUPABASE_URL: to.apiUrl,
+    SUPABASE_ANON_KEY: await anonKey(to),
+  };
+  return { owner: cliOwner(), dbUrl: () => to.dbUrl, secret: (n) => secrets[n], log };
 }
 
 /** Holds the target's release lock for `fn`, or fails when another release runs. */
@@ -172,6 +200,7 @@ exit codes: 0 released or nothing to release, 1 failed, 2 usage, 3 waiting for a
       });
       return await withReleaseLock(db, req.to.name, async () => {
         const key = await releaseKey(db, { ...req, token, sha: v.sha });
+        const record = await ReleaseRecord.open(db, key);
         const out = await runRelease(
           {
             source: key.source,
@@ -181,7 +210,7 @@ exit codes: 0 released or nothing to release, 1 failed, 2 usage, 3 waiting for a
             waitMs: req.waitMs,
           },
           {
-            record: await ReleaseRecord.open(db, key),
+            record,
             pendingMigrations: () => pendingMigrations(REPO_ROOT, db),
             ops: opsCaller(req.to, token),
             supabase: supabaseCli({
@@ -190,6 +219,17 @@ exit codes: 0 released or nothing to release, 1 failed, 2 usage, 3 waiting for a
               management: await managementAccess(req.to).catch(() => undefined),
             }),
             functionSecrets: () => Promise.resolve(releaseSecrets(req.to, req.from)),
+            recordReverts: async (migrations) =>
+              await recordReverts(db, record.row.id, await revertRecords(REPO_ROOT, migrations)),
+            watch: async () =>
+              await watchRelease(db, {
+                releaseId: record.row.id,
+                environment: req.to.name,
+                repoRoot: REPO_ROOT,
+                host: await watchHost(req.to, log),
+                registry: cliJobRegistry(),
+                log,
+              }),
             log,
           },
         );
@@ -299,7 +339,10 @@ async function findByPromotion(db: postgres.Sql, id: string): Promise<ReleaseRow
   return row ?? null;
 }
 
-function printRelease(r: Release): void {
+function printRelease(
+  r: Release,
+  more: { samples?: WatchSample[]; reverts?: ReleaseRevert[] } = {},
+): void {
   console.log(
     `release ${r.id}  ${r.source_env} → ${r.environment}  ${r.status}  commit ${
       r.git_sha.slice(0, 12)
@@ -311,6 +354,49 @@ function printRelease(r: Release): void {
       : ` (${(Number(s.ms) / 1000).toFixed(1)} s)`;
     console.log(`  ${s.status.padEnd(9)} ${s.name}${ms}${s.summary ? `: ${s.summary}` : ""}`);
   }
+  if (!more.samples && !more.reverts) return;
+  if (r.backup) {
+    const b = r.backup as Record<string, unknown>;
+    console.log(
+      `  backup ${b.id}: manifest sha256 ${String(b.manifest_sha256).slice(0, 16)}…, key ${
+        b.key_fingerprint ?? "?"
+      }${b.verified_at ? `, verified ${b.verified_at}` : ""}${b.dir ? `, in ${b.dir}` : ""}`,
+    );
+  }
+  for (const m of more.reverts ?? []) {
+    console.log(
+      `  revert ${m.version}_${m.name}: ${
+        m.sha256 === null
+          ? "none — only a restore undoes it"
+          : m.loses_data
+          ? `loses data${m.reason ? ` (${m.reason})` : ""} — only a restore undoes it`
+          : `sha256 ${m.sha256.slice(0, 16)}…`
+      }`,
+    );
+  }
+  if (r.watch) {
+    const w = r.watch as Record<string, unknown>;
+    console.log(
+      `  watch: ${w.window_s} s from ${w.started_at}, every ${w.every_s} s, ${w.breach_after} unhealthy in a row roll back; outcome ${
+        w.outcome ?? "pending"
+      }`,
+    );
+  }
+  for (const s of more.samples ?? []) {
+    const bad = s.metrics.filter((m) => !m.healthy);
+    console.log(
+      `    #${s.seq} ${s.taken_at}  ${s.healthy ? "healthy" : "UNHEALTHY"}  ${
+        s.metrics.map((m) =>
+          `${m.name}=${m.value ?? "?"}${m.healthy ? "" : `(${m.direction} ${m.threshold})`}`
+        ).join(" ")
+      }${
+        bad.some((m) => m.detail)
+          ? `  — ${bad.filter((m) => m.detail).map((m) => `${m.name}: ${m.detail}`).join("; ")}`
+          : ""
+      }`,
+    );
+  }
+  if (r.rollback) console.log(`  rollback: ${JSON.stringify(r.rollback)}`);
 }
 
 /** `stagecoach release show <id>` */
@@ -320,7 +406,9 @@ export const releaseShowCommand = defineCommand({
   args: "<id>",
   description:
     `Prints the release (commit, source, who started it, promotion, status) and each step with
-its status, time and summary, read through the environment's ops API.`,
+its status, time and summary; then its backup, each migration's revert script, the watch with
+every sample (each measure, its threshold and direction) and what a rollback did; read through
+the environment's ops API.`,
   options: {
     env: { type: "string", value: "<env>", help: "the environment released into", required: true },
     as: AS_OPTION,
@@ -331,12 +419,12 @@ its status, time and summary, read through the environment's ops API.`,
     if (!parsed) return 0;
     const env = envOption(parsed.values.env);
     const token = await resolveToken(env, parsed.values.as);
-    const { release } = await callOps(env, "release.show", {
+    const shown = await callOps(env, "release.show", {
       token,
       params: { id: parsed.args.id },
     });
-    if (parsed.values.json) console.log(JSON.stringify(release, null, 2));
-    else printRelease(release);
+    if (parsed.values.json) console.log(JSON.stringify(shown, null, 2));
+    else printRelease(shown.release, shown);
     return 0;
   },
 });

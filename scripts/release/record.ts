@@ -28,7 +28,14 @@ export interface ReleaseRow {
   git_sha: string;
   started_by: string;
   promotion_id: string | null;
-  status: "running" | "waiting_approval" | "succeeded" | "failed" | "nothing_to_release";
+  status:
+    | "running"
+    | "waiting_approval"
+    | "watching"
+    | "succeeded"
+    | "failed"
+    | "rolled_back"
+    | "nothing_to_release";
   steps: ReleaseStep[];
   created_at?: string;
   finished_at?: string | null;
@@ -140,6 +147,15 @@ export class ReleaseRecord {
     this.row = row as unknown as ReleaseRow;
   }
 
+  /** Reads the row again (the watch and rollbacks move the status in the database). */
+  async refresh(): Promise<void> {
+    if (!this.#stored) return;
+    const [row] = await this.#db.unsafe(`select ${COLUMNS} from ops.releases where id = $1`, [
+      this.row.id,
+    ]);
+    if (row) this.row = row as unknown as ReleaseRow;
+  }
+
   /** Writes what was kept in memory, once the target has `ops.releases`. */
   async flush(): Promise<void> {
     if (this.#stored || !(await hasTable(this.#db))) return;
@@ -152,4 +168,41 @@ export class ReleaseRecord {
     }
     if (this.#pendingStatus) await this.status(this.#pendingStatus);
   }
+}
+
+/** A migration's revert script as the release records it (`ops.record_release_reverts`). */
+export interface RevertRecord {
+  version: string;
+  name: string;
+  sql: string | null;
+  sha256: string | null;
+  loses_data: boolean;
+  reason: string | null;
+}
+
+/**
+ * Records the revert scripts of the migrations a release is about to push, so a rollback (the
+ * CLI's or the watch's) runs exactly them from the database. The target checks each text
+ * against its SHA-256 and against the approved plan.
+ *
+ * @returns a summary, e.g. `2 revert script(s) recorded; 1 migration only a restore undoes`
+ */
+export async function recordReverts(
+  db: postgres.Sql,
+  releaseId: string,
+  reverts: readonly RevertRecord[],
+): Promise<string> {
+  if (!reverts.length) return "no revert scripts to record";
+  const [{ ok }] = await db<{ ok: boolean }[]>`
+    select to_regprocedure('ops.record_release_reverts(uuid,jsonb)') is not null as ok`;
+  if (!ok || !/^[0-9a-f-]{36}$/.test(releaseId)) {
+    return "revert scripts not recorded: the target has no ops.release_reverts yet (this release creates it)";
+  }
+  await db`select ops.record_release_reverts(${releaseId}::uuid, ${
+    JSON.stringify(reverts)
+  }::text::jsonb)`;
+  const restoreOnly = reverts.filter((r) => r.sql === null || r.loses_data).length;
+  return `${reverts.filter((r) => r.sql !== null).length} revert script(s) recorded${
+    restoreOnly ? `; ${restoreOnly} migration(s) only a restore undoes` : ""
+  }`;
 }

@@ -9,11 +9,16 @@
  * 3. `approval` — approved: go on; awaiting approval: stop, exit 3 (`--wait` polls).
  * 4. `schema_check` — the checkout's pending migrations are still exactly the approved ones,
  *    else `plan_drift` and nothing is applied.
- * 5. `db_push` — `supabase db push`.
- * 6. `secrets` — the target's function secrets (`supabase secrets set`).
- * 7. `functions_deploy` — `supabase functions deploy --use-api`.
- * 8. `apply` — the promotion (drift-checked, validated, rolled back on a failed check).
- * 9. `validate` — every check, standalone.
+ * 5. `backup` — (production) a backup of the target, created and verified before anything
+ *    changes, recorded on the release.
+ * 6. `db_push` — the revert scripts of the pending migrations recorded on the release, then
+ *    `supabase db push`.
+ * 7. `secrets` — the target's function secrets (`supabase secrets set`).
+ * 8. `functions_deploy` — `supabase functions deploy --use-api`.
+ * 9. `apply` — the promotion (drift-checked, validated, rolled back on a failed check).
+ * 10. `validate` — every check, standalone.
+ * 11. `watch` — (an environment with a watch window: production) the release is watched; a
+ *    breach rolls it back by itself (`_shared/release/watch_job.ts`).
  *
  * A re-run of the same commit continues after the last finished step; a finished release run
  * again changes nothing. The I/O is passed in ({@link ReleaseDeps}), so the order and the
@@ -41,6 +46,8 @@ export interface ReleaseLog {
     promotionId?: string | null,
   ): Promise<void>;
   status(status: ReleaseRow["status"]): Promise<void>;
+  /** Reads the row again (the watch moves the status in the database). */
+  refresh(): Promise<void>;
 }
 
 /** The promotion as the release reads it from the ops API. */
@@ -70,6 +77,19 @@ export interface ReleaseDeps {
   };
   /** Function secrets the target needs (values never printed or recorded). */
   functionSecrets(): Promise<Record<string, string>>;
+  /**
+   * Creates and verifies a backup of the target and records it on the release; absent where
+   * the target takes none (only production, by default).
+   */
+  backup?(): Promise<{ summary: string }>;
+  /** Records the revert scripts of these migrations on the release, before they are pushed. */
+  recordReverts(migrations: readonly PendingMigration[]): Promise<string>;
+  /**
+   * Watches the applied release until the watch ends; null when the target has no watch
+   * window. An outcome other than `passed` means the release was rolled back (or needs a
+   * restore).
+   */
+  watch(): Promise<{ outcome: string; summary: string } | null>;
   log(line: string): void;
   sleep?(ms: number): Promise<void>;
 }
@@ -266,14 +286,21 @@ async function checkSchema(run: Run): Promise<StepResult> {
   return { summary: `${approved.length} migration(s) as approved` };
 }
 
-/** `db_push`: `supabase db push`. */
+/** `backup`: a verified backup of the target before anything changes (production). */
+async function takeBackup(run: Run): Promise<StepResult> {
+  if (!run.deps.backup) return { status: "skipped", summary: "this environment takes no backup" };
+  return await run.deps.backup();
+}
+
+/** `db_push`: the revert scripts recorded, then `supabase db push`. */
 async function pushSchema(run: Run): Promise<StepResult> {
   if (!plannedMigrations(run.plan ?? undefined).length && !run.pending.length) {
     return { status: "skipped", summary: "no pending migrations" };
   }
+  const reverts = await run.deps.recordReverts(run.pending);
   const out = await run.deps.supabase.dbPush({ dryRun: false });
   const applied = out.split("\n").filter((l) => /^Applying migration /.test(l)).length;
-  return { summary: `applied ${applied} migration(s)` };
+  return { summary: `applied ${applied} migration(s); ${reverts}` };
 }
 
 /** `secrets`: the target's function secrets (names recorded, never values). */
@@ -325,14 +352,26 @@ async function validateTarget(run: Run): Promise<StepResult> {
   return { summary: `${out.results.length} check(s) passed` };
 }
 
+/** `watch`: the applied release watched; a breach rolled it back (the step fails). */
+async function watchRelease(run: Run): Promise<StepResult> {
+  const w = await run.deps.watch();
+  if (!w) return { status: "skipped", summary: "no watch window in this environment" };
+  if (w.outcome !== "passed") {
+    throw new ReleaseStepError(`watch_${w.outcome}`, `Cannot release: ${w.summary}`);
+  }
+  return { summary: w.summary };
+}
+
 /** The steps that change the target, in order, once the plan is approved. */
 const CHANGE_STEPS: [string, (run: Run) => Promise<StepResult>][] = [
   ["schema_check", checkSchema],
+  ["backup", takeBackup],
   ["db_push", pushSchema],
   ["secrets", setSecrets],
   ["functions_deploy", deployFunctions],
   ["apply", applyPromotion],
   ["validate", validateTarget],
+  ["watch", watchRelease],
 ];
 
 /**
@@ -359,6 +398,15 @@ export async function runRelease(req: ReleaseRequest, deps: ReleaseDeps): Promis
     deps.log(`release ${rec.row.id} of ${rec.row.git_sha.slice(0, 12)} already ${rec.row.status}`);
     return outcome(0, { unchanged: true });
   }
+  if (rec.row.status === "rolled_back") {
+    return outcome(1, {
+      unchanged: true,
+      code: "rolled_back",
+      error: `Cannot release ${
+        rec.row.git_sha.slice(0, 12)
+      } into ${rec.row.environment} again: release ${rec.row.id} was rolled back; fix forward with a new commit`,
+    });
+  }
   if (rec.row.promotion_id) {
     run.promotion = (await deps.ops("promotion.show", { params: { id: rec.row.promotion_id } }))
       .promotion;
@@ -382,7 +430,12 @@ export async function runRelease(req: ReleaseRequest, deps: ReleaseDeps): Promis
     return outcome(0);
   } catch (err) {
     const e = err as Error & { code?: string };
-    await rec.status("failed");
+    // A watch ends the release itself (rolled_back, or failed needing a restore).
+    await rec.refresh();
+    const now: string = rec.row.status;
+    if (now !== "rolled_back" && now !== "failed") {
+      await rec.status("failed");
+    }
     return outcome(1, { error: e.message, code: e.code });
   }
 }

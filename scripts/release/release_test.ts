@@ -50,6 +50,7 @@ function memoryLog(): ReleaseLog & { statuses: string[] } {
       statuses.push(status);
       return Promise.resolve();
     },
+    refresh: () => Promise.resolve(),
   };
 }
 
@@ -61,7 +62,12 @@ const MIGRATION: PendingMigration = {
 };
 
 /** A fake target: its ops API, Supabase CLI and checkout, with a call log. */
-function fakeWorld(opts: { requiredApprovals: number; pending?: PendingMigration[] }) {
+function fakeWorld(opts: {
+  requiredApprovals: number;
+  pending?: PendingMigration[];
+  backup?: boolean;
+  watch?: "passed" | "rolled_back";
+}) {
   const calls: string[] = [];
   let pending = opts.pending ?? [];
   const promotion: ReleasePromotion = {
@@ -125,6 +131,27 @@ function fakeWorld(opts: { requiredApprovals: number; pending?: PendingMigration
       },
     },
     functionSecrets: () => Promise.resolve({ STAGECOACH_ENV: "production" }),
+    ...(opts.backup
+      ? {
+        backup: () => {
+          calls.push("backup create+verify");
+          return Promise.resolve({ summary: "backup b1 verified" });
+        },
+      }
+      : {}),
+    recordReverts: (m) => {
+      calls.push(`record reverts ${m.map((x) => x.version).join(",")}`);
+      return Promise.resolve(`${m.length} revert script(s) recorded`);
+    },
+    watch: () => {
+      if (!opts.watch) return Promise.resolve(null);
+      calls.push("watch");
+      if (opts.watch === "rolled_back") log.row.status = "rolled_back";
+      return Promise.resolve({
+        outcome: opts.watch,
+        summary: opts.watch === "passed" ? "3 healthy sample(s)" : "rolled back by the watch",
+      });
+    },
     log: () => {},
   });
   return {
@@ -158,6 +185,7 @@ Deno.test("runRelease: waits for approval (exit 3), then a re-run continues to t
   assert.deepEqual(world.calls, [
     "GET /promotions/p1",
     "GET /promotions/p1",
+    "record reverts 20261203000100",
     "db push",
     "secrets set STAGECOACH_ENV",
     "functions deploy",
@@ -169,12 +197,52 @@ Deno.test("runRelease: waits for approval (exit 3), then a re-run continues to t
     "plan:succeeded",
     "approval:succeeded",
     "schema_check:succeeded",
+    "backup:skipped",
     "db_push:succeeded",
     "secrets:succeeded",
     "functions_deploy:succeeded",
     "apply:succeeded",
     "validate:succeeded",
+    "watch:skipped",
   ]);
+});
+
+Deno.test("runRelease: production takes a verified backup before changing anything and is watched", async () => {
+  const world = fakeWorld({
+    requiredApprovals: 0,
+    pending: [MIGRATION],
+    backup: true,
+    watch: "passed",
+  });
+  const log = memoryLog();
+  const out = await runRelease(REQ, world.deps(log));
+  assert.equal(out.exitCode, 0);
+  const order = world.calls.filter((c) =>
+    !/^(GET|POST \/promotions$)/.test(c) && !c.includes("dry-run")
+  );
+  assert.deepEqual(order.slice(0, 3), [
+    "backup create+verify",
+    "record reverts 20261203000100",
+    "db push",
+  ]);
+  assert.equal(order.at(-1), "watch");
+  assert.equal(log.stepStatus("watch"), "succeeded");
+  assert.equal(log.row.status, "succeeded");
+});
+
+Deno.test("runRelease: a watch that rolled back fails the release and a re-run changes nothing", async () => {
+  const world = fakeWorld({ requiredApprovals: 0, pending: [MIGRATION], watch: "rolled_back" });
+  const log = memoryLog();
+  const out = await runRelease(REQ, world.deps(log));
+  assert.equal(out.exitCode, 1);
+  assert.equal(out.code, "watch_rolled_back");
+  assert.equal(log.row.status, "rolled_back", "the watch's status stands");
+  world.calls.length = 0;
+  const again = await runRelease(REQ, world.deps(log));
+  assert.equal(again.exitCode, 1);
+  assert.equal(again.unchanged, true);
+  assert.match(again.error!, /was rolled back; fix forward/);
+  assert.deepEqual(world.calls, []);
 });
 
 Deno.test("runRelease: a finished release run again changes nothing", async () => {

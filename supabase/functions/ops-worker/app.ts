@@ -14,7 +14,7 @@
  * time-boxed, under the outbound rules and the `STAGECOACH_OUTBOUND_ALLOW` allow-list) and
  * answers `notifications`: what it claimed, delivered, retried and gave up on.
  * Finally it starts slices of due jobs (`_shared/jobs/worker.ts`: user copies, ETL runs,
- * Stripe reconciliation) in the background and answers `jobs`: `started` or `already_running`.
+ * Stripe reconciliation, release watches) in the background and answers `jobs`: `started` or `already_running`.
  *
  * @module
  */
@@ -34,6 +34,8 @@ import { reconcileKind } from "../_shared/stripe/reconcile.ts";
 import { usersCopyKind } from "../_shared/users/copy_job.ts";
 import { createEtlKind } from "../_shared/etl/run_job.ts";
 import { ETL_TRANSFORMS } from "../../etl/transforms.ts";
+import { createReleaseWatchKind } from "../_shared/release/watch_job.ts";
+import { CUSTOM_CHECKS } from "../_shared/validation/custom_checks.generated.ts";
 
 /** What the ops-worker app needs from the outside world. */
 export interface OpsWorkerDeps {
@@ -49,13 +51,18 @@ export interface OpsWorkerDeps {
 }
 
 /**
- * The kinds the ops-worker runs: user copies and ETL transforms queued with `--queue`, and the
- * Stripe reconciliation pg_cron queues nightly.
+ * The kinds the ops-worker runs: user copies and ETL transforms queued with `--queue`, the
+ * Stripe reconciliation pg_cron queues nightly, and release watches whose CLI went away.
  *
  * @returns a fresh registry of those kinds
  */
 export function workerJobRegistry(): JobRegistry {
-  return createJobRegistry([usersCopyKind, createEtlKind(ETL_TRANSFORMS), reconcileKind]);
+  return createJobRegistry([
+    usersCopyKind,
+    createEtlKind(ETL_TRANSFORMS),
+    reconcileKind,
+    createReleaseWatchKind(CUSTOM_CHECKS),
+  ]);
 }
 
 /** The body of `POST /ops-worker`. */

@@ -71,5 +71,10 @@ Deno.test("WorkerCallSchema defaults the source to manual", () => {
 });
 
 Deno.test("workerJobRegistry holds the kinds the worker runs", () => {
-  assert.deepEqual(workerJobRegistry().kinds(), ["etl.run", "stripe.reconcile", "users.copy"]);
+  assert.deepEqual(workerJobRegistry().kinds(), [
+    "etl.run",
+    "release.watch",
+    "stripe.reconcile",
+    "users.copy",
+  ]);
 });

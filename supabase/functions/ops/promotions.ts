@@ -1,7 +1,7 @@
 /**
  * The promotion routes of the `ops` function (mounted under `/ops`):
  *
- * - `POST /ops/promotions` `{ source, scope?, include_flag_state?, dry_run?, migrations? }` → 201 the promotion and its
+ * - `POST /ops/promotions` `{ source, scope?, include_flag_state?, dry_run?, migrations?, release_id? }` → 201 the promotion and its
  *   plan, or 200 `{ empty: true }` when there is nothing to do, or the plan alone with
  *   `dry_run: true` (nothing is recorded in either case)
  * - `GET /ops/promotions/:id` → the promotion, its decisions, validation results
@@ -48,6 +48,7 @@ export function promotionRoutes(contextFor: ContextFor) {
         scope: body.scope,
         includeFlagState: body.include_flag_state,
         migrations: body.migrations,
+        releaseId: body.release_id,
       },
       { dryRun: body.dry_run },
     );

@@ -152,9 +152,14 @@ export const PlanRequest = z.object({
   dry_run: z.boolean().default(false),
   /** Scope `schema`: the migrations pending in the target, with their lint findings. */
   migrations: z.array(PendingMigration).max(500).optional(),
+  /** Scope `rollback`: the release to roll back (recorded in the target). */
+  release_id: z.uuid().optional(),
 }).refine((b) => !b.migrations || b.scope.includes("schema"), {
   message: "migrations are only planned with scope schema",
   path: ["migrations"],
+}).refine((b) => (b.release_id !== undefined) === b.scope.includes("rollback"), {
+  message: "release_id is planned with scope rollback, and only with it",
+  path: ["release_id"],
 });
 
 /** `POST /validate`: what parity covers. */
@@ -222,11 +227,52 @@ export const ReleaseSchema = z.object({
   git_sha: z.string(),
   started_by: z.string(),
   promotion_id: z.string().nullable(),
-  status: z.enum(["running", "waiting_approval", "succeeded", "failed", "nothing_to_release"]),
+  status: z.enum([
+    "running",
+    "waiting_approval",
+    "watching",
+    "succeeded",
+    "failed",
+    "rolled_back",
+    "nothing_to_release",
+  ]),
   steps: z.array(ReleaseStepSchema),
   created_at: Timestamp,
   updated_at: Timestamp,
   finished_at: Timestamp.nullable(),
+  /** The verified backup taken before the release changed anything (production). */
+  backup: z.record(z.string(), z.unknown()).nullable().default(null),
+  /** The watch after apply: settings, start, end, outcome. */
+  watch: z.record(z.string(), z.unknown()).nullable().default(null),
+  /** What a rollback did: trigger, data, schema, or why only a restore undoes it. */
+  rollback: z.record(z.string(), z.unknown()).nullable().default(null),
+});
+
+/** One measure of a watch sample. */
+export const WatchMetricSchema = z.object({
+  name: z.string(),
+  value: z.number().nullable(),
+  threshold: z.number(),
+  direction: z.enum(["above", "below"]),
+  healthy: z.boolean(),
+  detail: z.string().optional(),
+});
+
+/** One sample of a release watch. */
+export const WatchSampleSchema = z.object({
+  seq: Num,
+  taken_at: Timestamp,
+  healthy: z.boolean(),
+  metrics: z.array(WatchMetricSchema),
+});
+
+/** A migration a release pushed, with its revert script (the text is not served). */
+export const ReleaseRevertSchema = z.object({
+  version: z.string(),
+  name: z.string(),
+  sha256: z.string().nullable(),
+  loses_data: z.boolean(),
+  reason: z.string().nullable(),
 });
 
 /** A release as a client reads it. */
@@ -431,7 +477,13 @@ export const OPS_ROUTES = {
     path: "/releases/:id",
     auth: true,
     params: ReleaseIdParams,
-    responses: { 200: z.object({ release: ReleaseSchema }) },
+    responses: {
+      200: z.object({
+        release: ReleaseSchema,
+        samples: z.array(WatchSampleSchema).default([]),
+        reverts: z.array(ReleaseRevertSchema).default([]),
+      }),
+    },
   },
 } as const satisfies Record<string, RouteSpec>;
 

@@ -34,6 +34,7 @@ export const RELEASE_EVENT_TYPES = [
   "release.waiting_approval",
   "release.succeeded",
   "release.failed",
+  "release.rolled_back",
 ] as const;
 
 /** Every event type an endpoint may subscribe to (as `ops.notification_event_types()`). */
@@ -90,6 +91,10 @@ export const ReleaseEventDataSchema = z.looseObject({
   steps: z.array(
     z.object({ name: z.string(), status: z.string(), summary: z.string().nullable() }),
   ),
+  /** The watch after apply (settings, outcome, the samples that breached). */
+  watch: z.record(z.string(), z.unknown()).optional(),
+  /** What a rollback did, or why only a restore undoes it (`restore_command`). */
+  rollback: z.record(z.string(), z.unknown()).optional(),
 });
 
 /** The generic payload of one notification (`ops.notification_outbox.payload`). */

@@ -33,6 +33,7 @@ const HEADLINES: Record<string, string> = {
   "release.waiting_approval": "Release waiting for approval",
   "release.succeeded": "Release succeeded",
   "release.failed": "Release failed",
+  "release.rolled_back": "Release rolled back by its watch",
 };
 
 /** Most characters of the failure shown in a message (Slack caps a text object at 3000). */
@@ -156,6 +157,7 @@ function securityMessage(payload: SecurityPayload): SlackMessage {
 /** The message of a release outcome: route, commit, starter and each step's status. */
 function releaseMessage(payload: ReleasePayload): SlackMessage {
   const d = payload.data;
+  const restore = d.rollback?.restore_command;
   const headline = HEADLINES[payload.type] ?? payload.type;
   const route = `${d.source_env} → ${d.environment}`;
   const commit = d.git_sha.slice(0, 12);
@@ -187,6 +189,15 @@ function releaseMessage(payload: ReleasePayload): SlackMessage {
           }\`\`\``,
         },
       },
+      ...(typeof restore === "string"
+        ? [{
+          type: "section",
+          text: {
+            type: "mrkdwn",
+            text: `*Only a restore undoes the schema*\n\`${escapeMrkdwn(restore)}\``,
+          },
+        }]
+        : []),
       {
         type: "context",
         elements: [{

@@ -18,15 +18,25 @@ export type KindName = "config" | "tiers" | "tier_features" | "tier_prices" | "f
  * What `--scope` selects, declared once for the API, the CLI and the database's check:
  * `config`, `tiers` (with features and prices), `flags` (the kinds below); `stripe`: the
  * target's Stripe catalog (external.ts); `schema`: the migrations pending in the target, listed
- * by the planner (schema.ts); `users`: permission for one faithful users copy (users_scope.ts).
+ * by the planner (schema.ts); `users`: permission for one faithful users copy (users_scope.ts);
+ * `rollback`: permission to roll one release back (rollback_scope.ts).
  */
-export const SCOPES = ["config", "tiers", "flags", "stripe", "schema", "users"] as const;
+export const SCOPES = [
+  "config",
+  "tiers",
+  "flags",
+  "stripe",
+  "schema",
+  "users",
+  "rollback",
+] as const;
 
 /**
  * Scopes whose one plan change the planner carries as asked (no database kind, no external
- * system): `schema` (the pending migrations listed) and `users` (a faithful copy's permission).
+ * system): `schema` (the pending migrations listed), `users` (a faithful copy's permission) and
+ * `rollback` (a release rollback's permission).
  */
-export const CARRIED_SCOPES: readonly string[] = ["schema", "users"];
+export const CARRIED_SCOPES: readonly string[] = ["schema", "users", "rollback"];
 
 /**
  * Parses a comma-separated scope list as people write it (`config,tiers`).

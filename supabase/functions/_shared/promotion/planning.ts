@@ -20,6 +20,7 @@ import {
 import { readSide, type SideSnapshot } from "./read.ts";
 import { type PendingMigration, schemaChanges } from "./schema.ts";
 import { usersCopyChange } from "./users_scope.ts";
+import { releaseRollbackChange } from "./rollback_scope.ts";
 
 /** The options a plan is made with. */
 export interface PlanRequest {
@@ -28,6 +29,8 @@ export interface PlanRequest {
   includeFlagState: boolean;
   /** Scope `schema`: the migrations pending in the target (see schema.ts). */
   migrations?: PendingMigration[];
+  /** Scope `rollback`: the release to roll back (see rollback_scope.ts). */
+  releaseId?: string;
 }
 
 /** A plan with its SHA-256 and canonical text (stored as is). */
@@ -100,6 +103,9 @@ export async function planFrom(
   // Pending migrations are listed by the planner and carried as they are (schema.ts).
   if (req.scope.includes("schema")) external.push(...schemaChanges(req.migrations ?? []));
   if (req.scope.includes("users")) external.push(usersCopyChange(req.source, ctx.targetEnv));
+  if (req.scope.includes("rollback")) {
+    external.push(await releaseRollbackChange(ctx.target, req.releaseId));
+  }
   try {
     const plan = buildPlan({
       source: req.source,

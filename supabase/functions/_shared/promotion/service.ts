@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { asCaller } from "../db.ts";
+import { asCaller, type Tx } from "../db.ts";
+import { asServiceSession } from "../jobs/store.ts";
 import { ApiError } from "../http.ts";
 import { parseJson } from "../json/lossless.ts";
 import { type CheckResult, runChecks } from "../validation/checks.ts";
@@ -172,11 +173,39 @@ export async function rollbackPromotion(
 ): Promise<{ promotion: PromotionRow; restored_rows: number; changed: boolean }> {
   // Who may in which environment (production: approvers and admins) is the database's rule.
   await requireRole(ctx, ["operator", "approver", "admin"], "roll back a promotion");
+  const out = await revertPromotion(ctx, id, (fn) => asCaller(ctx.target, ctx.claims, fn));
+  return { ...out, promotion: await promotionSummary(ctx, id) };
+}
+
+/**
+ * The system's rollback of a promotion: a release watch that breached (already approved as
+ * part of the release) reverts the release's promotion as the database owner, which the
+ * promotion guard lets move `succeeded → rolled_back`. Same checks, effects and audit as
+ * {@link rollbackPromotion}; the audit entries name no user.
+ */
+export async function rollbackPromotionAsSystem(
+  ctx: PromotionContext,
+  id: string,
+): Promise<{ restored_rows: number; changed: boolean }> {
+  const asOwner = async <T>(fn: (tx: Tx) => Promise<T>): Promise<T> => {
+    const out = await ctx.target.begin(async (tx) => {
+      await asServiceSession(tx);
+      return [await fn(tx)];
+    });
+    return (out as unknown as [T])[0];
+  };
+  return await revertPromotion(ctx, id, asOwner);
+}
+
+/** Rolls a promotion back, each transaction run by `inTx` (as the caller, or as the owner). */
+async function revertPromotion(
+  ctx: PromotionContext,
+  id: string,
+  inTx: <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>,
+): Promise<{ restored_rows: number; changed: boolean }> {
   return await withApplyLock(ctx, async () => {
-    const promotion = await guarded(() =>
-      asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id, false))
-    );
-    if (promotion.status === "rolled_back") return { promotion, restored_rows: 0, changed: false };
+    const promotion = await guarded(() => inTx((tx) => loadPromotion(tx, id, false)));
+    if (promotion.status === "rolled_back") return { restored_rows: 0, changed: false };
     if (promotion.status !== "succeeded") {
       throw new ApiError(
         409,
@@ -197,7 +226,7 @@ export async function rollbackPromotion(
     // is touched. Stripe is reverted inside that transaction (idempotently), so a failed revert
     // rolls the transition back and running rollback again finishes the job.
     const restored = await guarded(() =>
-      asCaller(ctx.target, ctx.claims, async (tx) => {
+      inTx(async (tx) => {
         const moved = await tx`
           update ops.promotions set status = 'rolled_back' where id = ${id} and status = 'succeeded'
           returning id`;
@@ -228,11 +257,7 @@ export async function rollbackPromotion(
         });
       })
     );
-    return {
-      promotion: await promotionSummary(ctx, id),
-      restored_rows: restored,
-      changed: true,
-    };
+    return { restored_rows: restored, changed: true };
   });
 }
 
