@@ -17,6 +17,7 @@ import {
   withScratchDatabase,
 } from "../scripts/release/prove_reverts.ts";
 import { readReverts, UNMARKED_RULE } from "../scripts/release/reverts.ts";
+import { tempTree } from "./fixtures/temp_tree.ts";
 
 const dev = localEnv("development");
 
@@ -32,15 +33,6 @@ async function databaseExists(name: string): Promise<boolean> {
   } finally {
     await sql.end({ timeout: 2 });
   }
-}
-
-async function fixtureRepo(files: Record<string, string>): Promise<string> {
-  const root = await Deno.makeTempDir({ prefix: "stagecoach-reverts-repo-" });
-  for (const [path, text] of Object.entries(files)) {
-    await Deno.mkdir(join(root, path, ".."), { recursive: true });
-    await Deno.writeTextFile(join(root, path), text);
-  }
-  return root;
 }
 
 Deno.test("every migration after the baseline has a revert script, and none loses data unmarked", async () => {
@@ -128,13 +120,13 @@ Deno.test("a revert dropping a column is refused unmarked before any database is
     "supabase/rollbacks/BASELINE": "100\n",
     "supabase/rollbacks/200_add_probe_note.sql": "alter table public.probe drop column note;\n",
   };
-  const unmarked = await fixtureRepo(files);
-  const marked = await fixtureRepo({
+  const unmarked = await tempTree(files, "stagecoach-reverts-repo-");
+  const marked = await tempTree({
     ...files,
     "supabase/rollbacks/200_add_probe_note.sql":
       "-- stagecoach: loses-data the notes written since\n" +
       "alter table public.probe drop column note;\n",
-  });
+  }, "stagecoach-reverts-repo-");
   try {
     const unmarkedReport = await readReverts(unmarked);
     assert.deepEqual(unmarkedReport.findings.map((f) => `${f.file}:${f.line} ${f.rule}`), [

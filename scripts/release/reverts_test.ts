@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { PendingMigration } from "../../supabase/functions/_shared/promotion/schema.ts";
+import { tempTree } from "../../tests/fixtures/temp_tree.ts";
 import type { Migration } from "./migrations.ts";
 import {
   inspectRevert,
@@ -146,17 +147,8 @@ Deno.test("revertDrift names a revert edited, added or removed since approval", 
   assert.deepEqual(revertDrift([pm("x", r(SHA))], []), []);
 });
 
-async function fixtureRepo(files: Record<string, string>): Promise<string> {
-  const root = await Deno.makeTempDir({ prefix: "stagecoach-reverts-test-" });
-  for (const [path, text] of Object.entries(files)) {
-    await Deno.mkdir(join(root, path, ".."), { recursive: true });
-    await Deno.writeTextFile(join(root, path), text);
-  }
-  return root;
-}
-
 Deno.test("readReverts reads the baseline, pairs files and hashes each revert's bytes", async () => {
-  const root = await fixtureRepo({
+  const root = await tempTree({
     "supabase/migrations/100_create_t.sql": "create table t (id int);\n",
     "supabase/migrations/200_add_note.sql": "alter table t add column note text;\n",
     "supabase/migrations/300_add_flag.sql": "alter table t add column flag bool;\n",
@@ -165,7 +157,7 @@ Deno.test("readReverts reads the baseline, pairs files and hashes each revert's 
     "supabase/rollbacks/200_add_note.sql":
       "alter table t drop column note; -- stagecoach: loses-data notes\n",
     "supabase/rollbacks/300_add_flag.sql": "alter table t drop column flag;\n",
-  });
+  }, "stagecoach-reverts-test-");
   try {
     const report = await readReverts(root);
     assert.equal(report.baseline, "100");
@@ -193,7 +185,10 @@ Deno.test("readReverts reads the baseline, pairs files and hashes each revert's 
 });
 
 Deno.test("readReverts refuses a repository without a baseline", async () => {
-  const root = await fixtureRepo({ "supabase/migrations/100_a.sql": "select 1;\n" });
+  const root = await tempTree(
+    { "supabase/migrations/100_a.sql": "select 1;\n" },
+    "stagecoach-reverts-test-",
+  );
   try {
     await assert.rejects(
       readReverts(root),
