@@ -55,6 +55,8 @@ export interface ProofOptions {
   shim: readonly string[];
   /** Folder of `psql` and `pg_dump`; default `STAGECOACH_PG_BIN` or Postgres 15's. */
   pgBin?: string;
+  /** Where psql runs: relative file paths (and so the messages) are relative to it. */
+  cwd?: string;
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -91,9 +93,15 @@ function pgTool(opts: ProofOptions, tool: string): string {
   return join(opts.pgBin ?? PG_BIN, tool);
 }
 
-async function runTool(bin: string, args: string[], input?: string): Promise<string> {
+async function runTool(
+  bin: string,
+  args: string[],
+  opts: { input?: string; cwd?: string } = {},
+): Promise<string> {
+  const input = opts.input;
   const child = new Deno.Command(bin, {
     args,
+    cwd: opts.cwd,
     stdin: input === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -220,7 +228,7 @@ export async function withScratchDatabase<T>(
         runTool(
           pgTool(opts, "psql"),
           ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, ...args],
-          input,
+          { input, cwd: opts.cwd },
         ),
       snapshot: () => snapshotOf({ url }, opts),
     };
@@ -338,17 +346,17 @@ export async function proveReverts(repoRoot: string, opts: ProofOptions): Promis
     ...findings.map((f) => `${f.file}:${f.line}: ${f.rule}: ${f.message}`),
   ];
   if (wrong.length) throw new Error(`Cannot prove reverts: ${wrong.join("; ")}`);
-  const abs = (file: string) => join(repoRoot, file);
   const base = migrations.filter((m) => BigInt(m.version) <= BigInt(baseline));
   const pairs: RevertPair[] = migrations.filter((m) => m.revert).map((m) => ({
     version: m.version,
     name: m.name,
-    migration: abs(m.file),
-    revert: abs(m.revert!.file),
+    migration: m.file,
+    revert: m.revert!.file,
   }));
-  return await withScratchDatabase(opts, async (db) => {
+  // Paths stay relative to the repository (psql runs there), so messages name them so.
+  return await withScratchDatabase({ ...opts, cwd: repoRoot }, async (db) => {
     const t1 = performance.now();
-    await applyBaseline(db, base.map((m) => ({ ...m, file: abs(m.file) })));
+    await applyBaseline(db, base);
     const t2 = performance.now();
     log(`baseline: ${base.length} migrations up to ${baseline} in ${Math.round(t2 - t1)} ms`);
     const proven: string[] = [];
