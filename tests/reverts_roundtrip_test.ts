@@ -153,3 +153,27 @@ Deno.test("a revert dropping a column is refused unmarked before any database is
     await Deno.remove(marked, { recursive: true });
   }
 });
+
+Deno.test("a revert that leaves a pg_cron job scheduled does not round-trip", async () => {
+  const root = await tempTree({
+    "supabase/migrations/100_create_probe.sql": "create table public.probe (id int primary key);\n",
+    "supabase/migrations/200_schedule_probe.sql":
+      "create extension if not exists pg_cron with schema pg_catalog;\n" +
+      "select cron.schedule('stagecoach-probe', '0 3 * * *', 'select 1');\n",
+    "supabase/rollbacks/BASELINE": "100\n",
+    "supabase/rollbacks/200_schedule_probe.sql":
+      "-- Forgets cron.unschedule('stagecoach-probe').\n",
+  }, "stagecoach-reverts-repo-");
+  try {
+    const err = await proveReverts(root, await proofOptions()).then(() => null, (e) => e);
+    assert.ok(err instanceof RevertProofError, String(err));
+    assert.equal(err.migration, "200_schedule_probe");
+    assert.equal(err.diff[0], "+++ only after: pg_cron jobs", err.diff.join("\n"));
+    assert.ok(
+      err.diff.some((l) => /^\+ stagecoach-probe 0 3 \* \* \* \S+ select 1$/.test(l)),
+      err.diff.join("\n"),
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
