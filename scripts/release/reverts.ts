@@ -148,19 +148,20 @@ const key = (m: { version: string; name: string }) => `${BigInt(m.version)}_${m.
  *
  * @param migrations every migration, oldest first
  * @param reverts every revert script
- * @param baseline the last version without a revert script
+ * @param opts.baseline the last version without a revert script
  * @returns for each migration its revert file (or null), and the problems
  * @example
  * ```ts
- * const { pairs, problems } = pairReverts(migrations, reverts, "20261203001100");
+ * const { pairs, problems } = pairReverts(migrations, reverts, { baseline: "20261203001100" });
  * problems[0]?.message; // "supabase/migrations/…_add_x.sql has no revert script: write …"
  * ```
  */
 export function pairReverts(
   migrations: readonly Migration[],
   reverts: readonly RevertFile[],
-  baseline: string,
+  opts: { baseline: string },
 ): { pairs: { migration: Migration; revert: RevertFile | null }[]; problems: RevertProblem[] } {
+  const { baseline } = opts;
   const base = BigInt(baseline);
   const byKey = new Map(reverts.map((r) => [key(r), r]));
   const problems: RevertProblem[] = [];
@@ -274,7 +275,7 @@ export async function readReverts(repoRoot: string): Promise<RevertReport> {
   // The naming rules of migrations hold for their reverts; other files (BASELINE, README.md)
   // are not scripts.
   const reverts = (await listMigrations(dir, { ignore: (n) => !n.endsWith(".sql") })).map(rel);
-  const { pairs, problems } = pairReverts(migrations, reverts, baseline);
+  const { pairs, problems } = pairReverts(migrations, reverts, { baseline });
   const withReverts = await Promise.all(pairs.map(async ({ migration, revert }) => {
     if (!revert) return { ...migration, revert: null, revertFindings: [] };
     const text = await Deno.readTextFile(join(repoRoot, revert.file));

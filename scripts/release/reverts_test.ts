@@ -99,7 +99,7 @@ Deno.test("pairReverts pairs by version and name, and names each problem", () =>
     migration("500", "old_name", "supabase/rollbacks"),
     migration("600", "no_migration", "supabase/rollbacks"),
   ];
-  const { pairs, problems } = pairReverts(migrations, reverts, "200");
+  const { pairs, problems } = pairReverts(migrations, reverts, { baseline: "200" });
   assert.deepEqual(pairs.map((p) => p.revert?.file ?? null), [
     null,
     null,
