@@ -181,19 +181,20 @@ async function createScratch(admin: postgres.Sql, opts: ProofOptions): Promise<s
   return name;
 }
 
+/** The pg_cron jobs, one line each (nothing where the database has no pg_cron). */
+const CRON_JOBS = `select to_regclass('cron.job') is not null as has_cron \\gset
+\\if :has_cron
+select format('%s %s %s %s', jobname, schedule, database, regexp_replace(command, '\\s+', ' ', 'g'))
+from cron.job order by jobname, command;
+\\endif
+`;
+
 async function snapshotOf(db: { url: string }, opts: ProofOptions): Promise<SchemaBlock[]> {
-  const dump = await runTool(pgTool(opts, "pg_dump"), ["--schema-only", "-d", db.url]);
-  const cron = await runTool(pgTool(opts, "psql"), [
-    "-X",
-    "-A",
-    "-t",
-    "-d",
-    db.url,
-    "-c",
-    "select case when to_regclass('cron.job') is null then '' else " +
-    "(select coalesce(string_agg(format('%s %s %s %s', jobname, schedule, database, " +
-    "regexp_replace(command, '\\s+', ' ', 'g')), E'\\n' order by jobname, command), '') " +
-    "from cron.job) end",
+  const [dump, cron] = await Promise.all([
+    runTool(pgTool(opts, "pg_dump"), ["--schema-only", "-d", db.url]),
+    runTool(pgTool(opts, "psql"), ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db.url], {
+      input: CRON_JOBS,
+    }),
   ]);
   const jobs = cron.split("\n").filter((l) => l.trim());
   const blocks = normaliseSchemaDump(dump);
