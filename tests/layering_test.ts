@@ -109,6 +109,7 @@ export const PURE_MODULES = [
   "scripts/release/summary.ts",
   "scripts/release/duration.ts",
   "scripts/release/sql_checks.ts",
+  "scripts/release/schema_dump.ts",
 ];
 
 /** What a pure module may not reach at run time. */

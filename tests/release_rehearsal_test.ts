@@ -173,7 +173,17 @@ Deno.test("rehearsal: development → staging on merge, production after two app
         join(migrations, `${v2}_drop_${table}_note.sql`),
         `-- The note moved elsewhere.\nalter table public.${table} drop column note;\n`,
       );
-      await git(work, "add", "supabase/migrations");
+      // Their revert scripts (supabase/rollbacks/README.md): dropping the new table loses its rows.
+      const rollbacks = join(work, "supabase/rollbacks");
+      await Deno.writeTextFile(
+        join(rollbacks, `${v1}_create_${table}.sql`),
+        `-- stagecoach: loses-data the rows written since\ndrop table public.${table};\n`,
+      );
+      await Deno.writeTextFile(
+        join(rollbacks, `${v2}_drop_${table}_note.sql`),
+        `alter table public.${table} add column note text;\n`,
+      );
+      await git(work, "add", "supabase/migrations", "supabase/rollbacks");
       await git(work, "commit", "-qm", "rehearsal: a table, then a dropped column");
       const sha = await git(work, "rev-parse", "HEAD");
       await h.db
@@ -289,10 +299,15 @@ Deno.test("rehearsal: development → staging on merge, production after two app
       assert.match(stepOf(reapplied, "release").stdout, /already succeeded/);
 
       // 3. A migration edited after approval: plan_drift, nothing applied. -------------------
+      // A view: its revert loses nothing, so the plan is low risk and one approval is enough.
       const m3 = join(migrations, `${v3}_create_${table}_log.sql`);
-      await Deno.writeTextFile(m3, `create table public.${table}_log (id bigint primary key);\n`);
-      await git(work, "add", "supabase/migrations");
-      await git(work, "commit", "-qm", "rehearsal: a log table");
+      await Deno.writeTextFile(m3, `create view public.${table}_log as select 1 as id;\n`);
+      await Deno.writeTextFile(
+        join(rollbacks, `${v3}_create_${table}_log.sql`),
+        `drop view public.${table}_log;\n`,
+      );
+      await git(work, "add", "supabase/migrations", "supabase/rollbacks");
+      await git(work, "commit", "-qm", "rehearsal: a log view");
       const sha3 = await git(work, "rev-parse", "HEAD");
       const plan3 = await rehearseJob({
         workflow: ".github/workflows/release-production.yml",
@@ -345,7 +360,9 @@ Deno.test("rehearsal: development → staging on merge, production after two app
       await rx.close();
       for (const name of ["staging", "production"] as const) {
         const sql = h.db[name];
-        await sql.unsafe(`drop table if exists public.${table}_log, public.${table}`);
+        await sql.unsafe(
+          `drop view if exists public.${table}_log; drop table if exists public.${table}`,
+        );
         await sql`delete from supabase_migrations.schema_migrations where version in (${v1}, ${v2}, ${v3})`;
         await sql`delete from ops.notification_endpoints where name like ${
           "rehearsal-" + tag + "%"

@@ -79,7 +79,17 @@ async function writeFunctionsEnv(env: LocalEnv, all: LocalEnv[]): Promise<void> 
   await Deno.writeTextFile(env.functionsEnvFile, lines.join("\n"), { mode: 0o600 });
 }
 
-async function shimFiles(): Promise<string[]> {
+/**
+ * The Supabase platform shim's files, in the order they are applied (before migrations).
+ * Roles are the server's; everything else is created in the database the files run in, so a
+ * scratch database gets the shim by running them there (the revert proof does).
+ *
+ * @example
+ * ```ts
+ * await platformShimFiles(); // ["<repo>/scripts/local/shim/00_roles.sql", …]
+ * ```
+ */
+export async function platformShimFiles(): Promise<string[]> {
   const files: string[] = [];
   for await (const entry of Deno.readDir(SHIM_DIR)) {
     if (entry.isFile && entry.name.endsWith(".sql")) files.push(join(SHIM_DIR, entry.name));
@@ -191,7 +201,7 @@ async function prepareEnv(env: LocalEnv, all: LocalEnv[], log: Logger): Promise<
   await writeFunctionsEnv(env, all);
   // The shim is idempotent, but it is applied only when it changed (or the cluster is new),
   // so a restart never re-runs platform grants over what migrations have tightened since.
-  const files = await shimFiles();
+  const files = await platformShimFiles();
   const digest = await shimDigest(files);
   const marker = join(env.dir, "shim.sha256");
   if ((await Deno.readTextFile(marker).catch(() => "")).trim() !== digest) {

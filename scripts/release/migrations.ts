@@ -110,6 +110,7 @@ function byVersion(a: Migration, b: Migration): number {
  * version (the second could not be recorded). Sub-directories are ignored, as the CLI does.
  *
  * @param dir the migrations directory, e.g. `supabase/migrations`
+ * @param opts.ignore file names to leave out unchecked (the rollbacks folder's `BASELINE`)
  * @returns the migrations, oldest first; empty when the directory does not exist
  * @throws {MigrationNameError} "Cannot list migrations: …" naming every offending file
  * @example
@@ -118,7 +119,10 @@ function byVersion(a: Migration, b: Migration): number {
  * all[0]; // { version: "20261125000100", name: "create_private_helpers", file: "supabase/migrations/…", sha256: "…" }
  * ```
  */
-export async function listMigrations(dir: string): Promise<Migration[]> {
+export async function listMigrations(
+  dir: string,
+  opts: { ignore?: (name: string) => boolean } = {},
+): Promise<Migration[]> {
   const entries: Deno.DirEntry[] = [];
   try {
     for await (const e of Deno.readDir(dir)) entries.push(e);
@@ -126,7 +130,8 @@ export async function listMigrations(dir: string): Promise<Migration[]> {
     if (err instanceof Deno.errors.NotFound) return [];
     throw err;
   }
-  const names = entries.filter((e) => !e.isDirectory).map((e) => e.name).sort();
+  const names = entries.filter((e) => !e.isDirectory && !opts.ignore?.(e.name))
+    .map((e) => e.name).sort();
   const problems: string[] = [];
   const skippedInit = names.length > 0 && INIT_FILE.exec(names[0]);
   if (skippedInit && BigInt(skippedInit[1]) < INIT_SKIPPED_BEFORE) {
@@ -174,10 +179,10 @@ export async function listMigrations(dir: string): Promise<Migration[]> {
  * pendingMigrations(all, ["20261125000100"]).map((m) => m.version); // every later version
  * ```
  */
-export function pendingMigrations(
-  all: readonly Migration[],
+export function pendingMigrations<M extends Migration>(
+  all: readonly M[],
   appliedVersions: Iterable<string>,
-): Migration[] {
+): M[] {
   const applied = new Set([...appliedVersions].map((v) => BigInt(v).toString()));
   return all.filter((m) => !applied.has(BigInt(m.version).toString())).sort(byVersion);
 }

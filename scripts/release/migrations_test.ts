@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { tempTree } from "../../tests/fixtures/temp_tree.ts";
 import {
   lintMigrations,
   listMigrations,
@@ -12,11 +13,7 @@ import {
 const REPO = new URL("../../", import.meta.url).pathname;
 const SQUAWK = join(REPO, "node_modules/.bin/squawk");
 
-async function dirWith(files: Record<string, string>): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "stagecoach-migrations-" });
-  for (const [name, text] of Object.entries(files)) await Deno.writeTextFile(join(dir, name), text);
-  return dir;
-}
+const dirWith = (files: Record<string, string>) => tempTree(files, "stagecoach-migrations-");
 
 const migration = (version: string, name = "m"): Migration => ({
   version,

@@ -1,6 +1,13 @@
 /**
- * Stagecoach's own migration checks, for what squawk does not report: `DROP SCHEMA … CASCADE`,
- * `DELETE` or `UPDATE` without `WHERE`, and `TRUNCATE`. Pure: SQL text in, findings out.
+ * Stagecoach's own SQL checks, for what squawk does not report. Pure: SQL text in, findings out.
+ *
+ * - {@link findDestructiveStatements}: in a migration, `DROP SCHEMA … CASCADE`, `DELETE` or
+ *   `UPDATE` without `WHERE`, and `TRUNCATE`.
+ * - {@link findDataLossStatements}: in a revert script (`supabase/rollbacks/`), every statement
+ *   that may lose data: `DROP TABLE`, `ALTER TABLE … DROP [COLUMN]`, `ALTER TABLE … ALTER [COLUMN]
+ *   … TYPE`, `DROP SCHEMA`, `DROP TYPE|DOMAIN … CASCADE`, `TRUNCATE`, `DELETE`.
+ * - {@link lineComments}: the file's own `--` comments (to read markers such as
+ *   `-- stagecoach: loses-data`), never text inside a string or a function body.
  *
  * The text is read by a small lexer that knows what a statement is not: comments (`--`, nested
  * `/* *\/`), string literals (`'…'` with `''`, `E'…'` with backslash escapes), quoted
@@ -34,9 +41,24 @@ export const STAGECOACH_RULES = {
 /** One of {@link STAGECOACH_RULES}. */
 export type StagecoachRule = keyof typeof STAGECOACH_RULES;
 
+/** What a revert script may do that loses data, and what each means. */
+export const DATA_LOSS_RULES = {
+  "drop-table": "DROP TABLE removes the table and its rows",
+  "drop-column": "ALTER TABLE … DROP COLUMN removes the column's values",
+  "alter-column-type": "ALTER COLUMN … TYPE may narrow the column (values cut, rounded or " +
+    "refused)",
+  "drop-schema": "DROP SCHEMA removes the schema (with CASCADE, every table in it)",
+  "drop-type-cascade": "DROP TYPE|DOMAIN … CASCADE drops every column of that type",
+  "truncate": "TRUNCATE removes every row of the table",
+  "delete": "DELETE removes rows",
+} as const;
+
+/** One of {@link DATA_LOSS_RULES}. */
+export type DataLossRule = keyof typeof DATA_LOSS_RULES;
+
 /** A finding in one SQL text: the rule, the 1-based line of the statement, a message. */
-export interface SqlFinding {
-  rule: StagecoachRule;
+export interface SqlFinding<R extends string = StagecoachRule> {
+  rule: R;
   line: number;
   message: string;
 }
@@ -95,8 +117,11 @@ function dollarTagAt(src: string, i: number): string | null {
   return DOLLAR_TAG.test(src) ? src.slice(i, DOLLAR_TAG.lastIndex) : null;
 }
 
-/** Splits `src[from, to)` into tokens; comments and white space are dropped. */
-function lex(src: string, from: number, to: number): Token[] {
+/**
+ * Splits `src[from, to)` into tokens; white space is dropped, and comments too unless
+ * `comments` is given (line comments are then pushed there, whole, from `--`).
+ */
+function lex(src: string, from: number, to: number, comments?: Token[]): Token[] {
   const tokens: Token[] = [];
   let i = from;
   while (i < to) {
@@ -105,7 +130,9 @@ function lex(src: string, from: number, to: number): Token[] {
       i++;
     } else if (src.startsWith("--", i)) {
       const nl = src.indexOf("\n", i);
-      i = nl < 0 || nl > to ? to : nl + 1;
+      const end = nl < 0 || nl > to ? to : nl;
+      comments?.push({ kind: "other", text: src.slice(i, end), start: i, end });
+      i = end;
     } else if (src.startsWith("/*", i)) {
       i = blockCommentEnd(src, i, to);
     } else if (c === "'") {
@@ -134,7 +161,7 @@ function lex(src: string, from: number, to: number): Token[] {
       tokens.push({ kind: "punct", text: c, start: i, end: i + 1 });
       i++;
     } else {
-      tokens.push({ kind: "other", text: "", start: i, end: i + 1 });
+      tokens.push({ kind: "other", text: c, start: i, end: i + 1 });
       i++;
     }
   }
@@ -181,52 +208,67 @@ function scanLevel(stmt: Token[], k: number, words: string[]): { end: number; fo
   return { end: j, found };
 }
 
-interface Scan {
+interface Scan<R extends string> {
   src: string;
   lineOf: (offset: number) => number;
-  findings: SqlFinding[];
+  /** What each rule means: the message's first part. */
+  rules: Record<R, string>;
+  findings: SqlFinding<R>[];
 }
+
+/** Looks at the statement beginning at `stmt[k]` (a word) and reports what it finds. */
+type Visitor<R extends string> = (scan: Scan<R>, stmt: Token[], k: number) => void;
 
 function snippet(src: string, from: Token, to: Token): string {
   const text = src.slice(from.start, to.end).replace(/\s+/g, " ").trim();
   return text.length > 80 ? `${text.slice(0, 79)}…` : text;
 }
 
-function report(scan: Scan, rule: StagecoachRule, stmt: Token[], k: number, end: number): void {
+function report<R extends string>(
+  scan: Scan<R>,
+  rule: R,
+  stmt: Token[],
+  k: number,
+  end: number,
+): void {
   scan.findings.push({
     rule,
     line: scan.lineOf(stmt[k].start),
-    message: `${STAGECOACH_RULES[rule]}: ${snippet(scan.src, stmt[k], stmt[end - 1])}`,
+    message: `${scan.rules[rule]}: ${snippet(scan.src, stmt[k], stmt[end - 1])}`,
   });
 }
 
-/** Checks one statement, and the body of a `DO` block inside it. */
-function checkStatement(scan: Scan, stmt: Token[]): void {
+/** Visits where statements begin in one statement, and in the body of a `DO` block in it. */
+function checkStatement<R extends string>(scan: Scan<R>, stmt: Token[], visit: Visitor<R>): void {
   if (isWord(stmt[0], "do")) {
     const body = stmt.find((t) => t.kind === "dollar" || t.kind === "string");
-    if (body?.body) scanTokens(scan, lex(scan.src, body.body[0], body.body[1]));
+    if (body?.body) scanTokens(scan, lex(scan.src, body.body[0], body.body[1]), visit);
     return;
   }
   for (let k = 0; k < stmt.length; k++) {
-    const t = stmt[k];
-    if (t.kind !== "word" || !beginsStatement(stmt, k)) continue;
-    if (t.text === "delete" && isWord(stmt[k + 1], "from")) {
-      const { end, found } = scanLevel(stmt, k, ["where"]);
-      if (!found) report(scan, "delete-without-where", stmt, k, end);
-    } else if (t.text === "update" && scanLevel(stmt, k, ["set"]).found) {
-      const { end, found } = scanLevel(stmt, k, ["where"]);
-      if (!found) report(scan, "update-without-where", stmt, k, end);
-    } else if (t.text === "truncate") {
-      report(scan, "truncate", stmt, k, scanLevel(stmt, k, []).end);
-    } else if (t.text === "drop" && isWord(stmt[k + 1], "schema")) {
-      const { end, found } = scanLevel(stmt, k, ["cascade"]);
-      if (found) report(scan, "drop-schema-cascade", stmt, k, end);
-    }
+    if (stmt[k].kind === "word" && beginsStatement(stmt, k)) visit(scan, stmt, k);
   }
 }
 
-function scanTokens(scan: Scan, tokens: Token[]): void {
-  for (const stmt of statements(tokens)) checkStatement(scan, stmt);
+function scanTokens<R extends string>(scan: Scan<R>, tokens: Token[], visit: Visitor<R>): void {
+  for (const stmt of statements(tokens)) checkStatement(scan, stmt, visit);
+}
+
+/** {@link findDestructiveStatements}'s look at one statement. */
+function visitDestructive(scan: Scan<StagecoachRule>, stmt: Token[], k: number): void {
+  const t = stmt[k];
+  if (t.text === "delete" && isWord(stmt[k + 1], "from")) {
+    const { end, found } = scanLevel(stmt, k, ["where"]);
+    if (!found) report(scan, "delete-without-where", stmt, k, end);
+  } else if (t.text === "update" && scanLevel(stmt, k, ["set"]).found) {
+    const { end, found } = scanLevel(stmt, k, ["where"]);
+    if (!found) report(scan, "update-without-where", stmt, k, end);
+  } else if (t.text === "truncate") {
+    report(scan, "truncate", stmt, k, scanLevel(stmt, k, []).end);
+  } else if (t.text === "drop" && isWord(stmt[k + 1], "schema")) {
+    const { end, found } = scanLevel(stmt, k, ["cascade"]);
+    if (found) report(scan, "drop-schema-cascade", stmt, k, end);
+  }
 }
 
 /** A function from a character offset of `src` to its 1-based line. */
@@ -245,6 +287,16 @@ function lineIndex(src: string): (offset: number) => number {
   };
 }
 
+function scanText<R extends string>(
+  sql: string,
+  rules: Record<R, string>,
+  visit: Visitor<R>,
+): SqlFinding<R>[] {
+  const scan: Scan<R> = { src: sql, lineOf: lineIndex(sql), rules, findings: [] };
+  scanTokens(scan, lex(sql, 0, sql.length), visit);
+  return scan.findings;
+}
+
 /**
  * Finds the statements of a migration that destroy data or schema wholesale and that squawk
  * does not report: `DROP SCHEMA … CASCADE`, `DELETE` / `UPDATE` without `WHERE`, `TRUNCATE`.
@@ -261,7 +313,117 @@ function lineIndex(src: string): (offset: number) => number {
  * ```
  */
 export function findDestructiveStatements(sql: string): SqlFinding[] {
-  const scan: Scan = { src: sql, lineOf: lineIndex(sql), findings: [] };
-  scanTokens(scan, lex(sql, 0, sql.length));
-  return scan.findings;
+  return scanText(sql, STAGECOACH_RULES, visitDestructive);
+}
+
+/** After `stmt[j]`, the index past a possibly qualified name (`a`, `"A".b`, `a.b.c`). */
+function skipName(stmt: Token[], j: number): number {
+  let i = j;
+  while (stmt[i]?.kind === "word" || stmt[i]?.kind === "quoted") {
+    i++;
+    if (stmt[i]?.kind === "other" && stmt[i].text === ".") i++;
+    else break;
+  }
+  return i;
+}
+
+/**
+ * The actions of `ALTER [FOREIGN] TABLE [IF EXISTS] [ONLY] name [*] action, …` beginning at
+ * `stmt[k]`: for each, the index of its first token and the index after its last.
+ */
+function alterTableActions(stmt: Token[], k: number): [number, number][] {
+  let j = k + (isWord(stmt[k + 1], "foreign") ? 3 : 2);
+  if (isWord(stmt[j], "if") && isWord(stmt[j + 1], "exists")) j += 2;
+  if (isWord(stmt[j], "only")) j++;
+  j = skipName(stmt, j);
+  if (stmt[j]?.kind === "other" && stmt[j].text === "*") j++;
+  const { end } = scanLevel(stmt, k, []);
+  const actions: [number, number][] = [];
+  let depth = 0;
+  let from = j;
+  for (let i = j; i < end; i++) {
+    const t = stmt[i];
+    if (t.kind === "punct" && t.text === "(") depth++;
+    else if (t.kind === "punct" && t.text === ")") depth--;
+    else if (depth === 0 && t.kind === "punct" && t.text === ",") {
+      actions.push([from, i]);
+      from = i + 1;
+    }
+  }
+  if (from < end) actions.push([from, end]);
+  return actions;
+}
+
+/** Whether `ALTER [COLUMN] name …` from `stmt[a]` changes the column's type. */
+function altersType(stmt: Token[], a: number): boolean {
+  const name = a + (isWord(stmt[a + 1], "column") ? 2 : 1);
+  const next = name + 1;
+  return isWord(stmt[next], "type") ||
+    (isWord(stmt[next], "set") && isWord(stmt[next + 1], "data") && isWord(stmt[next + 2], "type"));
+}
+
+/** {@link findDataLossStatements}'s look at one statement. */
+function visitDataLoss(scan: Scan<DataLossRule>, stmt: Token[], k: number): void {
+  const t = stmt[k];
+  const next = stmt[k + 1];
+  const end = () => scanLevel(stmt, k, []).end;
+  if (t.text === "delete" && isWord(next, "from")) report(scan, "delete", stmt, k, end());
+  else if (t.text === "truncate") report(scan, "truncate", stmt, k, end());
+  else if (t.text === "drop" && isWord(next, "table")) report(scan, "drop-table", stmt, k, end());
+  else if (t.text === "drop" && isWord(next, "schema")) report(scan, "drop-schema", stmt, k, end());
+  else if (t.text === "drop" && isWord(next, "type", "domain")) {
+    const level = scanLevel(stmt, k, ["cascade"]);
+    if (level.found) report(scan, "drop-type-cascade", stmt, k, level.end);
+  } else if (
+    t.text === "alter" &&
+    (isWord(next, "table") || (isWord(next, "foreign") && isWord(stmt[k + 2], "table")))
+  ) {
+    for (const [a, b] of alterTableActions(stmt, k)) {
+      if (isWord(stmt[a], "drop") && !isWord(stmt[a + 1], "constraint")) {
+        report(scan, "drop-column", stmt, k, b);
+      } else if (isWord(stmt[a], "alter") && altersType(stmt, a)) {
+        report(scan, "alter-column-type", stmt, k, b);
+      }
+    }
+  }
+}
+
+/**
+ * Finds the statements of a revert script that may lose data: `DROP TABLE`, `ALTER TABLE …
+ * DROP [COLUMN]`, `ALTER TABLE … ALTER [COLUMN] … [SET DATA] TYPE` (a possible narrowing),
+ * `DROP SCHEMA`, `DROP TYPE|DOMAIN … CASCADE` (drops the columns of that type), `TRUNCATE`
+ * and `DELETE` (with or without `WHERE`). Comments, strings and function bodies are not
+ * statements; `DO` blocks are scanned. `DROP CONSTRAINT`, `DROP DEFAULT` and `DROP NOT NULL`
+ * lose nothing.
+ *
+ * @param sql the text of one revert script
+ * @returns findings in order, each with the 1-based line where its statement begins
+ * @example
+ * ```ts
+ * findDataLossStatements("alter table ops.t drop column if exists note;");
+ * // [{ rule: "drop-column", line: 1, message: "ALTER TABLE … DROP COLUMN removes the column's
+ * //    values: alter table ops.t drop column if exists note" }]
+ * ```
+ */
+export function findDataLossStatements(sql: string): SqlFinding<DataLossRule>[] {
+  return scanText(sql, DATA_LOSS_RULES, visitDataLoss);
+}
+
+/**
+ * The `--` comments of a SQL text that are the file's own: not inside a string, a quoted
+ * identifier, a dollar-quoted body or a block comment.
+ *
+ * @param sql a SQL text
+ * @returns each comment's 1-based line and its text after `--`, trimmed
+ * @example
+ * ```ts
+ * lineComments("select '-- no';\ndrop table t; -- stagecoach: loses-data old rows");
+ * // [{ line: 2, text: "stagecoach: loses-data old rows" }]
+ * ```
+ */
+export function lineComments(sql: string): { line: number; text: string }[] {
+  const comments: Token[] = [];
+  lex(sql, 0, sql.length, comments);
+  const lineOf = lineIndex(sql);
+  return comments.map((c) => ({ line: lineOf(c.start), text: c.text.slice(2).trim() }));
 }

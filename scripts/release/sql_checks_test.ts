@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { findDestructiveStatements } from "./sql_checks.ts";
+import { findDataLossStatements, findDestructiveStatements, lineComments } from "./sql_checks.ts";
 
 const rulesAndLines = (sql: string) =>
   findDestructiveStatements(sql).map((f) => `${f.rule}@${f.line}`);
@@ -108,4 +108,81 @@ Deno.test("findDestructiveStatements reads an unterminated string or comment to 
   assert.deepEqual(findDestructiveStatements("select 'abc; delete from t;"), []);
   assert.deepEqual(findDestructiveStatements("/* delete from t;"), []);
   assert.deepEqual(findDestructiveStatements("select $$ delete from t;"), []);
+});
+
+const lossAt = (sql: string) => findDataLossStatements(sql).map((f) => `${f.rule}@${f.line}`);
+
+Deno.test("findDataLossStatements finds every statement that may lose data, on its line", () => {
+  const sql = [
+    "drop table if exists ops.old_table;",
+    "alter table ops.t drop column note;",
+    "alter table only ops.t drop if exists other, add column x int;",
+    "alter table ops.t alter column amount type integer;",
+    "alter table ops.t alter amount set data type smallint using amount::smallint;",
+    "drop schema legacy;",
+    "drop type ops.kind cascade;",
+    "truncate ops.t;",
+    "delete from ops.t where id = 1;",
+  ].join("\n");
+  assert.deepEqual(lossAt(sql), [
+    "drop-table@1",
+    "drop-column@2",
+    "drop-column@3",
+    "alter-column-type@4",
+    "alter-column-type@5",
+    "drop-schema@6",
+    "drop-type-cascade@7",
+    "truncate@8",
+    "delete@9",
+  ]);
+  assert.equal(
+    findDataLossStatements("alter table ops.t drop column note;")[0].message,
+    "ALTER TABLE … DROP COLUMN removes the column's values: alter table ops.t drop column note",
+  );
+});
+
+Deno.test("findDataLossStatements finds nothing in what loses no data", () => {
+  const sql = [
+    "alter table ops.t drop constraint if exists t_check;",
+    "alter table ops.t alter column note drop default, alter column note drop not null;",
+    "alter table ops.t alter column type set not null;", // a column named "type"
+    'alter table "drop".t add column x int;',
+    "drop function if exists ops.f(int);",
+    "drop index ops.t_idx;",
+    "drop type ops.kind;",
+    'drop policy "members read" on ops.t;',
+    "revoke delete on ops.t from anon;",
+    "alter type ops.kind add value 'x';",
+  ].join("\n");
+  assert.deepEqual(lossAt(sql), []);
+});
+
+Deno.test("findDataLossStatements is not fooled by comments, strings and function bodies; scans DO blocks", () => {
+  const sql = [
+    "-- drop table t;",
+    "/* alter table t drop column c; */",
+    "select 'delete from t;';",
+    "create function f() returns void language sql as $$ delete from t $$;",
+    "do $$ begin",
+    "  alter table t drop column c;",
+    "end $$;",
+  ].join("\n");
+  assert.deepEqual(lossAt(sql), ["drop-column@6"]);
+});
+
+Deno.test("lineComments reads the file's own -- comments, not those inside strings or bodies", () => {
+  const sql = [
+    "-- Reverts 1: the first",
+    "select '-- not a comment';",
+    "create function f() returns int language sql as $$",
+    "  -- in a body",
+    "  select 1",
+    "$$;",
+    "drop table t; --   stagecoach: loses-data t's rows  ",
+    "/* -- in a block */",
+  ].join("\n");
+  assert.deepEqual(lineComments(sql), [
+    { line: 1, text: "Reverts 1: the first" },
+    { line: 7, text: "stagecoach: loses-data t's rows" },
+  ]);
 });

@@ -8,6 +8,7 @@
 import { canonicalJson, type JsonValue } from "../json/lossless.ts";
 import { KINDS } from "./kinds.ts";
 import type { Plan, PlanChange } from "./plan.ts";
+import { MigrationRevert, SCHEMA_KIND } from "./schema.ts";
 
 const SIGNS: Record<string, string> = {
   create: "+",
@@ -31,12 +32,28 @@ function short(value: JsonValue | undefined, width = 70): string {
   return text.length > width ? `${text.slice(0, width - 1)}…` : text;
 }
 
+/** How a pending migration is undone: its revert script, or only a restore. */
+function revertLine(value: JsonValue): string {
+  const parsed = MigrationRevert.safeParse(value);
+  if (!parsed.success) return "no revert: restore only";
+  const { file, loses_data, reason } = parsed.data;
+  return loses_data
+    ? `revert: ${file} (loses data: ${reason ?? "declared"}) — restore only`
+    : `revert: ${file}`;
+}
+
 function fieldLines(c: PlanChange): string[] {
   const spec = KINDS.find((k) => k.name === c.kind);
   // External kinds (Stripe) have no description here: show the fields their rows carry.
   const fields = spec
     ? spec.fields.map((f) => f.name).filter((f) => !spec.keyFields.includes(f))
     : [...new Set([...Object.keys(c.before ?? {}), ...Object.keys(c.after ?? {})])];
+  if (c.kind === SCHEMA_KIND && c.after) {
+    // A migration's revert is read as a sentence; `revert: null` (none) is shown, not skipped.
+    const lines = fields.filter((f) => f !== "revert" && c.after![f] !== null)
+      .map((f) => `${f}: ${short(c.after![f])}`);
+    return "revert" in c.after ? [...lines, revertLine(c.after.revert)] : lines;
+  }
   if (c.action === "create") {
     return fields.filter((f) => c.after?.[f] !== null && c.after?.[f] !== undefined)
       .map((f) => `${f}: ${short(c.after![f])}`);

@@ -33,18 +33,56 @@ export const LintFinding = z.object({
 /** A finding, as planned. */
 export type LintFinding = z.infer<typeof LintFinding>;
 
-/** A migration pending in the target, as the planner sends it. */
+const Sha256 = z.string().regex(
+  /^[0-9a-f]{64}$/,
+  "expected the SHA-256 of the file (64 hex digits)",
+);
+
+/**
+ * A migration's revert script (`supabase/rollbacks/<version>_<name>.sql`): its path, the
+ * SHA-256 of its bytes, and whether it declares that it loses data (`-- stagecoach:
+ * loses-data <reason>`), in which case the migration is undone only by a restore.
+ */
+export const MigrationRevert = z.object({
+  file: z.string().min(1).max(300),
+  sha256: Sha256,
+  loses_data: z.boolean(),
+  reason: z.string().min(1).max(2000).optional(),
+});
+/** A revert script, as planned. */
+export type MigrationRevert = z.infer<typeof MigrationRevert>;
+
+/**
+ * A migration pending in the target, as the planner sends it. `revert` is the migration's
+ * revert script, `null` when it has none (at or before the rollback baseline), absent from
+ * plans made before revert scripts were planned (their hash stays as it was).
+ */
 export const PendingMigration = z.object({
   version: z.string().regex(/^\d{1,20}$/, "expected the migration's leading digits"),
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,200}$/, "expected the migration's name"),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, "expected the SHA-256 of the file (64 hex digits)"),
+  sha256: Sha256,
   findings: z.array(LintFinding).max(1000).default([]),
+  revert: MigrationRevert.nullable().optional(),
 });
 /** A pending migration. */
 export type PendingMigration = z.infer<typeof PendingMigration>;
 
+/** What a restore is: the one way back for a migration without a clean revert. */
+const RESTORE_ONLY = "undone only by restoring the pre-release backup";
+
+/** Why a migration is undone only by a restore, or null when its revert script undoes it. */
+export function restoreOnlyReason(m: PendingMigration): string | null {
+  if (m.revert === undefined) return null;
+  if (m.revert === null) return `no revert script: ${RESTORE_ONLY}`;
+  if (!m.revert.loses_data) return null;
+  return `revert loses data${m.revert.reason ? ` (${m.revert.reason})` : ""}: ${RESTORE_ONLY}`;
+}
+
 /**
- * The plan changes of pending migrations, in version order.
+ * The plan changes of pending migrations, in version order. A lint finding, or a migration
+ * undone only by a restore (no revert script, or one that loses data), makes its change high
+ * risk. The revert script (path and SHA-256) is part of `after`, so the plan hash and an
+ * approval cover it too; it is left out when the planner sent no `revert`.
  *
  * @example
  * ```ts
@@ -53,22 +91,28 @@ export type PendingMigration = z.infer<typeof PendingMigration>;
  * ```
  */
 export function schemaChanges(migrations: readonly PendingMigration[]): PlanChange[] {
-  return [...migrations].sort((a, b) => compareVersions(a.version, b.version)).map((m) => ({
-    kind: SCHEMA_KIND,
-    key: `${m.version}_${m.name}`,
-    action: "create",
-    risk: m.findings.length ? "high" : "low",
-    reasons: m.findings.length
-      ? m.findings.map((f) => `${f.source} ${f.rule} at ${f.file}:${f.line}: ${f.message}`)
-      : ["pending migration"],
-    before: null,
-    after: toJsonValue({
-      version: m.version,
-      name: m.name,
-      sha256: m.sha256,
-      findings: m.findings,
-    }) as JsonObject,
-  }));
+  return [...migrations].sort((a, b) => compareVersions(a.version, b.version)).map((m) => {
+    const restoreOnly = restoreOnlyReason(m);
+    const reasons = [
+      ...m.findings.map((f) => `${f.source} ${f.rule} at ${f.file}:${f.line}: ${f.message}`),
+      ...(restoreOnly ? [restoreOnly] : []),
+    ];
+    return {
+      kind: SCHEMA_KIND,
+      key: `${m.version}_${m.name}`,
+      action: "create",
+      risk: reasons.length ? "high" : "low",
+      reasons: reasons.length ? reasons : ["pending migration"],
+      before: null,
+      after: toJsonValue({
+        version: m.version,
+        name: m.name,
+        sha256: m.sha256,
+        findings: m.findings,
+        ...(m.revert === undefined ? {} : { revert: m.revert }),
+      }) as JsonObject,
+    };
+  });
 }
 
 /** The pending migrations a plan's schema changes stand for (to carry them at apply). */
