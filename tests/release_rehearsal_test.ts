@@ -148,6 +148,10 @@ Deno.test("rehearsal: development → staging on merge, production after two app
       }
       await h.token("production", "approver");
       await h.token("production", "approver2");
+      // Production's watch after apply, in seconds rather than the default ten minutes.
+      await h.db.production`update ops.environments
+        set watch_window = '3 seconds', watch_every = '1 second', watch_breach_after = 2
+        where name = 'production'`;
       const endpoint = `rehearsal-${tag}`.slice(0, 40);
       await addEndpoint(h.db.production, {
         environment: "production",
@@ -291,8 +295,25 @@ Deno.test("rehearsal: development → staging on merge, production after two app
       assert.equal(prod?.value, "merged", "the change reached production");
       assert.ok(await appliedVersion(h.db.production, v2));
       const [row] = await h.db.production`
-        select status, jsonb_array_length(steps) as steps from ops.releases where promotion_id = ${id}`;
-      assert.deepEqual([row.status, row.steps], ["succeeded", 9]);
+        select status, steps, watch from ops.releases where promotion_id = ${id}`;
+      assert.equal(row.status, "succeeded");
+      assert.deepEqual(
+        row.steps.map((s: { name: string; status: string }) => `${s.name}:${s.status}`),
+        [
+          "migrations:succeeded",
+          "plan:succeeded",
+          "approval:succeeded",
+          "schema_check:succeeded",
+          "backup:succeeded",
+          "db_push:succeeded",
+          "secrets:succeeded",
+          "functions_deploy:succeeded",
+          "apply:succeeded",
+          "validate:succeeded",
+          "watch:succeeded",
+        ],
+      );
+      assert.equal(row.watch.outcome, "passed", "production was watched after apply");
 
       const reapplied = await applyJob();
       assert.equal(reapplied.result, "success");
@@ -358,6 +379,9 @@ Deno.test("rehearsal: development → staging on merge, production after two app
       assert.ok(exists, "the table the edited migration would drop is still there");
     } finally {
       await rx.close();
+      await h.db.production`update ops.environments
+        set watch_window = null, watch_every = '30 seconds', watch_breach_after = 3
+        where name = 'production'`;
       for (const name of ["staging", "production"] as const) {
         const sql = h.db[name];
         await sql.unsafe(

@@ -34,6 +34,7 @@ import type { Plan } from "../../supabase/functions/_shared/promotion/plan.ts";
 import { CARRIED_SCOPES, type Scope } from "../../supabase/functions/_shared/promotion/kinds.ts";
 import type { OpsCaller } from "../../supabase/functions/_shared/api/contract.ts";
 import type { ReleaseRow, ReleaseStep } from "./record.ts";
+import { revertDrift } from "./reverts.ts";
 
 /** Where a release records itself (`ReleaseRecord` in the target; a memory one in tests). */
 export interface ReleaseLog {
@@ -273,7 +274,7 @@ async function awaitApproval(run: Run): Promise<boolean> {
 async function checkSchema(run: Run): Promise<StepResult> {
   const now = await run.deps.pendingMigrations();
   const approved = plannedMigrations(run.plan ?? undefined);
-  const drift = schemaDrift(approved, now);
+  const drift = [...schemaDrift(approved, now), ...revertDrift(approved, now)];
   if (drift.length) {
     throw new ReleaseStepError(
       "plan_drift",
