@@ -1,0 +1,341 @@
+/**
+ * `createBackup`: a consistent, encrypted backup of one environment's database.
+ *
+ * Phases: **snapshot** (a REPEATABLE READ transaction exports `pg_export_snapshot()` and reads
+ * the catalog in it) → **dumps** (roles by `pg_dumpall --roles-only --no-role-passwords`; the
+ * platform and covered schemas by `pg_dump --schema-only --snapshot=…`) → **tables** (each
+ * table's rows by `COPY … TO STDOUT` in key order, in that same snapshot, a few tables at once;
+ * hashed and sealed as they stream) → **manifest** (signed with the HMAC) → **retention**.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import postgres from "postgres";
+import { type CatalogFacts, readCatalog, type TableSpec } from "./catalog.ts";
+import {
+  CHUNK_SIZE,
+  DEFAULT_KDF_ITERATIONS,
+  deriveBackupKeys,
+  keyFingerprint,
+  macHex,
+  toHex,
+} from "./crypto.ts";
+import { writeSealedFile } from "./files.ts";
+import {
+  type Manifest,
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  type ManifestFile,
+  manifestMacInput,
+  type ManifestTable,
+  newBackupId,
+  type UnsignedManifest,
+} from "./manifest.ts";
+import { maskDb, pgBin, spawnPg } from "./pg.ts";
+import { copyOutSql, literal, STABLE_OUTPUT_SETTINGS } from "./sql.ts";
+import { applyRetention } from "./list.ts";
+
+/** Progress of a long backup operation. */
+export interface BackupProgress {
+  phase: "dump" | "tables" | "check" | "restore" | "compare";
+  /** Rows done so far in this phase (tables phases), or files. */
+  done: number;
+  /** Expected total (an estimate while creating), or null. */
+  total: number | null;
+  /** What is being worked on, e.g. a table name. */
+  item?: string;
+}
+
+/** Options of {@link createBackup}. */
+export interface CreateBackupOptions {
+  /** The environment's name (recorded; names the folder). */
+  environment: string;
+  /** Its database URL (from `scripts/cli/target.ts`). */
+  dbUrl: string;
+  /** The operator's key (never stored). */
+  key: string;
+  /** The backup root; the backup goes to `<root>/<env>/<id>/` unless `out` is given. */
+  root: string;
+  /** An exact folder for this backup (retention then does not run). */
+  out?: string;
+  /** Backups of this environment kept in the root after it (default 7). */
+  keep?: number;
+  /** The checkout's commit, or null. */
+  gitSha?: string | null;
+  /** PBKDF2 rounds (default 600,000; tests use fewer, never below 100,000). */
+  kdfIterations?: number;
+  /** Tables read at once (default 2). */
+  parallel?: number;
+  onProgress?: (p: BackupProgress) => void;
+  /** Clock (tests). */
+  now?: () => Date;
+}
+
+/** What {@link createBackup} made. */
+export interface CreatedBackup {
+  dir: string;
+  manifest: Manifest;
+  /** SHA-256 (hex) of `manifest.json` as written: what a restore promotion names. */
+  manifestSha256: string;
+  /** Backup folders retention removed. */
+  removed: string[];
+}
+
+/** Runs tasks with at most `n` at once, in order of the list. */
+export async function pool<T, R>(
+  items: readonly T[],
+  n: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  let failed: unknown = null;
+  async function worker() {
+    while (next < items.length && failed === null) {
+      const i = next++;
+      try {
+        out[i] = await fn(items[i], i);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
+  if (failed !== null) throw failed;
+  return out;
+}
+
+/** The `psql` arguments that run `copyOut` inside a snapshot (or none) under stable settings. */
+export function copyOutArgs(copyOut: string, snapshot: string | null): string[] {
+  const commands = [
+    "begin isolation level repeatable read read only",
+    ...(snapshot ? [`set transaction snapshot ${literal(snapshot)}`] : []),
+    ...STABLE_OUTPUT_SETTINGS,
+    copyOut,
+    "commit",
+  ];
+  return ["-X", "-q", "-v", "ON_ERROR_STOP=1", ...commands.flatMap((c) => ["-c", c])];
+}
+
+/** Streams a program's stdout, then waits for it (its error wins over a half-read stream). */
+export async function* programOutput(
+  p: { process: Deno.ChildProcess; done: Promise<void> },
+): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const piece of p.process.stdout) yield piece;
+  } catch (err) {
+    await p.done;
+    throw err;
+  }
+  await p.done;
+}
+
+async function gitHead(): Promise<string | null> {
+  try {
+    const out = await new Deno.Command("git", {
+      args: ["rev-parse", "HEAD"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const sha = new TextDecoder().decode(out.stdout).trim();
+    return out.success && /^[0-9a-f]{40}$/.test(sha) ? sha : null;
+  } catch {
+    return null;
+  }
+}
+
+async function dumpRoles(dbUrl: string, major: number): Promise<string> {
+  const p = spawnPg(
+    pgBin(major, "pg_dumpall"),
+    ["--roles-only", "--no-role-passwords", "--quote-all-identifiers", "--no-comments"],
+    { dbUrl, what: "dump roles" },
+  );
+  try {
+    const [text] = await Promise.all([new Response(p.process.stdout).text(), p.done]);
+    return text;
+  } catch (err) {
+    // Hosted Supabase's postgres cannot read every role attribute: the roles are the
+    // platform's there, and a restore creates only what is missing anyway.
+    return `-- roles not dumped: ${(err as Error).message.split("\n").join(" ")}\n`;
+  }
+}
+
+function schemaDumpArgs(facts: CatalogFacts, snapshot: string, kind: "platform" | "schema") {
+  const args = ["--schema-only", "--quote-all-identifiers", `--snapshot=${snapshot}`];
+  if (kind === "schema") {
+    for (const s of facts.schemas) args.push(`--schema=${s}`);
+  } else {
+    for (const s of [...facts.dataSchemas, "extensions"]) args.push(`--schema=${s}`);
+    for (const e of facts.extensions) args.push(`--extension=${e}`);
+    args.push("--no-owner");
+  }
+  return args;
+}
+
+async function* withTail(
+  source: AsyncIterable<Uint8Array>,
+  tail: string,
+): AsyncGenerator<Uint8Array> {
+  yield* source;
+  yield new TextEncoder().encode(tail);
+}
+
+async function* textPieces(text: string): AsyncGenerator<Uint8Array> {
+  yield new TextEncoder().encode(text);
+}
+
+/**
+ * Creates an encrypted backup of a database.
+ *
+ * @returns the folder, the manifest and its SHA-256
+ * @throws {Error} "Cannot …" naming the step that failed (URLs and passwords masked); the
+ * half-written folder is removed
+ * @example
+ * ```ts
+ * const { dir, manifestSha256 } = await createBackup({
+ *   environment: "production", dbUrl, key, root: "backups", keep: 7,
+ * });
+ * ```
+ */
+export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBackup> {
+  const now = (opts.now ?? (() => new Date()))();
+  const id = newBackupId(now, toHex(crypto.getRandomValues(new Uint8Array(3))));
+  const dir = opts.out ?? join(opts.root, opts.environment, id);
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const iterations = opts.kdfIterations ?? DEFAULT_KDF_ITERATIONS;
+  const salt = crypto.getRandomValues(new Uint8Array(16));
+  const keysPromise = Promise.all([
+    deriveBackupKeys(opts.key, salt, iterations),
+    keyFingerprint(opts.key, iterations),
+  ]);
+  const sql = postgres(opts.dbUrl, {
+    max: 1,
+    connect_timeout: 10,
+    onnotice: () => {},
+    connection: { application_name: "stagecoach_backup" },
+  });
+  try {
+    const [keys, fingerprint] = await keysPromise;
+    const snap = await sql.reserve().catch((err) => {
+      throw new Error(`Cannot connect to ${opts.environment}: ${maskDb(err.message, opts.dbUrl)}`);
+    });
+    try {
+      await snap`begin isolation level repeatable read read only`;
+      const [{ snapshot }] = await snap<
+        { snapshot: string }[]
+      >`select pg_export_snapshot() as snapshot`;
+      const facts = await readCatalog(snap);
+      const files: ManifestFile[] = [];
+      const report = (p: BackupProgress) => opts.onProgress?.(p);
+
+      // Dumps: roles, the platform's schemas (scratch verify), the covered schemas.
+      report({ phase: "dump", done: 0, total: 3 });
+      const roles = await writeSealedFile(textPieces(await dumpRoles(opts.dbUrl, facts.major)), {
+        dir,
+        name: "roles.sql.enc",
+        key: keys.file,
+      });
+      files.push({ kind: "roles", ...roles.entry });
+      for (const kind of ["platform", "schema"] as const) {
+        const p = spawnPg(pgBin(facts.major, "pg_dump"), schemaDumpArgs(facts, snapshot, kind), {
+          dbUrl: opts.dbUrl,
+          what: `dump the ${kind} schema`,
+        });
+        const tail = kind === "schema"
+          ? `\n-- Triggers of managed tables on covered functions.\n${
+            facts.crossTriggers.join("\n")
+          }\n`
+          : "";
+        const out = await writeSealedFile(withTail(programOutput(p), tail), {
+          dir,
+          name: `${kind}.sql.enc`,
+          key: keys.file,
+        });
+        files.push({ kind, ...out.entry });
+        report({ phase: "dump", done: files.length, total: 3 });
+      }
+
+      // Tables: COPY in the snapshot, hashed and sealed as they stream.
+      const total = facts.tables.reduce((n, t) => n + t.estimate, 0);
+      let rowsDone = 0;
+      const tables = await pool(facts.tables, opts.parallel ?? 2, async (t: TableSpec, i) => {
+        const name = `t${String(i + 1).padStart(4, "0")}.copy.enc`;
+        const p = spawnPg(pgBin(facts.major, "psql"), copyOutArgs(copyOutSql(t), snapshot), {
+          dbUrl: opts.dbUrl,
+          what: `read ${t.schema}.${t.name}`,
+        });
+        const out = await writeSealedFile(programOutput(p), {
+          dir,
+          name,
+          key: keys.file,
+          onPiece: (piece) => {
+            let n = 0;
+            for (let j = piece.indexOf(10); j !== -1; j = piece.indexOf(10, j + 1)) n++;
+            rowsDone += n;
+            report({
+              phase: "tables",
+              done: rowsDone,
+              total: Math.max(total, rowsDone),
+              item: `${t.schema}.${t.name}`,
+            });
+          },
+        });
+        files.push({ kind: "table", ...out.entry });
+        const entry: ManifestTable = {
+          schema: t.schema,
+          name: t.name,
+          columns: t.columns,
+          order_by: t.order_by,
+          rows: out.lines,
+          content_sha256: out.plainSha256,
+          file: name,
+        };
+        return entry;
+      });
+      await snap`commit`;
+
+      const unsigned: UnsignedManifest = {
+        format: MANIFEST_FORMAT,
+        version: MANIFEST_VERSION,
+        backup_id: id,
+        environment: opts.environment,
+        created_at: now.toISOString(),
+        git_sha: opts.gitSha === undefined ? await gitHead() : opts.gitSha,
+        server_version: facts.serverVersion,
+        migration_version: facts.migrations.at(-1)?.version ?? null,
+        migrations: facts.migrations,
+        schemas: facts.schemas,
+        data_schemas: facts.dataSchemas,
+        tables,
+        sequences: facts.sequences,
+        audit_head: facts.auditHead,
+        files: files.sort((a, b) => a.name < b.name ? -1 : 1),
+        encryption: {
+          alg: "AES-256-GCM",
+          chunk_size: CHUNK_SIZE,
+          kdf: { alg: "PBKDF2-SHA256", iterations, salt: toHex(salt) },
+          key_fingerprint: fingerprint,
+        },
+      };
+      const manifest: Manifest = {
+        ...unsigned,
+        hmac: await macHex(keys.mac, manifestMacInput(unsigned)),
+      };
+      const text = JSON.stringify(manifest, null, 2) + "\n";
+      await Deno.writeTextFile(join(dir, "manifest.json"), text, { mode: 0o600 });
+      const manifestSha256 = createHash("sha256").update(text).digest("hex");
+      const removed = opts.out
+        ? []
+        : await applyRetention(opts.root, opts.environment, opts.keep ?? 7);
+      return { dir, manifest, manifestSha256, removed };
+    } finally {
+      snap.release();
+    }
+  } catch (err) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw err;
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+}
