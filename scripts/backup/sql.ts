@@ -207,8 +207,6 @@ export function setSequencesSql(sequences: readonly ManifestSequence[]): string 
 export interface RestorePlanSql {
   /** Schemas dropped first: the backup's, and the environment's own not in it. */
   dropSchemas: string[];
-  /** Tables of the managed schemas emptied before their rows are loaded. */
-  truncateTables: { schema: string; name: string }[];
 }
 
 /**

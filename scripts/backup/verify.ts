@@ -32,7 +32,6 @@ import {
   ident,
   replayableSchema,
   setSequencesSql,
-  STABLE_OUTPUT_SETTINGS,
 } from "./sql.ts";
 
 /** A backup whose manifest is authentic under the operator's key. */

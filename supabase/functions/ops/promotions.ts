@@ -48,6 +48,7 @@ export function promotionRoutes(contextFor: ContextFor) {
         scope: body.scope,
         includeFlagState: body.include_flag_state,
         migrations: body.migrations,
+        backup: body.backup,
       },
       { dryRun: body.dry_run },
     );

@@ -16,14 +16,16 @@ import type { PlanChange, RowsByKind } from "./plan.ts";
 /**
  * Change kinds the apply transaction does not write (database kinds are in kinds.ts): the
  * Stripe catalog's, pending migrations (`schema_migrations`, pushed by the Supabase CLI; see
- * schema.ts) and the permission of a faithful users copy (`users_copy`; see users_scope.ts).
+ * schema.ts) and the permission of a faithful users copy (`users_copy`; see users_scope.ts) or of a backup
+ * restore (`backup_restore`; see restore_scope.ts).
  */
 export type ExternalKindName =
   | "stripe_products"
   | "stripe_prices"
   | "stripe_webhook_endpoints"
   | "schema_migrations"
-  | "users_copy";
+  | "users_copy"
+  | "backup_restore";
 
 /** What an external system's apply did, kept in `ops.promotion_effects` for revert. */
 export type EffectsRecord = JsonObject;

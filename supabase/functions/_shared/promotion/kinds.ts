@@ -18,15 +18,16 @@ export type KindName = "config" | "tiers" | "tier_features" | "tier_prices" | "f
  * What `--scope` selects, declared once for the API, the CLI and the database's check:
  * `config`, `tiers` (with features and prices), `flags` (the kinds below); `stripe`: the
  * target's Stripe catalog (external.ts); `schema`: the migrations pending in the target, listed
- * by the planner (schema.ts); `users`: permission for one faithful users copy (users_scope.ts).
+ * by the planner (schema.ts); `users`: permission for one faithful users copy (users_scope.ts);
+ * `restore`: permission for one restore of a named backup (restore_scope.ts).
  */
-export const SCOPES = ["config", "tiers", "flags", "stripe", "schema", "users"] as const;
+export const SCOPES = ["config", "tiers", "flags", "stripe", "schema", "users", "restore"] as const;
 
 /**
  * Scopes whose one plan change the planner carries as asked (no database kind, no external
  * system): `schema` (the pending migrations listed) and `users` (a faithful copy's permission).
  */
-export const CARRIED_SCOPES: readonly string[] = ["schema", "users"];
+export const CARRIED_SCOPES: readonly string[] = ["schema", "users", "restore"];
 
 /**
  * Parses a comma-separated scope list as people write it (`config,tiers`).

@@ -20,6 +20,7 @@ import {
 import { readSide, type SideSnapshot } from "./read.ts";
 import { type PendingMigration, schemaChanges } from "./schema.ts";
 import { usersCopyChange } from "./users_scope.ts";
+import { backupRestoreChange, type RestoreBackup } from "./restore_scope.ts";
 
 /** The options a plan is made with. */
 export interface PlanRequest {
@@ -28,6 +29,8 @@ export interface PlanRequest {
   includeFlagState: boolean;
   /** Scope `schema`: the migrations pending in the target (see schema.ts). */
   migrations?: PendingMigration[];
+  /** Scope `restore`: the backup to restore (see restore_scope.ts). */
+  backup?: RestoreBackup;
 }
 
 /** A plan with its SHA-256 and canonical text (stored as is). */
@@ -100,6 +103,9 @@ export async function planFrom(
   // Pending migrations are listed by the planner and carried as they are (schema.ts).
   if (req.scope.includes("schema")) external.push(...schemaChanges(req.migrations ?? []));
   if (req.scope.includes("users")) external.push(usersCopyChange(req.source, ctx.targetEnv));
+  if (req.scope.includes("restore") && req.backup) {
+    external.push(backupRestoreChange(req.backup, ctx.targetEnv));
+  }
   try {
     const plan = buildPlan({
       source: req.source,
@@ -137,6 +143,11 @@ export async function computePlan(
   ctx: PromotionContext,
   req: PlanRequest,
 ): Promise<PlannedText> {
+  // A restore's source is the backup (made in the target itself, usually): nothing to read.
+  if (req.scope.every((s) => s === "restore")) {
+    const target = await readSide(ctx.target, []);
+    return await planFrom(ctx, req, { source: {}, target, external: false });
+  }
   if (req.source === ctx.targetEnv) {
     throw new ApiError(400, "invalid_request", `Cannot promote ${req.source} into itself`);
   }
