@@ -26,13 +26,7 @@ import {
   tableName,
 } from "./manifest.ts";
 import { maskDb, pgBin, spawnPg, withDatabaseName } from "./pg.ts";
-import {
-  copyInSql,
-  copyOutSql,
-  ident,
-  replayableSchema,
-  setSequencesSql,
-} from "./sql.ts";
+import { copyInSql, copyOutSql, ident, replayableSchema, setSequencesSql } from "./sql.ts";
 
 /** A backup whose manifest is authentic under the operator's key. */
 export interface OpenedBackup {
