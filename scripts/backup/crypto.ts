@@ -308,7 +308,9 @@ export async function* openChunks(
   if (!ended) {
     throw new BackupError(
       "truncated",
-      `${opts.file}: ends after chunk ${index - 1} without its final chunk (chunks missing)`,
+      index === 0
+        ? `${opts.file}: has no chunks (the file is empty)`
+        : `${opts.file}: ends after chunk ${index - 1} without its final chunk (chunks missing)`,
       { file: opts.file, chunk: index },
     );
   }

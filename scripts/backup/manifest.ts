@@ -100,7 +100,7 @@ export type ManifestMigration = z.infer<typeof ManifestMigration>;
 export const Manifest = z.object({
   format: z.literal(MANIFEST_FORMAT),
   version: z.literal(MANIFEST_VERSION),
-  backup_id: z.string().regex(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/, "expected a backup id"),
+  backup_id: z.string().regex(/^\d{8}T\d{9}Z-[0-9a-f]{6}$/, "expected a backup id"),
   environment: z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/),
   created_at: z.string(),
   git_sha: z.string().regex(/^[0-9a-f]{7,64}$/).nullable(),
@@ -167,15 +167,15 @@ export function parseManifest(text: string): Manifest {
 }
 
 /**
- * A new backup id: UTC time to the second and 6 random hex digits, so ids sort by time.
+ * A new backup id: UTC time to the millisecond and 6 random hex digits, so ids sort by time.
  *
  * @example
  * ```ts
- * newBackupId(new Date("2026-12-02T09:30:00Z"), "a1b2c3"); // "20261202T093000Z-a1b2c3"
+ * newBackupId(new Date("2026-12-02T09:30:00Z"), "a1b2c3"); // "20261202T093000000Z-a1b2c3"
  * ```
  */
 export function newBackupId(now: Date, random: string): string {
-  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  const stamp = now.toISOString().replace(/[-:.]/g, "");
   return `${stamp}-${random}`;
 }
 
@@ -184,7 +184,7 @@ export function newBackupId(now: Date, random: string): string {
  *
  * @example
  * ```ts
- * backupsToRemove(["20261201T000000Z-aaaaaa", "20261202T000000Z-bbbbbb"], 1); // ["20261201T000000Z-aaaaaa"]
+ * backupsToRemove(["20261201T000000000Z-aaaaaa", "20261202T000000000Z-bbbbbb"], 1); // ["20261201T000000000Z-aaaaaa"]
  * ```
  */
 export function backupsToRemove(ids: readonly string[], keep: number): string[] {

@@ -4,13 +4,17 @@ import { backupsToRemove, newBackupId, parseManifest, repairPlan } from "./manif
 Deno.test("newBackupId sorts by time", () => {
   assert.equal(
     newBackupId(new Date("2026-12-02T09:30:05.123Z"), "a1b2c3"),
-    "20261202T093005Z-a1b2c3",
+    "20261202T093005123Z-a1b2c3",
   );
 });
 
 Deno.test("backupsToRemove keeps the newest n", () => {
-  const ids = ["20261203T000000Z-cccccc", "20261201T000000Z-aaaaaa", "20261202T000000Z-bbbbbb"];
-  assert.deepEqual(backupsToRemove(ids, 2), ["20261201T000000Z-aaaaaa"]);
+  const ids = [
+    "20261203T000000000Z-cccccc",
+    "20261201T000000000Z-aaaaaa",
+    "20261202T000000000Z-bbbbbb",
+  ];
+  assert.deepEqual(backupsToRemove(ids, 2), ["20261201T000000000Z-aaaaaa"]);
   assert.deepEqual(backupsToRemove(ids, 7), []);
 });
 

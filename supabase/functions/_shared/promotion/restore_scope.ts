@@ -15,7 +15,7 @@ export const BACKUP_RESTORE_KIND = "backup_restore" as const;
 
 /** The backup a restore plan names (wire fields, as the plan request carries them). */
 export const RestoreBackup = z.object({
-  backup_id: z.string().regex(/^\d{8}T\d{6}Z-[0-9a-f]{6}$/, "expected a backup id"),
+  backup_id: z.string().regex(/^\d{8}T\d{9}Z-[0-9a-f]{6}$/, "expected a backup id"),
   manifest_sha256: z.string().regex(/^[0-9a-f]{64}$/, "expected 64 hex digits"),
   environment: z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/),
   created_at: z.string().max(64),
