@@ -305,6 +305,11 @@ promotion with scope restore naming this backup; --plan records such a promotion
       console.log(
         `migration history: ${applied.length} marked applied, ${reverted.length} marked reverted`,
       );
+      if (result.differences.length) {
+        console.log(
+          `written since the restore committed (live writers): ${result.differences.join(", ")}`,
+        );
+      }
     }
     return 0;
   },
