@@ -118,12 +118,42 @@ export function copyOutArgs(copyOut: string, snapshot: string | null): string[] 
   return ["-X", "-q", "-v", "ON_ERROR_STOP=1", ...commands.flatMap((c) => ["-c", c])];
 }
 
+/**
+ * Reads a byte stream in pieces of about `size` bytes: a pipe delivers a few KiB per read, and
+ * handing each to hashing and sealing separately costs more than the work itself.
+ */
+export async function* largePieces(
+  stream: ReadableStream<Uint8Array>,
+  size = 1 << 20,
+): AsyncGenerator<Uint8Array> {
+  const reader = stream.getReader({ mode: "byob" });
+  try {
+    let buffer = new Uint8Array(size);
+    let filled = 0;
+    while (true) {
+      const { value, done } = await reader.read(buffer.subarray(filled));
+      // The read transfers the buffer: keep the one it hands back, also at the end.
+      if (value) buffer = new Uint8Array(value.buffer);
+      if (done || !value) break;
+      filled += value.length;
+      if (filled === size) {
+        yield buffer;
+        buffer = new Uint8Array(size);
+        filled = 0;
+      }
+    }
+    if (filled > 0) yield buffer.subarray(0, filled);
+  } finally {
+    reader.releaseLock();
+  }
+}
+
 /** Streams a program's stdout, then waits for it (its error wins over a half-read stream). */
 export async function* programOutput(
   p: { process: Deno.ChildProcess; done: Promise<void> },
 ): AsyncGenerator<Uint8Array> {
   try {
-    for await (const piece of p.process.stdout) yield piece;
+    yield* largePieces(p.process.stdout);
   } catch (err) {
     await p.done;
     throw err;
@@ -161,9 +191,13 @@ async function dumpRoles(dbUrl: string, major: number): Promise<string> {
   }
 }
 
-function schemaDumpArgs(facts: CatalogFacts, snapshot: string, kind: "platform" | "schema") {
-  const args = ["--schema-only", "--quote-all-identifiers", `--snapshot=${snapshot}`];
-  if (kind === "schema") {
+/** The schema dumps: pre-data (before the rows) and post-data (indexes, constraints, triggers). */
+const DUMPS = ["platform", "platform_post", "schema", "schema_post"] as const;
+
+function schemaDumpArgs(facts: CatalogFacts, snapshot: string, kind: typeof DUMPS[number]) {
+  const section = kind.endsWith("_post") ? "post-data" : "pre-data";
+  const args = [`--section=${section}`, "--quote-all-identifiers", `--snapshot=${snapshot}`];
+  if (kind.startsWith("schema")) {
     for (const s of facts.schemas) args.push(`--schema=${s}`);
   } else {
     for (const s of [...facts.dataSchemas, "extensions"]) args.push(`--schema=${s}`);
@@ -229,20 +263,21 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
       const files: ManifestFile[] = [];
       const report = (p: BackupProgress) => opts.onProgress?.(p);
 
-      // Dumps: roles, the platform's schemas (scratch verify), the covered schemas.
-      report({ phase: "dump", done: 0, total: 3 });
+      // Dumps: roles, the platform's schemas (scratch verify), the covered schemas, each split
+      // like pg_restore's sections so rows load before indexes and constraints are built.
+      report({ phase: "dump", done: 0, total: DUMPS.length + 1 });
       const roles = await writeSealedFile(textPieces(await dumpRoles(opts.dbUrl, facts.major)), {
         dir,
         name: "roles.sql.enc",
         key: keys.file,
       });
       files.push({ kind: "roles", ...roles.entry });
-      for (const kind of ["platform", "schema"] as const) {
+      await pool(DUMPS, 2, async (kind) => {
         const p = spawnPg(pgBin(facts.major, "pg_dump"), schemaDumpArgs(facts, snapshot, kind), {
           dbUrl: opts.dbUrl,
-          what: `dump the ${kind} schema`,
+          what: `dump the ${kind.replace("_", " ")} schema`,
         });
-        const tail = kind === "schema"
+        const tail = kind === "schema_post"
           ? `\n-- Triggers of managed tables on covered functions.\n${
             facts.crossTriggers.join("\n")
           }\n`
@@ -253,8 +288,8 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
           key: keys.file,
         });
         files.push({ kind, ...out.entry });
-        report({ phase: "dump", done: files.length, total: 3 });
-      }
+        report({ phase: "dump", done: files.length, total: DUMPS.length + 1 });
+      });
 
       // Tables: COPY in the snapshot, hashed and sealed as they stream.
       const total = facts.tables.reduce((n, t) => n + t.estimate, 0);

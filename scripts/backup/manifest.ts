@@ -4,10 +4,12 @@
  *
  * A backup is a directory `<root>/<env>/<backup id>/` holding `manifest.json` (plain JSON,
  * authenticated by an HMAC under a key derived from the operator's key) and encrypted files:
- * `roles.sql.enc` (`pg_dumpall --roles-only --no-role-passwords`), `platform.sql.enc` (the
- * schema of the Supabase-managed schemas the data needs, for the scratch database of
- * `verify`), `schema.sql.enc` (the schemas the backup covers, as `supabase db dump` chooses
- * them) and one `tNNNN.copy.enc` per table (its rows as `COPY … TO STDOUT` text, in key order).
+ * `roles.sql.enc` (`pg_dumpall --roles-only --no-role-passwords`), `platform.sql.enc` and
+ * `platform_post.sql.enc` (the schema of the Supabase-managed schemas the data needs, for the
+ * scratch database of `verify`), `schema.sql.enc` and `schema_post.sql.enc` (the schemas the
+ * backup covers, as `supabase db dump` chooses them; each split into pg_dump's pre-data and
+ * post-data sections, so rows load before indexes and constraints) and one `tNNNN.copy.enc` per
+ * table (its rows as `COPY … TO STDOUT` text, in key order).
  * After a verification, `verified.json` records its result beside them.
  *
  * @module
@@ -55,7 +57,7 @@ const Ident = z.string().min(1).max(63);
 /** One encrypted file of a backup. */
 export const ManifestFile = z.object({
   name: z.string().regex(/^[a-z0-9_.-]{1,64}$/, "expected a plain file name"),
-  kind: z.enum(["roles", "platform", "schema", "table"]),
+  kind: z.enum(["roles", "platform", "platform_post", "schema", "schema_post", "table"]),
   /** Bytes of the encrypted file. */
   size: z.number().int().nonnegative(),
   /** SHA-256 of the encrypted file. */

@@ -158,6 +158,7 @@ async function restoreParts(
     ...m.tables,
     setSequencesSql(m.sequences),
     "set session_replication_role = origin;",
+    replayableSchema(await sealedText(b, "schema_post")),
     auditCarrySql(),
     restoredAuditSql({
       backupId: m.backup_id,

@@ -1,11 +1,12 @@
 /**
  * `verifyBackup`: proves a backup can be restored to exactly what was backed up.
  *
- * Phases: **open** (the key's fingerprint, then the manifest's HMAC) → **check** (every file
- * decrypted chunk by chunk: size, SHA-256, chunk count, and each table's row count and content
- * hash; nothing touches a database until all of it passed) → **restore** (into a scratch
- * database `stagecoach_verify_<random>` on the same server, in one transaction; dropped
- * afterwards, also on failure) → **compare** (row counts and content hashes read back from
+ * Phases: **open** (the key's fingerprint, then the manifest's HMAC) → **restore** (into a
+ * scratch database `stagecoach_verify_<random>` on the same server, in one transaction that
+ * commits only if every file decrypted chunk by chunk with the right size, SHA-256 and chunk
+ * count, and every table with the row count and content hash of the manifest — a stream-verify:
+ * one pass over the files; the scratch database is dropped afterwards, also on failure) →
+ * **compare** (row counts and content hashes read back from
  * the scratch database, table by table, the same way they were read when creating).
  *
  * @module
@@ -110,6 +111,7 @@ async function checkFile(b: OpenedBackup, file: ManifestFile, table?: ManifestTa
 export async function checkBackupFiles(
   b: OpenedBackup,
   onProgress?: (p: BackupProgress) => void,
+  opts: { only?: ManifestFile["kind"][] } = {},
 ): Promise<void> {
   const tables = new Map(b.manifest.tables.map((t) => [t.file, t]));
   for (const t of b.manifest.tables) {
@@ -118,9 +120,10 @@ export async function checkBackupFiles(
     }
   }
   let done = 0;
-  await pool(b.manifest.files, 2, async (file) => {
+  const files = b.manifest.files.filter((f) => !opts.only || opts.only.includes(f.kind));
+  await pool(files, 2, async (file) => {
     await checkFile(b, file, tables.get(file.name));
-    onProgress?.({ phase: "check", done: ++done, total: b.manifest.files.length, item: file.name });
+    onProgress?.({ phase: "check", done: ++done, total: files.length, item: file.name });
   });
 }
 
@@ -153,9 +156,26 @@ export async function* scriptBytes(
     }
     const file = b.manifest.files.find((f) => f.name === part.file)!;
     yield encoder.encode(`${copyInSql(part)};\n`);
+    // Rows go on as they authenticate; the table's hash is checked before its end marker, and
+    // any failure kills psql before it can commit (see runScript).
+    const hash = createHash("sha256");
+    let rows = 0;
     for await (const plain of readSealedFile(b.dir, file, b.keys.file)) {
+      hash.update(plain);
+      const n = countNewlines(plain);
+      rows += n;
       yield plain;
-      onRows?.(part, countNewlines(plain));
+      onRows?.(part, n);
+    }
+    const sha = hash.digest("hex");
+    if (rows !== part.rows || sha !== part.content_sha256) {
+      throw new BackupError(
+        "content_mismatch",
+        `${file.name} (${
+          tableName(part)
+        }): ${rows} rows with hash ${sha}, the manifest says ${part.rows} rows with ${part.content_sha256}`,
+        { file: file.name, table: tableName(part) },
+      );
     }
     yield encoder.encode("\\.\n");
   }
@@ -262,18 +282,27 @@ async function scratchRestore(
     const major = await serverMajor(admin).catch((err) => {
       throw new Error(`Cannot connect to the verify server: ${maskDb(err.message, dbUrl)}`);
     });
-    const [platform, schema] = [await sealedText(b, "platform"), await sealedText(b, "schema")];
+    const [platform, platformPost, schema, schemaPost] = [
+      await sealedText(b, "platform"),
+      await sealedText(b, "platform_post"),
+      await sealedText(b, "schema"),
+      await sealedText(b, "schema_post"),
+    ];
     await admin.unsafe(`create database ${ident(name)}`);
     created = true;
     const scratchUrl = withDatabaseName(dbUrl, name);
     const total = b.manifest.tables.reduce((n, t) => n + t.rows, 0);
     let rows = 0;
     const parts: ScriptPart[] = [
-      replayableSchema(platform, { dropTriggers: true }),
+      replayableSchema(platform),
       replayableSchema(schema),
       "set session_replication_role = replica;",
       ...b.manifest.tables,
       setSequencesSql(b.manifest.sequences),
+      "set session_replication_role = origin;",
+      // Triggers on managed tables come with the covered schema (they call its functions).
+      replayableSchema(platformPost, { dropTriggers: true }),
+      replayableSchema(schemaPost),
     ];
     await runScript(
       scratchUrl,
@@ -322,7 +351,9 @@ export async function verifyBackup(opts: VerifyBackupOptions): Promise<VerifyRes
   let problem: VerifyResult["problem"] = null;
   try {
     opened = await openBackup(opts.dir, opts.key);
-    await checkBackupFiles(opened, opts.onProgress);
+    // The roles file is checked here; every other file is checked as it streams into the
+    // scratch database, whose transaction never commits unless all of it passed.
+    await checkBackupFiles(opened, opts.onProgress, { only: ["roles"] });
     tablesChecked = await scratchRestore(opened, opts.dbUrl, opts.onProgress);
   } catch (err) {
     if (!(err instanceof BackupError)) throw err;
