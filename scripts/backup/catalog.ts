@@ -24,7 +24,7 @@ import {
 type Query = Sql | TransactionSql;
 
 /** A table to back up, before its data is read. */
-export type TableSpec = Pick<ManifestTable, "schema" | "name" | "columns" | "order_by"> & {
+export type TableSpec = Pick<ManifestTable, "schema" | "name" | "columns"> & {
   /** The planner's row estimate (progress only). */
   estimate: number;
 };
@@ -58,22 +58,17 @@ export async function coveredSchemas(sql: Query): Promise<string[]> {
   return rows.map((r) => r.nspname).filter((n) => !isInternalSchema(n));
 }
 
-/** The tables of some schemas, with the columns copied and the key they are ordered by. */
+/** The tables of some schemas, with the columns copied. */
 export async function tablesOf(sql: Query, schemas: string[]): Promise<TableSpec[]> {
   const rows = await sql<
-    { schema: string; name: string; estimate: string; columns: string[]; order_by: string[] }[]
+    { schema: string; name: string; estimate: string; columns: string[] }[]
   >`
     select n.nspname::text as schema, c.relname::text as name,
            greatest(c.reltuples, 0)::bigint::text as estimate,
            array(select a.attname::text from pg_attribute as a
                  where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
                    and a.attgenerated = ''
-                 order by a.attnum) as columns,
-           (select array_agg(a.attname::text order by k.ord)
-            from pg_index as i
-            cross join unnest(i.indkey) with ordinality as k(attnum, ord)
-            join pg_attribute as a on a.attrelid = i.indrelid and a.attnum = k.attnum
-            where i.indrelid = c.oid and i.indisprimary) as order_by
+                 order by a.attnum) as columns
     from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
     where c.relkind in ('r', 'p') and not c.relispartition and n.nspname = any(${schemas})
       and not exists (
@@ -87,7 +82,6 @@ export async function tablesOf(sql: Query, schemas: string[]): Promise<TableSpec
       schema: r.schema,
       name: r.name,
       columns: r.columns,
-      order_by: r.order_by ?? null,
       estimate: Number(r.estimate),
     }));
 }

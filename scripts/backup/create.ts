@@ -321,7 +321,6 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
           schema: t.schema,
           name: t.name,
           columns: t.columns,
-          order_by: t.order_by,
           rows: out.lines,
           content_sha256: out.plainSha256,
           file: name,

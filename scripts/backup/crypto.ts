@@ -157,6 +157,19 @@ function aad(file: string, index: number, final: boolean): Uint8Array<ArrayBuffe
   return encoder.encode(`${LABEL}\u0000${file}\u0000${index}\u0000${final ? "final" : "more"}`);
 }
 
+/** The AES-GCM parameters of one chunk. */
+function chunkParams(
+  opts: { file: string; noncePrefix: Uint8Array },
+  index: number,
+  final: boolean,
+) {
+  return {
+    name: "AES-GCM",
+    iv: nonce(opts.noncePrefix, index),
+    additionalData: aad(opts.file, index, final),
+  };
+}
+
 /** Writes sealed records; {@link createSealer} calls it in order. */
 export type RecordWriter = (record: Uint8Array) => Promise<void>;
 
@@ -187,15 +200,7 @@ export function createSealer(
 
   async function seal(plain: Uint8Array<ArrayBuffer>, final: boolean): Promise<void> {
     const sealed = new Uint8Array(
-      await crypto.subtle.encrypt(
-        {
-          name: "AES-GCM",
-          iv: nonce(opts.noncePrefix, index),
-          additionalData: aad(opts.file, index, final),
-        },
-        key,
-        plain,
-      ),
+      await crypto.subtle.encrypt(chunkParams(opts, index, final), key, plain),
     );
     const record = new Uint8Array(4 + sealed.length);
     new DataView(record.buffer).setUint32(0, sealed.length);
@@ -247,15 +252,7 @@ export async function* openChunks(
     for (const final of [false, true]) {
       try {
         const plain = new Uint8Array(
-          await crypto.subtle.decrypt(
-            {
-              name: "AES-GCM",
-              iv: nonce(opts.noncePrefix, index),
-              additionalData: aad(opts.file, index, final),
-            },
-            key,
-            sealed,
-          ),
+          await crypto.subtle.decrypt(chunkParams(opts, index, final), key, sealed),
         );
         ended = final;
         return plain;

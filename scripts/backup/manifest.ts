@@ -73,10 +73,8 @@ export const ManifestTable = z.object({
   name: Ident,
   /** Columns copied, in order (generated columns are left out). */
   columns: z.array(Ident).min(1),
-  /** Primary-key columns the rows are ordered by; null: ordered by the row's text. */
-  order_by: z.array(Ident).nullable(),
   rows: z.number().int().nonnegative(),
-  /** SHA-256 of the rows' COPY text in that order: the content hash. */
+  /** SHA-256 of the rows' COPY text in the file's order: the content hash (see sql.ts). */
   content_sha256: Hex64,
   file: z.string(),
 });

@@ -1,11 +1,11 @@
 /**
  * `restoreBackup`: puts an environment back to a backup.
  *
- * Phases: **open** (key and manifest HMAC) → **gate** (an environment whose policy asks approvals for high-risk changes
- * (`ops.environments.high_risk_approvals > 0`) is restored only through an approved promotion
- * with scope `restore` whose one change names this backup) → **verify** (the whole of
- * `verifyBackup`: nothing is restored from a backup that does not verify) → **compare** (already equal to the
- * backup: nothing more is done) → **restore** (one `psql --single-transaction` with
+ * Phases: **open** (key and manifest HMAC) → **gate** (an environment whose policy asks
+ * approvals for high-risk changes (`ops.environments.high_risk_approvals > 0`) is restored only
+ * through an approved promotion with scope `restore` whose one change names this backup) → **compare** (already equal to the
+ * backup: nothing more is done) → **verify** (the whole of `verifyBackup`: nothing is restored
+ * from a backup that does not verify) → **restore** (one `psql --single-transaction` with
  * `ON_ERROR_STOP`: roles that are missing, the covered schemas dropped and recreated, the rows
  * loaded with `session_replication_role = replica`, sequences set, the audit log carried
  * forward and a `backup.restored` entry appended) → **repair** (`supabase migration repair` so
@@ -202,24 +202,6 @@ export async function restoreBackup(opts: RestoreBackupOptions): Promise<Restore
       manifestSha256: b.manifestSha256,
       promotionId: opts.promotionId,
     });
-    const verified = await verifyBackup({
-      dir: opts.dir,
-      key: opts.key,
-      dbUrl: opts.dbUrl,
-      onProgress: opts.onProgress,
-    });
-    if (!verified.ok || verified.manifestSha256 !== b.manifestSha256) {
-      const p = verified.problem ?? {
-        code: "manifest_tampered",
-        message: "manifest.json changed during the restore",
-        details: {},
-      };
-      throw new BackupError(
-        p.code as BackupError["code"],
-        `Cannot restore: ${p.message}`,
-        p.details,
-      );
-    }
     const major = Math.floor(Number(m.server_version.split(".")[0]));
     const wanted = m.migrations.map((x) => x.version);
     const historyNow = (await appliedMigrations(sql)).map((x) => x.version);
@@ -240,6 +222,24 @@ export async function restoreBackup(opts: RestoreBackupOptions): Promise<Restore
         repaired: repair,
         promotionId,
       };
+    }
+    const verified = await verifyBackup({
+      dir: opts.dir,
+      key: opts.key,
+      dbUrl: opts.dbUrl,
+      onProgress: opts.onProgress,
+    });
+    if (!verified.ok || verified.manifestSha256 !== b.manifestSha256) {
+      const p = verified.problem ?? {
+        code: "manifest_tampered",
+        message: "manifest.json changed during the restore",
+        details: {},
+      };
+      throw new BackupError(
+        p.code as BackupError["code"],
+        `Cannot restore: ${p.message}`,
+        p.details,
+      );
     }
     const total = m.tables.reduce((n, t) => n + t.rows, 0);
     let rows = 0;

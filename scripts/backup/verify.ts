@@ -89,18 +89,23 @@ async function checkFile(b: OpenedBackup, file: ManifestFile, table?: ManifestTa
       rows += countNewlines(plain);
     }
   }
-  if (table) {
-    const sha = hash.digest("hex");
-    if (rows !== table.rows || sha !== table.content_sha256) {
-      throw new BackupError(
-        "content_mismatch",
-        `${file.name} (${
-          tableName(table)
-        }): ${rows} rows with hash ${sha}, the manifest says ${table.rows} rows with ${table.content_sha256}`,
-        { file: file.name, table: tableName(table) },
-      );
-    }
-  }
+  if (table) assertTableContent(file.name, table, { rows, sha: hash.digest("hex") });
+}
+
+/** @throws {BackupError} `content_mismatch` when a table's rows are not the manifest's */
+function assertTableContent(
+  file: string,
+  table: ManifestTable,
+  found: { rows: number; sha: string },
+) {
+  if (found.rows === table.rows && found.sha === table.content_sha256) return;
+  throw new BackupError(
+    "content_mismatch",
+    `${file} (${
+      tableName(table)
+    }): ${found.rows} rows with hash ${found.sha}, the manifest says ${table.rows} rows with ${table.content_sha256}`,
+    { file, table: tableName(table) },
+  );
 }
 
 /**
@@ -167,16 +172,7 @@ export async function* scriptBytes(
       yield plain;
       onRows?.(part, n);
     }
-    const sha = hash.digest("hex");
-    if (rows !== part.rows || sha !== part.content_sha256) {
-      throw new BackupError(
-        "content_mismatch",
-        `${file.name} (${
-          tableName(part)
-        }): ${rows} rows with hash ${sha}, the manifest says ${part.rows} rows with ${part.content_sha256}`,
-        { file: file.name, table: tableName(part) },
-      );
-    }
+    assertTableContent(file.name, part, { rows, sha: hash.digest("hex") });
     yield encoder.encode("\\.\n");
   }
 }

@@ -15,11 +15,14 @@ import { checkBackupFiles, openBackup, verifyBackup } from "../backup/verify.ts"
 import { supabaseCli } from "../release/supabase_cli.ts";
 import { AS_OPTION, callOps, resolveToken } from "./api.ts";
 import {
+  cliActor,
   defineCommand,
   ENV_OPTION,
   envOption,
   parseCommand,
   parseOptions,
+  positiveInt,
+  readKeyOption,
   UsageError,
 } from "./command.ts";
 import { createProgress, type ProgressReporter } from "./progress.ts";
@@ -32,25 +35,8 @@ const KEY_FILE = {
 } as const;
 const JSON_OPTION = { type: "boolean", help: "print the result as JSON" } as const;
 
-async function readKey(keyFile: string | undefined): Promise<string> {
-  let fileContent: string | undefined;
-  if (keyFile !== undefined) {
-    try {
-      fileContent = await Deno.readTextFile(keyFile);
-    } catch {
-      throw new UsageError(`Invalid --key-file: cannot read ${keyFile}`);
-    }
-  }
-  try {
-    return chooseBackupKey({ envValue: Deno.env.get("STAGECOACH_BACKUP_KEY"), fileContent });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
-function actor(): string {
-  const user = Deno.env.get("USER") ?? Deno.env.get("LOGNAME") ?? "unknown";
-  return `cli:${user}@${Deno.hostname()}`;
+function readKey(keyFile: string | undefined): Promise<string> {
+  return readKeyOption(keyFile, { variable: "STAGECOACH_BACKUP_KEY", choose: chooseBackupKey });
 }
 
 const PHASES: Record<BackupProgress["phase"], string> = {
@@ -85,15 +71,6 @@ function phaseProgress(label: string, quiet: boolean) {
       current = null;
     },
   };
-}
-
-function positiveInt(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new UsageError(`Invalid ${flag}: "${value}" is not a positive whole number`);
-  }
-  return n;
 }
 
 function mib(bytes: number): string {
@@ -293,7 +270,7 @@ promotion with scope restore naming this backup; --plan records such a promotion
       dbUrl: target.dbUrl,
       repair: (status, versions) => cli.migrationRepair(status, versions),
       promotionId: values.promotion,
-      who: actor(),
+      who: cliActor(),
       onProgress: progress.report,
     }).finally(progress.end);
     if (values.json) console.log(JSON.stringify(result, null, 2));
