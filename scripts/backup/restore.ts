@@ -49,6 +49,12 @@ import {
 /** Tables a restore carries forward instead of replacing (see the module comment). */
 export const CARRIED_TABLES = new Set(["ops.audit_log", "ops.audit_chain_head"]);
 
+/**
+ * Liveness rows (the worker's heartbeat, written every minute): a restore replaces them like
+ * any row, but they do not make an environment differ from a backup it was just restored from.
+ */
+const LIVENESS_TABLES = ["ops.heartbeats"];
+
 /** Marks migration versions in the target's history (`supabase migration repair`). */
 export type MigrationRepair = (
   status: "applied" | "reverted",
@@ -206,8 +212,9 @@ export async function restoreBackup(opts: RestoreBackupOptions): Promise<Restore
     const wanted = m.migrations.map((x) => x.version);
     const historyNow = (await appliedMigrations(sql)).map((x) => x.version);
     // A table the schema lacks now (a migration since) reads as a difference.
-    const differ = await compareTables(opts.dbUrl, major, m.tables, { skip: CARRIED_TABLES })
-      .then((d) => d.length, () => 1);
+    const differ = await compareTables(opts.dbUrl, major, m.tables, {
+      skip: new Set([...CARRIED_TABLES, ...LIVENESS_TABLES]),
+    }).then((d) => d.length, () => 1);
     const schemasNow = await coveredSchemas(sql);
     const sameSchemas = schemasNow.join() === [...m.schemas].sort().join();
     const repair = repairPlan(wanted, historyNow);

@@ -61,7 +61,12 @@ export async function openBackup(dir: string, key: string): Promise<OpenedBackup
     throw new BackupError("missing_file", (err as Error).message, { file: "manifest.json" });
   });
   const { iterations, salt } = manifest.encryption.kdf;
-  const fingerprint = await keyFingerprint(key, iterations);
+  // Both derivations at once (each is 600,000 PBKDF2 rounds); the keys are used only if the
+  // fingerprint matches.
+  const [fingerprint, keys] = await Promise.all([
+    keyFingerprint(key, iterations),
+    deriveBackupKeys(key, fromHex(salt), iterations),
+  ]);
   if (fingerprint !== manifest.encryption.key_fingerprint) {
     throw new BackupError(
       "wrong_key",
@@ -69,7 +74,6 @@ export async function openBackup(dir: string, key: string): Promise<OpenedBackup
       { fingerprint, backup_fingerprint: manifest.encryption.key_fingerprint },
     );
   }
-  const keys = await deriveBackupKeys(key, fromHex(salt), iterations);
   if (!(await macValid(keys.mac, manifestMacInput(manifest), manifest.hmac))) {
     throw new BackupError(
       "manifest_tampered",
