@@ -7,6 +7,20 @@
  * table's rows by `COPY … TO STDOUT` in key order, in that same snapshot, a few tables at once;
  * hashed and sealed as they stream) → **manifest** (signed with the HMAC) → **retention**.
  *
+ * The programmatic API (what a release's `backup` step calls; the CLI is `scripts/cli/backup.ts`):
+ *
+ * ```ts
+ * import { createBackup } from "./scripts/backup/create.ts";
+ * import { verifyBackup } from "./scripts/backup/verify.ts";
+ * const made = await createBackup({ environment: "production", dbUrl, key, root, onProgress });
+ * // made: { dir, manifest, manifestSha256, removed }
+ * const result = await verifyBackup({ dir: made.dir, key, dbUrl, onProgress });
+ * // result: { ok, backupId, manifestSha256, tablesChecked, problem, recordedAt }; verified.json written
+ * ```
+ *
+ * `restoreBackup` (`restore.ts`) and `listBackups` / `backupRoot` (`list.ts`) complete it. The
+ * database URL comes from `scripts/cli/target.ts`; the key from `STAGECOACH_BACKUP_KEY` or a file.
+ *
  * @module
  */
 import { createHash } from "node:crypto";
