@@ -35,7 +35,7 @@ import {
   macHex,
   toHex,
 } from "./crypto.ts";
-import { writeSealedFile } from "./files.ts";
+import { countNewlines, writeSealedFile } from "./files.ts";
 import {
   type Manifest,
   MANIFEST_FORMAT,
@@ -175,6 +175,11 @@ export async function* programOutput(
   await p.done;
 }
 
+/** The manifest fields of a table spec. */
+function pick(t: TableSpec): Pick<ManifestTable, "schema" | "name" | "columns"> {
+  return { schema: t.schema, name: t.name, columns: t.columns };
+}
+
 async function gitHead(): Promise<string | null> {
   try {
     const out = await new Deno.Command("git", {
@@ -279,14 +284,17 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
 
       // Dumps: roles, the platform's schemas (scratch verify), the covered schemas, each split
       // like pg_restore's sections so rows load before indexes and constraints are built.
-      report({ phase: "dump", done: 0, total: DUMPS.length + 1 });
+      report({ phase: "dump", done: 0, total: 1 });
       const roles = await writeSealedFile(textPieces(await dumpRoles(opts.dbUrl, facts.major)), {
         dir,
         name: "roles.sql.enc",
         key: keys.file,
       });
       files.push({ kind: "roles", ...roles.entry });
-      await pool(DUMPS, 2, async (kind) => {
+      report({ phase: "dump", done: 1, total: 1 });
+      // The schema dumps run beside the tables (they mostly wait on the catalog); the largest
+      // tables go first so the last one to finish is a small one.
+      const dumps = pool(DUMPS, 2, async (kind) => {
         const p = spawnPg(pgBin(facts.major, "pg_dump"), schemaDumpArgs(facts, snapshot, kind), {
           dbUrl: opts.dbUrl,
           what: `dump the ${kind.replace("_", " ")} schema`,
@@ -302,13 +310,15 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
           key: keys.file,
         });
         files.push({ kind, ...out.entry });
-        report({ phase: "dump", done: files.length, total: DUMPS.length + 1 });
       });
 
       // Tables: COPY in the snapshot, hashed and sealed as they stream.
       const total = facts.tables.reduce((n, t) => n + t.estimate, 0);
       let rowsDone = 0;
-      const tables = await pool(facts.tables, opts.parallel ?? 2, async (t: TableSpec, i) => {
+      const order = facts.tables.map((t, i) => ({ t, i })).sort((a, b) =>
+        b.t.estimate - a.t.estimate
+      );
+      const read = pool(order, opts.parallel ?? 2, async ({ t, i }) => {
         const name = `t${String(i + 1).padStart(4, "0")}.copy.enc`;
         const p = spawnPg(pgBin(facts.major, "psql"), copyOutArgs(copyOutSql(t), snapshot), {
           dbUrl: opts.dbUrl,
@@ -319,9 +329,7 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
           name,
           key: keys.file,
           onPiece: (piece) => {
-            let n = 0;
-            for (let j = piece.indexOf(10); j !== -1; j = piece.indexOf(10, j + 1)) n++;
-            rowsDone += n;
+            rowsDone += countNewlines(piece);
             report({
               phase: "tables",
               done: rowsDone,
@@ -331,16 +339,13 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
           },
         });
         files.push({ kind: "table", ...out.entry });
-        const entry: ManifestTable = {
-          schema: t.schema,
-          name: t.name,
-          columns: t.columns,
-          rows: out.lines,
-          content_sha256: out.plainSha256,
-          file: name,
+        return {
+          i,
+          entry: { ...pick(t), rows: out.lines, content_sha256: out.plainSha256, file: name },
         };
-        return entry;
       });
+      const [, read_] = await Promise.all([dumps, read]);
+      const tables: ManifestTable[] = read_.sort((a, b) => a.i - b.i).map((r) => r.entry);
       await snap`commit`;
 
       const unsigned: UnsignedManifest = {

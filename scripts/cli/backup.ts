@@ -40,8 +40,8 @@ function readKey(keyFile: string | undefined): Promise<string> {
 }
 
 const PHASES: Record<BackupProgress["phase"], string> = {
-  dump: "dumping roles and schema",
-  tables: "reading tables",
+  dump: "dumping roles",
+  tables: "reading schema and tables",
   check: "checking files",
   restore: "restoring",
   compare: "comparing content hashes",
