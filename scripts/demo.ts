@@ -23,6 +23,7 @@
  *
  * @module
  */
+import { join } from "node:path";
 import postgres from "postgres";
 import { type LocalEnv, localEnvs, stackOptionsFromEnv } from "./local/config.ts";
 import { ensureUser, userToken } from "./local/auth.ts";
@@ -35,6 +36,8 @@ import { renderPlan } from "../supabase/functions/_shared/promotion/render.ts";
 
 /** Password of the demo's team members on the local stack (never used outside it). */
 const DEMO_PASSWORD = "stagecoach-demo";
+/** The demo's backup key (a real operator keeps theirs in STAGECOACH_BACKUP_KEY or a file). */
+const DEMO_BACKUP_KEY = "stagecoach-demo-backup-key-not-for-real-use";
 
 const OLIVIA = "olivia.operator@stagecoach.test";
 const ADA = "ada.approver@stagecoach.test";
@@ -178,6 +181,10 @@ async function main(): Promise<void> {
     say(`staging pro_monthly is now ${staged.unit_amount}`);
 
     headline("7. The merge to `main` plans production; two approvers; the release goes on");
+    // Production is watched 10 minutes after a release by default; the demo cannot wait that long.
+    await sql.production`update ops.environments
+      set watch_window = '6 seconds', watch_every = '2 seconds' where name = 'production'`;
+    say(dim("(production's watch after apply shortened for the demo: 6 s, a sample every 2 s)"));
     const planned = await stagecoach(["release", "--to", "production", "--as", OLIVIA]);
     const [row] = await sql.production`
       select promotion_id::text as id from ops.releases
@@ -388,7 +395,11 @@ async function main(): Promise<void> {
 
 /** Shows a release's step lines and outcome; a failed release ends the demo. */
 function showRelease(r: { code: number; lines: string[] }, env: string): void {
-  for (const line of r.lines.filter((l) => /^\w+: (succeeded|skipped|done)|already/.test(l))) {
+  for (
+    const line of r.lines.filter((l) =>
+      /^\w+: (succeeded|skipped|done)|already|^watch \w+: sample/.test(l)
+    )
+  ) {
     say(dim(line));
   }
   say(r.lines.findLast((l) => l.startsWith("release ")) ?? "");
@@ -399,7 +410,12 @@ function showRelease(r: { code: number; lines: string[] }, env: string): void {
 async function stagecoach(args: string[]): Promise<{ code: number; lines: string[] }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "scripts/stagecoach.ts", ...args],
-    env: { NO_COLOR: "1" },
+    // A production release backs up first, encrypted under the operator's key.
+    env: {
+      NO_COLOR: "1",
+      STAGECOACH_BACKUP_KEY: Deno.env.get("STAGECOACH_BACKUP_KEY") ?? DEMO_BACKUP_KEY,
+      STAGECOACH_BACKUP_DIR: join(stackOptionsFromEnv().home, "backups"),
+    },
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -35,6 +35,12 @@ import { etlListCommand, etlRunCommand } from "./cli/etl.ts";
 import { stripeReconcileCommand } from "./cli/stripe.ts";
 import { releaseCommand, releaseListCommand, releaseShowCommand } from "./cli/release.ts";
 import { releaseRollbackCommand } from "./cli/release_rollback.ts";
+import {
+  backupCreateCommand,
+  backupListCommand,
+  backupRestoreCommand,
+  backupVerifyCommand,
+} from "./cli/backup.ts";
 
 const COMMANDS: Command[] = [statusCommand, userCreateCommand, tokenCommand];
 COMMANDS.push(
@@ -54,6 +60,7 @@ COMMANDS.push(notificationsAddCommand, notificationsListCommand, notificationsRe
 COMMANDS.push(usersCopyCommand, etlRunCommand, etlListCommand);
 COMMANDS.push(stripeReconcileCommand);
 COMMANDS.push(releaseCommand, releaseShowCommand, releaseListCommand, releaseRollbackCommand);
+COMMANDS.push(backupCreateCommand, backupVerifyCommand, backupRestoreCommand, backupListCommand);
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

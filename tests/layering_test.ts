@@ -5,7 +5,7 @@
  * 1. **Function code imports nothing outside `supabase/`**: `supabase functions deploy`
  *    uploads a function's import graph; a file elsewhere would be missing on Supabase.
  * 2. **The CLI reaches the local stack only through the target layer**: among the CLI's
- *    modules (`scripts/stagecoach.ts`, `scripts/cli/`, `scripts/release/`), only
+ *    modules (`scripts/stagecoach.ts`, `scripts/cli/`, `scripts/release/`, `scripts/backup/`), only
  *    `scripts/cli/target.ts` imports from `scripts/local/`.
  * 3. **Pure modules do no I/O**: they reach neither `postgres`, `stripe`, supabase-js nor our
  *    database, Stripe or outbound HTTP modules at run time (type-only imports are fine).
@@ -76,7 +76,7 @@ export function outsideSupabase(edges: Edge[]): string[] {
   ];
 }
 
-const CLI = /^scripts\/(stagecoach\.ts|cli\/|release\/)/;
+const CLI = /^scripts\/(stagecoach\.ts|cli\/|release\/|backup\/)/;
 const TARGET = "scripts/cli/target.ts";
 
 /** Rule 2: CLI modules other than the target layer importing the local stack. */
@@ -97,6 +97,7 @@ export const PURE_MODULES = [
   "supabase/functions/_shared/promotion/render.ts",
   "supabase/functions/_shared/promotion/kinds.ts",
   "supabase/functions/_shared/promotion/users_scope.ts",
+  "supabase/functions/_shared/promotion/restore_scope.ts",
   "supabase/functions/_shared/json/lossless.ts",
   "supabase/functions/_shared/api/contract.ts",
   "supabase/functions/_shared/users/mask_sql.ts",
@@ -110,6 +111,9 @@ export const PURE_MODULES = [
   "scripts/release/duration.ts",
   "scripts/release/sql_checks.ts",
   "scripts/release/schema_dump.ts",
+  "scripts/backup/manifest.ts",
+  "scripts/backup/crypto.ts",
+  "scripts/backup/sql.ts",
 ];
 
 /** What a pure module may not reach at run time. */

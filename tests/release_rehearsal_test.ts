@@ -59,6 +59,7 @@ async function githubSettings(envs: EnvName[], target: EnvName) {
     STAGECOACH_PASSWORD: CI_PASSWORD,
     STRIPE_SECRET_KEY: await localStripeKey(localEnv(target)),
     DIGITALOCEAN_ACCESS_TOKEN: "dop_v1_rehearsal",
+    STAGECOACH_BACKUP_KEY: "rehearsal-backup-key-0123456789abcdef",
   };
   const vars: Record<string, string> = { DIGITALOCEAN_PROJECT_ID: crypto.randomUUID() };
   for (const name of envs) {
@@ -314,6 +315,16 @@ Deno.test("rehearsal: development → staging on merge, production after two app
         ],
       );
       assert.equal(row.watch.outcome, "passed", "production was watched after apply");
+      // The verified pre-release backup was kept as the run's artifact.
+      const backupId = stepOf(applied, "release").outputs.backup_id;
+      assert.match(backupId, /\S/, "the release names its backup");
+      const kept = join(applied.workDir, "artifacts", `backup-production-${backupId}`);
+      const files = [...Deno.readDirSync(join(kept, backupId))].map((e) => e.name);
+      assert.ok(
+        files.includes("manifest.json"),
+        `the artifact holds the backup: ${files.join(", ")}`,
+      );
+      assert.ok(files.includes("verified.json"), "and its verification");
 
       const reapplied = await applyJob();
       assert.equal(reapplied.result, "success");

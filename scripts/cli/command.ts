@@ -254,3 +254,51 @@ export async function withDatabase<T>(
     await sql.end({ timeout: 2 });
   }
 }
+
+/**
+ * Reads a whole-number option that must be positive.
+ *
+ * @throws {UsageError} naming the option when it is not a positive whole number
+ */
+export function positiveInt(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new UsageError(`Invalid ${flag}: "${value}" is not a positive whole number`);
+  }
+  return n;
+}
+
+/**
+ * Reads a key given as `--key-file` or an environment variable, checked by `choose` (which
+ * gets the file's content, if any, and the variable's value).
+ *
+ * @throws {UsageError} when the file cannot be read or `choose` refuses (the key is never shown)
+ */
+export async function readKeyOption(
+  keyFile: string | undefined,
+  opts: {
+    variable: string;
+    choose: (given: { envValue?: string; fileContent?: string }) => string;
+  },
+): Promise<string> {
+  let fileContent: string | undefined;
+  if (keyFile !== undefined) {
+    try {
+      fileContent = await Deno.readTextFile(keyFile);
+    } catch {
+      throw new UsageError(`Invalid --key-file: cannot read ${keyFile}`);
+    }
+  }
+  try {
+    return opts.choose({ envValue: Deno.env.get(opts.variable), fileContent });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** Who runs the CLI, for audit entries and job records: `cli:<user>@<host>`. */
+export function cliActor(): string {
+  const user = Deno.env.get("USER") ?? Deno.env.get("LOGNAME") ?? "unknown";
+  return `cli:${user}@${Deno.hostname()}`;
+}

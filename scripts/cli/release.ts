@@ -8,7 +8,14 @@
  */
 import postgres from "postgres";
 import { ApiCallError, AS_OPTION, callOps, resolveToken } from "./api.ts";
-import { defineCommand, envOption, parseCommand, required, UsageError } from "./command.ts";
+import {
+  defineCommand,
+  envOption,
+  parseCommand,
+  readKeyOption,
+  required,
+  UsageError,
+} from "./command.ts";
 import {
   anonKey,
   ENVIRONMENTS,
@@ -31,6 +38,8 @@ import { renderPlan } from "../../supabase/functions/_shared/promotion/render.ts
 import { recordReverts, ReleaseRecord, type ReleaseRow } from "../release/record.ts";
 import { revertRecords } from "../release/reverts_record.ts";
 import { watchRelease } from "../release/watch.ts";
+import { takeReleaseBackup } from "../release/backup_step.ts";
+import { chooseBackupKey } from "../backup/crypto.ts";
 import { cliJobRegistry, cliOwner } from "./job_command.ts";
 import type { JobHost } from "../../supabase/functions/_shared/jobs/registry.ts";
 import { type ReleaseOutcome, runRelease } from "../release/release.ts";
@@ -110,6 +119,17 @@ async function watchHost(to: Target, log: (line: string) => void): Promise<JobHo
   return { owner: cliOwner(), dbUrl: () => to.dbUrl, secret: (n) => secrets[n], log };
 }
 
+/**
+ * Whether a release into this database takes a verified backup first: a production-kind
+ * environment (its own `ops.environments` row says so; by name before it has one).
+ */
+async function takesBackup(db: postgres.Sql, name: string): Promise<boolean> {
+  const [row] = await db<{ production: boolean | null }[]>`
+    select (select kind = 'production' from ops.environments where is_self) as production`
+    .catch(() => [{ production: null }]);
+  return row?.production ?? name === "production";
+}
+
 /** Holds the target's release lock for `fn`, or fails when another release runs. */
 async function withReleaseLock<T>(db: postgres.Sql, env: string, fn: () => Promise<T>): Promise<T> {
   const conn = await db.reserve();
@@ -134,13 +154,16 @@ export const releaseCommand = defineCommand({
   description: `Releases the checkout into --to (from --from, by default the environment before it):
 migrations pending in the target (linted; the dry run shown), the promotion of config, tiers,
 flags, the Stripe catalog and the schema (recorded in the target; its policy decides the
-approvals), then — once approved — the schema check, supabase db push, function secrets,
-supabase functions deploy --use-api, the apply with validation, and every check again.
+approvals), then — once approved — the schema check, a verified backup (production:
+STAGECOACH_BACKUP_KEY or --backup-key-file), supabase db push (the revert scripts recorded
+first), function secrets, supabase functions deploy --use-api, the apply with validation,
+every check again, and (production) the watch that rolls the release back by itself on a
+breach.
 Each step is recorded in the target's ops.releases. Running it again for the same commit
 continues after the last finished step; a finished release changes nothing.
 
 In GitHub Actions it writes step outputs (release_id, status, exit_code, promotion_id,
-plan_hash, git_sha) to $GITHUB_OUTPUT and a Markdown summary to $GITHUB_STEP_SUMMARY.
+plan_hash, git_sha, backup_id, backup_dir) to $GITHUB_OUTPUT and a Markdown summary to $GITHUB_STEP_SUMMARY.
 
 exit codes: 0 released or nothing to release, 1 failed, 2 usage, 3 waiting for approval`,
   options: {
@@ -177,6 +200,11 @@ exit codes: 0 released or nothing to release, 1 failed, 2 usage, 3 waiting for a
       type: "string",
       value: "<dur>",
       help: "how long --wait waits: 90s, 15m, 2h (default 30m)",
+    },
+    "backup-key-file": {
+      type: "string",
+      value: "<path>",
+      help: "production: the key of the pre-release backup (else STAGECOACH_BACKUP_KEY)",
     },
     as: AS_OPTION,
     json: { type: "boolean", help: "print the outcome as JSON" },
@@ -221,6 +249,23 @@ exit codes: 0 released or nothing to release, 1 failed, 2 usage, 3 waiting for a
             functionSecrets: () => Promise.resolve(releaseSecrets(req.to, req.from)),
             recordReverts: async (migrations) =>
               await recordReverts(db, record.row.id, await revertRecords(REPO_ROOT, migrations)),
+            ...(await takesBackup(db, req.to.name)
+              ? {
+                backup: () =>
+                  takeReleaseBackup(db, {
+                    releaseId: record.row.id,
+                    environment: req.to.name,
+                    dbUrl: req.to.dbUrl,
+                    key: () =>
+                      readKeyOption(v["backup-key-file"], {
+                        variable: "STAGECOACH_BACKUP_KEY",
+                        choose: chooseBackupKey,
+                      }),
+                    gitSha: key.sha,
+                    log,
+                  }),
+              }
+              : {}),
             watch: async () =>
               await watchRelease(db, {
                 releaseId: record.row.id,

@@ -30,38 +30,21 @@ import {
   type Selection,
 } from "../../supabase/functions/_shared/users/scope.ts";
 import { DEFAULT_STATEMENT_TIMEOUT_S } from "../../supabase/functions/_shared/users/source_reader.ts";
-import { defineCommand, envOption, parseOptions, UsageError, withDatabase } from "./command.ts";
+import {
+  cliActor,
+  defineCommand,
+  envOption,
+  parseOptions,
+  positiveInt,
+  readKeyOption,
+  UsageError,
+  withDatabase,
+} from "./command.ts";
 import { cliJobRegistry, type JobStartContext, runJobCommand } from "./job_command.ts";
 import type { Target } from "./target.ts";
 
-function positiveInt(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new UsageError(`Invalid ${flag}: "${value}" is not a positive whole number`);
-  }
-  return n;
-}
-
-async function readKey(keyFile: string | undefined): Promise<string> {
-  let fileContent: string | undefined;
-  if (keyFile !== undefined) {
-    try {
-      fileContent = await Deno.readTextFile(keyFile);
-    } catch {
-      throw new UsageError(`Invalid --key-file: cannot read ${keyFile}`);
-    }
-  }
-  try {
-    return chooseAnonKey({ envValue: Deno.env.get("STAGECOACH_ANON_KEY"), fileContent });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
-function actor(): string {
-  const user = Deno.env.get("USER") ?? Deno.env.get("LOGNAME") ?? "unknown";
-  return `cli:${user}@${Deno.hostname()}`;
+function readKey(keyFile: string | undefined): Promise<string> {
+  return readKeyOption(keyFile, { variable: "STAGECOACH_ANON_KEY", choose: chooseAnonKey });
 }
 
 function printJson(value: unknown): void {
@@ -326,7 +309,7 @@ async function startCopy(ctx: JobStartContext, r: CopyRequest): Promise<JobRow |
       key_fingerprint: fingerprint,
       manifest_hash: SHIPPED_MANIFEST_HASH,
       promotion_id: pre.promotion_id,
-      actor: actor(),
+      actor: cliActor(),
       statement_timeout_s: r.statementTimeoutS,
     };
     const job = await ctx.create({

@@ -39,6 +39,8 @@ export interface ReleaseRow {
   steps: ReleaseStep[];
   created_at?: string;
   finished_at?: string | null;
+  /** The pre-release backup (production), once recorded. */
+  backup?: { id?: string; dir?: string } | null;
 }
 
 /** What identifies a release. */
@@ -50,7 +52,7 @@ export interface ReleaseKey {
 }
 
 const COLUMNS = `id::text, environment, source_env, git_sha, started_by, promotion_id::text,
-  status, steps, created_at, finished_at`;
+  status, steps, created_at, finished_at, to_jsonb(r) -> 'backup' as backup`;
 
 async function hasTable(db: postgres.Sql): Promise<boolean> {
   const [{ ok }] = await db<{ ok: boolean }[]>`
@@ -81,7 +83,7 @@ export class ReleaseRecord {
   static async open(db: postgres.Sql, key: ReleaseKey): Promise<ReleaseRecord> {
     if (await hasTable(db)) {
       const [row] = await db.unsafe(
-        `select ${COLUMNS} from ops.start_release($1, $2, $3, $4)`,
+        `select ${COLUMNS} from ops.start_release($1, $2, $3, $4) as r`,
         [key.environment, key.source, key.sha, key.startedBy],
       );
       return new ReleaseRecord(db, key, row as unknown as ReleaseRow, true);
@@ -126,7 +128,7 @@ export class ReleaseRecord {
       return;
     }
     const [row] = await this.#db.unsafe(
-      `select ${COLUMNS} from ops.record_release_step($1, $2, $3, $4, $5)`,
+      `select ${COLUMNS} from ops.record_release_step($1, $2, $3, $4, $5) as r`,
       [this.row.id, name, status, summary, promotionId],
     );
     this.row = row as unknown as ReleaseRow;
@@ -141,7 +143,7 @@ export class ReleaseRecord {
       return;
     }
     const [row] = await this.#db.unsafe(
-      `select ${COLUMNS} from ops.set_release_status($1, $2)`,
+      `select ${COLUMNS} from ops.set_release_status($1, $2) as r`,
       [this.row.id, status],
     );
     this.row = row as unknown as ReleaseRow;
@@ -150,7 +152,7 @@ export class ReleaseRecord {
   /** Reads the row again (the watch and rollbacks move the status in the database). */
   async refresh(): Promise<void> {
     if (!this.#stored) return;
-    const [row] = await this.#db.unsafe(`select ${COLUMNS} from ops.releases where id = $1`, [
+    const [row] = await this.#db.unsafe(`select ${COLUMNS} from ops.releases as r where id = $1`, [
       this.row.id,
     ]);
     if (row) this.row = row as unknown as ReleaseRow;

@@ -17,6 +17,8 @@ export function releaseOutputs(out: ReleaseOutcome): Record<string, string> {
     promotion_id: out.promotion?.id ?? "",
     plan_hash: out.promotion?.plan_hash ?? "",
     git_sha: out.release.git_sha,
+    backup_id: out.release.backup?.id ?? "",
+    backup_dir: out.release.backup?.dir ?? "",
   };
 }
 

@@ -87,6 +87,13 @@ export function supabaseCli(opts: SupabaseCliOptions) {
       if (dryRun) args.push("--dry-run");
       return run(args, dryRun ? "list pending migrations" : "push migrations");
     },
+    /** `supabase migration repair --status <status> <versions…>` (the history table only). */
+    migrationRepair(status: "applied" | "reverted", versions: string[]): Promise<string> {
+      return run(
+        ["migration", "repair", "--db-url", opts.dbUrl, "--status", status, ...versions],
+        `mark migrations ${status} in the history`,
+      );
+    },
     /** `supabase secrets set --env-file …` (a file of mode 600, removed afterwards). */
     async setSecrets(secrets: Record<string, string>): Promise<string> {
       const args = management("set function secrets");

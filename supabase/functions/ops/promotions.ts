@@ -49,6 +49,7 @@ export function promotionRoutes(contextFor: ContextFor) {
         includeFlagState: body.include_flag_state,
         migrations: body.migrations,
         releaseId: body.release_id,
+        backup: body.backup,
       },
       { dryRun: body.dry_run },
     );

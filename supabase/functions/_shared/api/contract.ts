@@ -16,6 +16,7 @@ import { JsonNumber, type JsonObject, type JsonValue } from "../json/lossless.ts
 import { DEFAULT_SCOPES, SCOPES } from "../promotion/kinds.ts";
 import type { Action, Plan, PlanChange } from "../promotion/plan.ts";
 import { PendingMigration } from "../promotion/schema.ts";
+import { RestoreBackup } from "../promotion/restore_scope.ts";
 
 // ── Building blocks ─────────────────────────────────────────────────────────────────────────
 
@@ -154,12 +155,17 @@ export const PlanRequest = z.object({
   migrations: z.array(PendingMigration).max(500).optional(),
   /** Scope `rollback`: the release to roll back (recorded in the target). */
   release_id: z.uuid().optional(),
+  /** Scope `restore`: the backup to restore (`stagecoach backup restore --plan`). */
+  backup: RestoreBackup.optional(),
 }).refine((b) => !b.migrations || b.scope.includes("schema"), {
   message: "migrations are only planned with scope schema",
   path: ["migrations"],
 }).refine((b) => (b.release_id !== undefined) === b.scope.includes("rollback"), {
   message: "release_id is planned with scope rollback, and only with it",
   path: ["release_id"],
+}).refine((b) => b.scope.includes("restore") === (b.backup !== undefined), {
+  message: "a backup is planned with scope restore, and scope restore needs a backup",
+  path: ["backup"],
 });
 
 /** `POST /validate`: what parity covers. */

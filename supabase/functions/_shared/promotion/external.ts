@@ -16,8 +16,9 @@ import type { PlanChange, RowsByKind } from "./plan.ts";
 /**
  * Change kinds the apply transaction does not write (database kinds are in kinds.ts): the
  * Stripe catalog's, pending migrations (`schema_migrations`, pushed by the Supabase CLI; see
- * schema.ts), the permission of a faithful users copy (`users_copy`; see users_scope.ts) and of
- * a release rollback (`release_rollback`; see rollback_scope.ts).
+ * schema.ts), the permission of a faithful users copy (`users_copy`; see users_scope.ts), of a
+ * release rollback (`release_rollback`; see rollback_scope.ts) and of a backup restore
+ * (`backup_restore`; see restore_scope.ts).
  */
 export type ExternalKindName =
   | "stripe_products"
@@ -25,7 +26,8 @@ export type ExternalKindName =
   | "stripe_webhook_endpoints"
   | "schema_migrations"
   | "users_copy"
-  | "release_rollback";
+  | "release_rollback"
+  | "backup_restore";
 
 /** What an external system's apply did, kept in `ops.promotion_effects` for revert. */
 export type EffectsRecord = JsonObject;

@@ -19,7 +19,8 @@ export type KindName = "config" | "tiers" | "tier_features" | "tier_prices" | "f
  * `config`, `tiers` (with features and prices), `flags` (the kinds below); `stripe`: the
  * target's Stripe catalog (external.ts); `schema`: the migrations pending in the target, listed
  * by the planner (schema.ts); `users`: permission for one faithful users copy (users_scope.ts);
- * `rollback`: permission to roll one release back (rollback_scope.ts).
+ * `rollback`: permission to roll one release back (rollback_scope.ts); `restore`: permission for
+ * one restore of a named backup (restore_scope.ts).
  */
 export const SCOPES = [
   "config",
@@ -29,6 +30,7 @@ export const SCOPES = [
   "schema",
   "users",
   "rollback",
+  "restore",
 ] as const;
 
 /**
@@ -36,7 +38,7 @@ export const SCOPES = [
  * system): `schema` (the pending migrations listed), `users` (a faithful copy's permission) and
  * `rollback` (a release rollback's permission).
  */
-export const CARRIED_SCOPES: readonly string[] = ["schema", "users", "rollback"];
+export const CARRIED_SCOPES: readonly string[] = ["schema", "users", "rollback", "restore"];
 
 /**
  * Parses a comma-separated scope list as people write it (`config,tiers`).

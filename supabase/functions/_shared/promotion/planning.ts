@@ -21,6 +21,7 @@ import { readSide, type SideSnapshot } from "./read.ts";
 import { type PendingMigration, schemaChanges } from "./schema.ts";
 import { usersCopyChange } from "./users_scope.ts";
 import { releaseRollbackChange } from "./rollback_scope.ts";
+import { backupRestoreChange, type RestoreBackup } from "./restore_scope.ts";
 
 /** The options a plan is made with. */
 export interface PlanRequest {
@@ -31,6 +32,8 @@ export interface PlanRequest {
   migrations?: PendingMigration[];
   /** Scope `rollback`: the release to roll back (see rollback_scope.ts). */
   releaseId?: string;
+  /** Scope `restore`: the backup to restore (see restore_scope.ts). */
+  backup?: RestoreBackup;
 }
 
 /** A plan with its SHA-256 and canonical text (stored as is). */
@@ -106,6 +109,9 @@ export async function planFrom(
   if (req.scope.includes("rollback")) {
     external.push(await releaseRollbackChange(ctx.target, req.releaseId));
   }
+  if (req.scope.includes("restore") && req.backup) {
+    external.push(backupRestoreChange(req.backup, ctx.targetEnv));
+  }
   try {
     const plan = buildPlan({
       source: req.source,
@@ -143,6 +149,11 @@ export async function computePlan(
   ctx: PromotionContext,
   req: PlanRequest,
 ): Promise<PlannedText> {
+  // A restore's source is the backup (made in the target itself, usually): nothing to read.
+  if (req.scope.every((s) => s === "restore")) {
+    const target = await readSide(ctx.target, []);
+    return await planFrom(ctx, req, { source: {}, target, external: false });
+  }
   if (req.source === ctx.targetEnv) {
     throw new ApiError(400, "invalid_request", `Cannot promote ${req.source} into itself`);
   }
