@@ -4,7 +4,7 @@
  * Phases: **snapshot** (a REPEATABLE READ transaction exports `pg_export_snapshot()` and reads
  * the catalog in it) → **dumps** (roles by `pg_dumpall --roles-only --no-role-passwords`; the
  * platform and covered schemas by `pg_dump --schema-only --snapshot=…`) → **tables** (each
- * table's rows by `COPY … TO STDOUT` in key order, in that same snapshot, a few tables at once;
+ * table's rows by `COPY … TO STDOUT` in heap order (a restore loads them in that order), in that same snapshot, a few tables at once;
  * hashed and sealed as they stream) → **manifest** (signed with the HMAC) → **retention**.
  *
  * The programmatic API (what a release's `backup` step calls; the CLI is `scripts/cli/backup.ts`):

@@ -9,7 +9,7 @@
  * scratch database of `verify`), `schema.sql.enc` and `schema_post.sql.enc` (the schemas the
  * backup covers, as `supabase db dump` chooses them; each split into pg_dump's pre-data and
  * post-data sections, so rows load before indexes and constraints) and one `tNNNN.copy.enc` per
- * table (its rows as `COPY … TO STDOUT` text, in key order).
+ * table (its rows as `COPY … TO STDOUT` text, in heap order).
  * After a verification, `verified.json` records its result beside them.
  *
  * @module

@@ -82,7 +82,7 @@ export const backupCreateCommand = defineCommand({
   name: "backup create",
   summary: "Back up an environment's database (encrypted, consistent, with a manifest)",
   description:
-    `Dumps roles, the schemas a Supabase dump covers and every table's rows (COPY, in key order)
+    `Dumps roles, the schemas a Supabase dump covers and every table's rows (COPY, in heap order)
 from one snapshot, each file encrypted with AES-256-GCM under a key derived from the backup
 key (STAGECOACH_BACKUP_KEY or --key-file; only its fingerprint is stored). The manifest lists
 per table its row count and content hash, and per file its SHA-256; an HMAC seals it.
