@@ -11,10 +11,12 @@
  *    validation), as `release-staging.yml` runs it; staging needs no approval.
  * 7. The merge to `main` plans production: `release --to production` records the plan and
  *    waits (exit 3); the planner cannot approve their own plan; two approvers approve; the
- *    release goes on (`--promotion`, as the dispatched workflow runs it); run again, nothing
+ *    release goes on (`--promotion`, as the dispatched workflow runs it): a verified backup
+ *    first, the watch after apply (seconds here, 10 minutes by default); run again, nothing
  *    changes.
- * 8. Roll back (an approver, as production requires), and again (nothing changes); a direct
- *    edit of production is refused by the database, whoever tries.
+ * 8. Roll the release back (`release rollback`: planned as a high-risk promotion, two approvers,
+ *    then the promotion reverted from its snapshots and Stripe with it), and again (nothing
+ *    changes); a direct edit of production is refused by the database, whoever tries.
  * 9. Staging's Stripe account matches its catalog (scope `stripe`, synced by the release).
  * 10. Copy development's users into staging, anonymized on the way.
  * 11. Verify every environment's audit chain, and 12. print the status.
@@ -186,89 +188,99 @@ async function main(): Promise<void> {
       set watch_window = '6 seconds', watch_every = '2 seconds' where name = 'production'`;
     say(dim("(production's watch after apply shortened for the demo: 6 s, a sample every 2 s)"));
     const planned = await stagecoach(["release", "--to", "production", "--as", OLIVIA]);
-    const [row] = await sql.production`
-      select promotion_id::text as id from ops.releases
-      where promotion_id is not null order by created_at desc limit 1`;
-    const [p] = await sql.production<Promotion[]>`
-      select id::text, status::text, risk, required_approvals, plan_hash, plan
-      from ops.promotions where id = ${row.id}`;
-    if (planned.code === 3) {
-      console.log();
-      console.log(
-        renderPlan(p.plan!, { color: tty, hash: p.plan_hash }).split("\n").map((l) => `   ${l}`)
-          .join("\n"),
-      );
-      say("");
+    // A demo run again meets the release an earlier run rolled back (step 8): refused.
+    let releaseLine = planned.lines.find((l) => /was rolled back; fix forward/.test(l));
+    if (releaseLine) {
+      say(`an earlier run rolled this commit's release back → ${releaseLine}`);
+    } else {
+      const [row] = await sql.production`
+        select promotion_id::text as id from ops.releases
+        where promotion_id is not null order by created_at desc limit 1`;
+      const [p] = await sql.production<Promotion[]>`
+        select id::text, status::text, risk, required_approvals, plan_hash, plan
+        from ops.promotions where id = ${row.id}`;
+      if (planned.code === 3) {
+        console.log();
+        console.log(
+          renderPlan(p.plan!, { color: tty, hash: p.plan_hash }).split("\n").map((l) => `   ${l}`)
+            .join("\n"),
+        );
+        say("");
+        say(
+          `release waits (exit 3): promotion ${p.id} needs ${p.required_approvals} approvals (risk ${p.risk})`,
+        );
+        try {
+          await api(production, OLIVIA, `/promotions/${p.id}/approve`, { plan_hash: p.plan_hash });
+        } catch (err) {
+          if (!(err instanceof ApiCallError)) throw err;
+          say(`Olivia, who planned it, tries to approve → ${err.status}: ${err.message}`);
+        }
+        for (const [name, email] of [["Ada", ADA], ["Bruno", BRUNO]]) {
+          const d = await api<{ promotion: Promotion }>(
+            production,
+            email,
+            `/promotions/${p.id}/approve`,
+            { plan_hash: p.plan_hash, comment: "reviewed the diff" },
+          );
+          say(`${name} approves plan ${p.plan_hash.slice(0, 12)} → ${d.promotion.status}`);
+        }
+      } else {say(`production release: ${
+          planned.lines.findLast((l) => l.startsWith("release ")) ?? ""
+        }`);}
+      const released = await stagecoach([
+        "release",
+        "--to",
+        "production",
+        "--promotion",
+        p.id,
+        "--as",
+        OLIVIA,
+      ]);
+      showRelease(released, "production");
+      releaseLine = released.lines.findLast((l) => l.startsWith("release "))!;
+      const prices = await sql.production`
+        select coalesce(lookup_key, '(archived)') as key, unit_amount, active from public.tier_prices
+        where lookup_key = 'pro_monthly' or (lookup_key is null and unit_amount = 1200)
+        order by active desc`;
       say(
-        `release waits (exit 3): promotion ${p.id} needs ${p.required_approvals} approvals (risk ${p.risk})`,
+        `production prices now: ${
+          prices.map((r) => `${r.key} ${r.unit_amount} ${r.active ? "active" : "inactive"}`).join(
+            ", ",
+          )
+        }`,
       );
-      try {
-        await api(production, OLIVIA, `/promotions/${p.id}/approve`, { plan_hash: p.plan_hash });
-      } catch (err) {
-        if (!(err instanceof ApiCallError)) throw err;
-        say(`Olivia, who planned it, tries to approve → ${err.status}: ${err.message}`);
-      }
+      const again = await stagecoach(["release", "--to", "production", "--as", OLIVIA]);
+      say(`the same release run again → ${again.lines.find((l) => /already/.test(l)) ?? "?"}`);
+    }
+
+    headline("8. Roll the release back: a high-risk change, so two approvers first; then again");
+    const releaseId = releaseLine.match(/release ([0-9a-f-]{36})/)![1];
+    const rollback = (who: string) =>
+      stagecoach(["release", "rollback", releaseId, "--env", "production", "--as", who]);
+    const asked = await rollback(OLIVIA);
+    if (asked.code !== 3) {
+      // An earlier run of the demo rolled it back already.
+      say(asked.lines.find((l) => /already rolled back/.test(l)) ?? asked.lines.join(" "));
+    } else {
+      for (const line of asked.lines.filter((l) => /^(planned|waiting)/.test(l))) say(line);
+      const [rb] = await sql.production<Promotion[]>`
+        select id::text, status::text, risk, required_approvals, plan_hash from ops.promotions
+        where 'rollback' = any (scope) order by created_at desc limit 1`;
       for (const [name, email] of [["Ada", ADA], ["Bruno", BRUNO]]) {
         const d = await api<{ promotion: Promotion }>(
           production,
           email,
-          `/promotions/${p.id}/approve`,
-          { plan_hash: p.plan_hash, comment: "reviewed the diff" },
+          `/promotions/${rb.id}/approve`,
+          { plan_hash: rb.plan_hash, comment: "roll it back" },
         );
-        say(`${name} approves plan ${p.plan_hash.slice(0, 12)} → ${d.promotion.status}`);
+        say(`${name} approves the rollback ${rb.plan_hash.slice(0, 12)} → ${d.promotion.status}`);
       }
-    } else {say(`production release: ${
-        planned.lines.findLast((l) => l.startsWith("release ")) ?? ""
-      }`);}
-    const released = await stagecoach([
-      "release",
-      "--to",
-      "production",
-      "--promotion",
-      p.id,
-      "--as",
-      OLIVIA,
-    ]);
-    showRelease(released, "production");
-    const prices = await sql.production`
-      select coalesce(lookup_key, '(archived)') as key, unit_amount, active from public.tier_prices
-      where lookup_key = 'pro_monthly' or (lookup_key is null and unit_amount = 1200)
-      order by active desc`;
-    say(
-      `production prices now: ${
-        prices.map((r) => `${r.key} ${r.unit_amount} ${r.active ? "active" : "inactive"}`).join(
-          ", ",
-        )
-      }`,
-    );
-    const again = await stagecoach(["release", "--to", "production", "--as", OLIVIA]);
-    say(`the same release run again → ${again.lines.find((l) => /already/.test(l)) ?? "?"}`);
-
-    headline("8. Roll back (production requires an approver), then again");
-    try {
-      await api(production, OLIVIA, `/promotions/${p.id}/rollback`, {});
-    } catch (err) {
-      if (!(err instanceof ApiCallError)) throw err;
-      say(`Olivia (operator) → ${err.status}: ${err.message}`);
+      const back = await rollback(OLIVIA);
+      for (const line of back.lines.filter((l) => /^(data|schema|release )/.test(l))) say(line);
+      if (back.code !== 0) throw new Error("Cannot continue the demo: the release rollback failed");
+      const twice = await rollback(OLIVIA);
+      say(`again → ${twice.lines.find((l) => /already rolled back/.test(l)) ?? "?"}`);
     }
-    const back = await api<{ promotion: Promotion; restored_rows: number; changed: boolean }>(
-      production,
-      ADA,
-      `/promotions/${p.id}/rollback`,
-      {},
-    );
-    say(`Ada rolls back → restored ${back.restored_rows} rows: ${back.promotion.status}`);
-    const twice = await api<{ changed: boolean }>(
-      production,
-      ADA,
-      `/promotions/${p.id}/rollback`,
-      {},
-    );
-    say(
-      `Ada rolls back again → ${
-        twice.changed ? "changed something (unexpected)" : "nothing changes"
-      }`,
-    );
     const [price] = await sql.production`
       select unit_amount from public.tier_prices where lookup_key = 'pro_monthly'`;
     say(`production pro_monthly is ${price.unit_amount} again`);
