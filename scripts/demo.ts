@@ -184,9 +184,13 @@ async function main(): Promise<void> {
 
     headline("7. The merge to `main` plans production; two approvers; the release goes on");
     // Production is watched 10 minutes after a release by default; the demo cannot wait that long.
-    await sql.production`update ops.environments
-      set watch_window = '6 seconds', watch_every = '2 seconds' where name = 'production'`;
-    say(dim("(production's watch after apply shortened for the demo: 6 s, a sample every 2 s)"));
+    // Shortening it weakens production's policy: only the owner, under break glass (audited).
+    await sql.production.begin(async (tx) => {
+      await tx`select ops.break_glass('demo: watch production for seconds, not minutes')`;
+      await tx`update ops.environments
+        set watch_window = '6 seconds', watch_every = '2 seconds' where name = 'production'`;
+    });
+    say(dim("(production's watch after apply shortened for the demo under break glass: 6 s)"));
     const planned = await stagecoach(["release", "--to", "production", "--as", OLIVIA]);
     // A demo run again meets the release an earlier run rolled back (step 8): refused.
     let releaseLine = planned.lines.find((l) => /was rolled back; fix forward/.test(l));

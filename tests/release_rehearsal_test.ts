@@ -150,9 +150,14 @@ Deno.test("rehearsal: development → staging on merge, production after two app
       await h.token("production", "approver");
       await h.token("production", "approver2");
       // Production's watch after apply, in seconds rather than the default ten minutes.
-      await h.db.production`update ops.environments
-        set watch_window = '3 seconds', watch_every = '1 second', watch_breach_after = 2
-        where name = 'production'`;
+      await breakGlass(
+        h.db.production,
+        "rehearsal: a watch of seconds",
+        (tx) =>
+          tx`update ops.environments
+             set watch_window = '3 seconds', watch_every = '1 second', watch_breach_after = 2
+             where name = 'production'`,
+      );
       const endpoint = `rehearsal-${tag}`.slice(0, 40);
       await addEndpoint(h.db.production, {
         environment: "production",

@@ -27,6 +27,7 @@ import { watchRelease } from "../scripts/release/watch.ts";
 import { addEndpoint } from "../supabase/functions/_shared/notifications/store.ts";
 import {
   actorEmail,
+  breakGlass,
   cli,
   configText,
   type Harness,
@@ -51,9 +52,15 @@ let versionSeq = 0;
 
 /** Watch settings for tests: seconds, not minutes. */
 async function fastWatch(db: postgres.Sql, window = "4 seconds") {
-  await db`update ops.environments
-           set watch_window = ${window}::interval, watch_every = '1 second', watch_breach_after = 2
-           where name = 'production'`;
+  // Shortening a gated environment's watch weakens its policy: only under break glass.
+  await breakGlass(
+    db,
+    "tests: a watch of seconds",
+    (tx) =>
+      tx`update ops.environments
+         set watch_window = ${window}::interval, watch_every = '1 second', watch_breach_after = 2
+         where name = 'production'`,
+  );
 }
 
 async function restoreWatch(db: postgres.Sql) {

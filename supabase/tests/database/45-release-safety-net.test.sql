@@ -5,7 +5,7 @@
 begin;
 \ir _setup.psql
 \ir _promotions.psql
-select plan(38);
+select plan(42);
 
 select has_table('ops', 'release_reverts', 'ops.release_reverts exists');
 select has_table('ops', 'release_watch_samples', 'ops.release_watch_samples exists');
@@ -224,6 +224,26 @@ select throws_ok(
   '42501', null, 'the service role cannot start a watch'
 );
 reset role;
+
+select pg_temp.as_system();
+-- In an environment that requires approval, weakening the watch is weakening the policy.
+update ops.environments set required_approvals = 1, high_risk_approvals = 2 where name = 'development';
+select throws_ok(
+  $$update ops.environments set watch_window = '1 second' where name = 'development'$$,
+  '42501', null, 'a gated environment''s watch is not shortened, even by the owner'
+);
+select throws_ok(
+  $$update ops.environments set watch_breach_after = 50 where name = 'development'$$,
+  '42501', null, 'nor does it tolerate more unhealthy samples'
+);
+select lives_ok(
+  $$update ops.environments set watch_window = '1 minute', watch_breach_after = 1 where name = 'development'$$,
+  'strengthening the watch needs nobody'
+);
+select lives_ok(
+  $$select ops.break_glass('pgTAP: a shorter watch'); update ops.environments set watch_window = '6 seconds', watch_breach_after = 2 where name = 'development'$$,
+  'under break glass (audited, announced) the owner may shorten it'
+);
 
 select * from finish();
 rollback;
