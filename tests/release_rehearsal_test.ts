@@ -395,9 +395,14 @@ Deno.test("rehearsal: development → staging on merge, production after two app
       assert.ok(exists, "the table the edited migration would drop is still there");
     } finally {
       await rx.close();
-      await h.db.production`update ops.environments
-        set watch_window = null, watch_every = '30 seconds', watch_breach_after = 3
-        where name = 'production'`;
+      await breakGlass(
+        h.db.production,
+        "rehearsal: the default watch again",
+        (tx) =>
+          tx`update ops.environments
+             set watch_window = null, watch_every = '30 seconds', watch_breach_after = 3
+             where name = 'production'`,
+      );
       for (const name of ["staging", "production"] as const) {
         const sql = h.db[name];
         await sql.unsafe(

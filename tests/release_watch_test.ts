@@ -64,9 +64,15 @@ async function fastWatch(db: postgres.Sql, window = "4 seconds") {
 }
 
 async function restoreWatch(db: postgres.Sql) {
-  await db`update ops.environments
-           set watch_window = null, watch_every = '30 seconds', watch_breach_after = 3
-           where name = 'production'`;
+  // Back to the defaults: rarer samples and more tolerated breaches count as weaker too.
+  await breakGlass(
+    db,
+    "tests: the default watch again",
+    (tx) =>
+      tx`update ops.environments
+         set watch_window = null, watch_every = '30 seconds', watch_breach_after = 3
+         where name = 'production'`,
+  );
 }
 
 async function stageRelease(h: Harness, opts: { losesData?: boolean } = {}): Promise<Staged> {
