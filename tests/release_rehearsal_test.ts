@@ -395,14 +395,6 @@ Deno.test("rehearsal: development → staging on merge, production after two app
       assert.ok(exists, "the table the edited migration would drop is still there");
     } finally {
       await rx.close();
-      await breakGlass(
-        h.db.production,
-        "rehearsal: the default watch again",
-        (tx) =>
-          tx`update ops.environments
-             set watch_window = null, watch_every = '30 seconds', watch_breach_after = 3
-             where name = 'production'`,
-      );
       for (const name of ["staging", "production"] as const) {
         const sql = h.db[name];
         await sql.unsafe(
@@ -419,6 +411,14 @@ Deno.test("rehearsal: development → staging on merge, production after two app
         h.db.production,
         "rehearsal cleanup",
         (tx) => tx`delete from public.app_config where key = ${key}`,
+      );
+      await breakGlass(
+        h.db.production,
+        "rehearsal: the default watch again",
+        (tx) =>
+          tx`update ops.environments
+             set watch_window = null, watch_every = '30 seconds', watch_breach_after = 3
+             where name = 'production'`,
       );
       await git(REPO_ROOT, "worktree", "remove", "--force", work).catch(() => {});
       await Deno.remove(base, { recursive: true }).catch(() => {});
