@@ -8,6 +8,7 @@
  */
 import type Stripe from "stripe";
 import type { Queryable } from "../db.ts";
+import { STRIPE_API_VERSION } from "./client.ts";
 import { HANDLED_EVENT_TYPES } from "./events.ts";
 
 /** A signing secret we hold, and the endpoint it belongs to. */
@@ -76,6 +77,7 @@ export async function ensureWebhookEndpoint(
     {
       url: opts.url,
       enabled_events: events as Stripe.WebhookEndpointCreateParams.EnabledEvent[],
+      api_version: STRIPE_API_VERSION,
       description: opts.description ?? "Stagecoach stripe-webhook",
     },
     key(`create:${matching.map((m) => m.id).join(",") || "new"}`),
