@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { startInProcessEmulator } from "../../../../scripts/local/stripe_emulator/testing.ts";
+import { STRIPE_API_VERSION } from "./client.ts";
 import { HANDLED_EVENT_TYPES } from "./events.ts";
 import { ensureWebhookEndpoint, storedEndpointSecret } from "./webhook_endpoint.ts";
 import type { Queryable } from "../db.ts";
@@ -11,6 +12,8 @@ Deno.test("ensureWebhookEndpoint creates, keeps, repairs and rolls an endpoint",
     const created = await ensureWebhookEndpoint(emu.stripe, { url, known: null });
     assert.equal(created.action, "created");
     assert.match(created.secret, /^whsec_/);
+    const fresh = await emu.stripe.webhookEndpoints.retrieve(created.endpoint_id);
+    assert.equal(fresh.api_version, STRIPE_API_VERSION, "the endpoint is pinned");
     const known = { endpoint_id: created.endpoint_id, secret: created.secret };
 
     const kept = await ensureWebhookEndpoint(emu.stripe, { url, known });
