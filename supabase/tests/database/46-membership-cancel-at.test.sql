@@ -25,21 +25,25 @@ language sql as $$
   ))
 $$;
 
+create function pg_temp.ingest(event_id text, api_version text, sub jsonb) returns text
+language sql as $$
+  select stripe.ingest_event(
+    jsonb_build_object('id', event_id, 'type', 'customer.subscription.updated', 'created', 1000,
+                       'livemode', false, 'object_id', sub ->> 'id', 'api_version', api_version),
+    jsonb_build_object('action', 'sync', 'kind', 'subscription', 'deleted', false, 'object',
+      sub || '{"object": "subscription", "status": "active", "cancel_at_period_end": false}')
+  ) ->> 'outcome'
+$$;
+
 select pg_temp.act_as('service_role');
 select is(
-  stripe.ingest_event(
-    jsonb_build_object('id', 'evt_zzca1', 'type', 'customer.subscription.updated', 'created', 1000,
-                       'livemode', false, 'object_id', 'sub_zzca', 'api_version', '2026-10-28.endive'),
-    jsonb_build_object('action', 'sync', 'kind', 'subscription', 'deleted', false, 'object',
-      jsonb_build_object(
-        'id', 'sub_zzca', 'object', 'subscription', 'customer', 'cus_zzca', 'status', 'active',
-        'cancel_at_period_end', false, 'cancel_at', 1802592000,
-        'items', jsonb_build_object('object', 'list', 'data', jsonb_build_array(
-          pg_temp.item('si_zzcaaddon', 'price_zzaddon', 1830000000),
-          pg_temp.item('si_zzcatier', 'price_zzca', 1802592000)
-        ))
-      ))
-  ) ->> 'outcome',
+  pg_temp.ingest('evt_zzca1', '2026-10-28.endive', jsonb_build_object(
+    'id', 'sub_zzca', 'customer', 'cus_zzca', 'cancel_at', 1802592000,
+    'items', jsonb_build_object('object', 'list', 'data', jsonb_build_array(
+      pg_temp.item('si_zzcaaddon', 'price_zzaddon', 1830000000),
+      pg_temp.item('si_zzcatier', 'price_zzca', 1802592000)
+    ))
+  )),
   'processed',
   'a two-interval subscription with cancel_at is processed'
 );
@@ -53,18 +57,12 @@ select is(
   'the ledger records the event''s API version'
 );
 select is(
-  stripe.ingest_event(
-    jsonb_build_object('id', 'evt_zzcb1', 'type', 'customer.subscription.created', 'created', 1000,
-                       'livemode', false, 'object_id', 'sub_zzcb', 'api_version', '2025-02-24.acacia'),
-    jsonb_build_object('action', 'sync', 'kind', 'subscription', 'deleted', false, 'object',
-      jsonb_build_object(
-        'id', 'sub_zzcb', 'object', 'subscription', 'customer', 'cus_zzcb', 'status', 'active',
-        'cancel_at_period_end', false, 'cancel_at', null, 'current_period_end', 1801000000,
-        'items', jsonb_build_object('object', 'list', 'data', jsonb_build_array(
-          pg_temp.item('si_zzcbtier', 'price_zzca', null)
-        ))
-      ))
-  ) ->> 'outcome',
+  pg_temp.ingest('evt_zzcb1', '2025-02-24.acacia', jsonb_build_object(
+    'id', 'sub_zzcb', 'customer', 'cus_zzcb', 'cancel_at', null, 'current_period_end', 1801000000,
+    'items', jsonb_build_object('object', 'list', 'data', jsonb_build_array(
+      pg_temp.item('si_zzcbtier', 'price_zzca', null)
+    ))
+  )),
   'processed',
   'an event of an older API version is processed'
 );
