@@ -14,8 +14,9 @@
 --   (`STRIPE_API_VERSION` in supabase/functions/_shared/stripe/client.ts) in its client and
 --   on the webhook endpoints it creates; an event of another version shows here.
 --
--- stripe.apply_membership and stripe.ingest_events are those of 20261201000000 with these
--- changes only.
+-- stripe.apply_membership and stripe.ingest_events are those of 20261201000000, and
+-- stripe.record_event and stripe.record_failure (a failed event is recorded by the latter)
+-- those of 20261125200800, with these changes only.
 
 alter table public.memberships add column if not exists cancel_at timestamptz;
 
@@ -356,3 +357,40 @@ $$;
 
 comment on function stripe.ingest_events(jsonb) is
   'Records a batch of Stripe events in the ledger and applies their plans; one result per item, in order.';
+
+create or replace function stripe.record_event(event jsonb, status text, error text default null)
+returns void
+language sql
+set search_path = ''
+as $$
+  insert into stripe.events as e (
+    id, type, object_id, created, livemode, api_version, status, error, processed_at
+  )
+  values (
+    event ->> 'id', event ->> 'type', event ->> 'object_id', to_timestamp((event ->> 'created')::bigint),
+    coalesce((event ->> 'livemode')::boolean, false), event ->> 'api_version',
+    record_event.status, record_event.error,
+    case when record_event.status = 'processing' then null else now() end
+  )
+  on conflict (id) do update set
+    attempts = e.attempts + 1, status = excluded.status, error = excluded.error,
+    processed_at = excluded.processed_at;
+$$;
+
+create or replace function stripe.record_failure(event jsonb, error text)
+returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  insert into stripe.events as e (
+    id, type, object_id, created, livemode, api_version, status, error, processed_at
+  )
+  values (
+    event ->> 'id', event ->> 'type', event ->> 'object_id', to_timestamp((event ->> 'created')::bigint),
+    coalesce((event ->> 'livemode')::boolean, false), event ->> 'api_version',
+    'failed', record_failure.error, now()
+  )
+  on conflict (id) do update set status = 'failed', error = excluded.error, processed_at = now()
+  where e.status not in ('processed', 'ignored', 'unresolved');
+$$;

@@ -1,5 +1,5 @@
 -- Reverts 20261205000500_show_membership_cancel_at_and_event_api_version: the functions of
--- 20261201000000 again (copied from it), then the two columns dropped.
+-- 20261201000000 and 20261125200800 again (copied from them), then the two columns dropped.
 --
 -- stagecoach: loses-data the scheduled ends of memberships and the API versions of events recorded since the release
 
@@ -321,6 +321,37 @@ $$;
 
 comment on function stripe.ingest_events(jsonb) is
   'Records a batch of Stripe events in the ledger and applies their plans; one result per item, in order.';
+
+create or replace function stripe.record_event(event jsonb, status text, error text default null)
+returns void
+language sql
+set search_path = ''
+as $$
+  insert into stripe.events as e (id, type, object_id, created, livemode, status, error, processed_at)
+  values (
+    event ->> 'id', event ->> 'type', event ->> 'object_id', to_timestamp((event ->> 'created')::bigint),
+    coalesce((event ->> 'livemode')::boolean, false), record_event.status, record_event.error,
+    case when record_event.status = 'processing' then null else now() end
+  )
+  on conflict (id) do update set
+    attempts = e.attempts + 1, status = excluded.status, error = excluded.error,
+    processed_at = excluded.processed_at;
+$$;
+
+create or replace function stripe.record_failure(event jsonb, error text)
+returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  insert into stripe.events as e (id, type, object_id, created, livemode, status, error, processed_at)
+  values (
+    event ->> 'id', event ->> 'type', event ->> 'object_id', to_timestamp((event ->> 'created')::bigint),
+    coalesce((event ->> 'livemode')::boolean, false), 'failed', record_failure.error, now()
+  )
+  on conflict (id) do update set status = 'failed', error = excluded.error, processed_at = now()
+  where e.status not in ('processed', 'ignored', 'unresolved');
+$$;
 
 alter table stripe.events drop column if exists api_version;
 alter table public.memberships drop column if exists cancel_at;

@@ -5,7 +5,7 @@
 -- API version without item periods takes the subscription's, and the ledger records versions.
 begin;
 \ir _setup.psql
-select plan(12);
+select plan(13);
 
 select has_column('public', 'memberships', 'cancel_at', 'memberships have cancel_at');
 select col_type_is('public', 'memberships', 'cancel_at', 'timestamp with time zone', 'cancel_at is a timestamptz');
@@ -74,6 +74,15 @@ select results_eq(
 select is(
   (select api_version from stripe.events where id = 'evt_zzcb1'), '2025-02-24.acacia',
   'the older version is recorded'
+);
+select stripe.record_failure(
+  '{"id": "evt_zzcc1", "type": "customer.subscription.updated", "created": 1000, "livemode": false,
+    "object_id": "sub_zzcc", "api_version": "2024-06-20"}',
+  'test failure'
+);
+select is(
+  (select api_version from stripe.events where id = 'evt_zzcc1'), '2024-06-20',
+  'a failed event records its version too'
 );
 reset role;
 
