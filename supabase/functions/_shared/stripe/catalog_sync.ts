@@ -109,6 +109,7 @@ function toEndpoint(e: Stripe.WebhookEndpoint): CatalogEndpoint {
     url: e.url,
     enabled_events: [...e.enabled_events],
     status: e.status,
+    api_version: e.api_version ?? null,
     created: e.created,
   };
 }

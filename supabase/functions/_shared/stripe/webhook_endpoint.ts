@@ -21,7 +21,7 @@ export interface KnownSecret {
 export interface EnsuredEndpoint {
   endpoint_id: string;
   secret: string;
-  /** `kept`: nothing to do; `updated`: events or status fixed; `created`; `rolled`: the secret was lost, so the endpoint was replaced. */
+  /** `kept`: nothing to do; `updated`: events or status fixed; `created`; `rolled`: the secret was lost, or the endpoint is on another API version, so it was replaced. */
   action: "kept" | "updated" | "created" | "rolled";
 }
 
@@ -56,7 +56,8 @@ export async function ensureWebhookEndpoint(
   const ours = matching.find((e) => e.id === opts.known?.endpoint_id);
   const key = (step: string) =>
     opts.idempotencyKey ? { idempotencyKey: `${opts.idempotencyKey}:${step}` } : undefined;
-  if (ours && opts.known) {
+  // Stripe cannot change an endpoint's API version: one on another version is rolled.
+  if (ours && opts.known && ours.api_version === STRIPE_API_VERSION) {
     const sameEvents = JSON.stringify([...ours.enabled_events].sort()) === JSON.stringify(events);
     if (sameEvents && ours.status === "enabled") {
       return { endpoint_id: ours.id, secret: opts.known.secret, action: "kept" };

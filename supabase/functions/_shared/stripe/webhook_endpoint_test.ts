@@ -29,6 +29,21 @@ Deno.test("ensureWebhookEndpoint creates, keeps, repairs and rolls an endpoint",
     assert.equal(endpoint.status, "enabled");
     assert.deepEqual([...endpoint.enabled_events].sort(), [...HANDLED_EVENT_TYPES].sort());
 
+    const older = await emu.stripe.webhookEndpoints.create({
+      url,
+      enabled_events: [...HANDLED_EVENT_TYPES] as never,
+      api_version: "2025-02-24.acacia",
+    });
+    const repinned = await ensureWebhookEndpoint(emu.stripe, {
+      url,
+      known: { endpoint_id: older.id, secret: older.secret! },
+    });
+    assert.equal(repinned.action, "rolled", "an endpoint on another API version is rolled");
+    assert.equal(
+      (await emu.stripe.webhookEndpoints.retrieve(repinned.endpoint_id)).api_version,
+      STRIPE_API_VERSION,
+    );
+
     const rolled = await ensureWebhookEndpoint(emu.stripe, { url, known: null });
     assert.equal(rolled.action, "rolled");
     assert.notEqual(rolled.endpoint_id, created.endpoint_id);
