@@ -18,8 +18,9 @@
  * - a price that needs no change but that `tier_prices.stripe_price_id` does not point at is
  *   linked (an `update` whose only effect is that database column);
  * - the endpoint is created when missing, updated when its events or status differ, and
- *   replaced (rolled) when Stagecoach holds no signing secret for it: Stripe shows a secret
- *   only when it creates the endpoint.
+ *   replaced (rolled) when Stagecoach holds no signing secret for it (Stripe shows a secret
+ *   only when it creates the endpoint) or when its API version is not `STRIPE_API_VERSION`
+ *   (Stripe cannot change an endpoint's version).
  *
  * @module
  */
@@ -28,6 +29,7 @@ import { canonicalJson, JsonNumber, type JsonObject, sha256Hex } from "../json/l
 import type { ExternalKindName } from "../promotion/external.ts";
 import type { PlanChange, Row, RowsByKind } from "../promotion/plan.ts";
 import type { CheckResult } from "../validation/checks.ts";
+import { STRIPE_API_VERSION } from "./client.ts";
 
 /** The plan change kinds catalog sync owns. */
 export const STRIPE_CATALOG_KINDS: readonly ExternalKindName[] = [
@@ -69,6 +71,8 @@ export interface CatalogEndpoint {
   url: string;
   enabled_events: string[];
   status: string;
+  /** The API version its events are rendered in (null: the account's default). */
+  api_version: string | null;
   created: number;
 }
 
@@ -153,6 +157,7 @@ export const EndpointRow = z.object({
   url: z.string(),
   enabled_events: z.array(z.string()),
   status: z.string(),
+  api_version: z.string().nullable().optional(),
 });
 /** An endpoint change's row, parsed. */
 export type EndpointRow = z.infer<typeof EndpointRow>;
@@ -199,7 +204,13 @@ function priceRow(p: CatalogPrice): Row {
 }
 
 function endpointRow(e: CatalogEndpoint): Row {
-  return { id: e.id, url: e.url, enabled_events: [...e.enabled_events].sort(), status: e.status };
+  return {
+    id: e.id,
+    url: e.url,
+    enabled_events: [...e.enabled_events].sort(),
+    status: e.status,
+    api_version: e.api_version,
+  };
 }
 
 function differing(a: Row, b: Row, fields: string[]): string[] {
@@ -412,7 +423,12 @@ export function planCatalog(input: CatalogPlanInput): PlanChange[] {
 function planEndpoint(input: CatalogPlanInput): PlanChange[] {
   const { url } = input.webhook;
   const events = [...input.webhook.events].sort();
-  const after: Row = { url, enabled_events: events, status: "enabled" };
+  const after: Row = {
+    url,
+    enabled_events: events,
+    status: "enabled",
+    api_version: STRIPE_API_VERSION,
+  };
   const have = input.state.endpoints
     .filter((e) => e.url === url)
     .sort((a, b) =>
@@ -436,17 +452,25 @@ function planEndpoint(input: CatalogPlanInput): PlanChange[] {
     ];
   }
   const before = endpointRow(have);
-  if (!input.webhook.secretHeld(have.id)) {
+  const unpinned = have.api_version !== STRIPE_API_VERSION;
+  if (!input.webhook.secretHeld(have.id) || unpinned) {
     return [
       change(
         "stripe_webhook_endpoints",
         "endpoint",
         "replace",
         "high",
-        [
-          `Stagecoach holds no signing secret for ${have.id}: a new endpoint replaces it`,
-          "Stripe shows a signing secret only when it creates the endpoint",
-        ],
+        unpinned
+          ? [
+            `${have.id} renders events in API version ${
+              have.api_version ?? "of the account's default"
+            }, not ${STRIPE_API_VERSION}: a new endpoint replaces it`,
+            "Stripe cannot change an endpoint's API version",
+          ]
+          : [
+            `Stagecoach holds no signing secret for ${have.id}: a new endpoint replaces it`,
+            "Stripe shows a signing secret only when it creates the endpoint",
+          ],
         before,
         after,
       ),

@@ -13,6 +13,7 @@ import {
   secretDescription,
   type WebhookTarget,
 } from "./catalog_plan.ts";
+import { STRIPE_API_VERSION } from "./client.ts";
 
 const URL_ = "https://ref.supabase.co/functions/v1/stripe-webhook";
 const EVENTS = ["price.created", "product.created"];
@@ -77,6 +78,7 @@ function synced(): CatalogState {
       url: URL_,
       enabled_events: [...EVENTS],
       status: "enabled",
+      api_version: STRIPE_API_VERSION,
       created: 1,
     }],
   };
@@ -109,7 +111,12 @@ Deno.test("planCatalog creates what an empty account lacks, leaving inactive thi
     "the product is resolved at apply time; the source's stripe_price_id never crosses",
   );
   assert.equal(changes[0].after!.description, null, "an empty description is none");
-  assert.deepEqual(changes.at(-1)!.after, { url: URL_, enabled_events: EVENTS, status: "enabled" });
+  assert.deepEqual(changes.at(-1)!.after, {
+    url: URL_,
+    enabled_events: EVENTS,
+    status: "enabled",
+    api_version: STRIPE_API_VERSION,
+  });
 });
 
 Deno.test("planCatalog plans nothing for an account that matches", () => {
@@ -188,6 +195,17 @@ Deno.test("planCatalog repairs the endpoint and rolls it when its secret is not 
   });
   assert.deepEqual(summary(lost), ["replace endpoint high"]);
   assert.equal(lost[0].before!.id, "we_1");
+});
+
+Deno.test("planCatalog replaces an endpoint that is not pinned to STRIPE_API_VERSION", () => {
+  for (const api_version of [null, "2025-02-24.acacia"]) {
+    const state = synced();
+    state.endpoints[0] = { ...state.endpoints[0], api_version };
+    const changes = planCatalog({ desired: desired(), state, links: LINKS, webhook: held });
+    assert.deepEqual(summary(changes), ["replace endpoint high"]);
+    assert.match(changes[0].reasons[0], /not 20\d\d-\d\d-\d\d\.\w+: a new endpoint replaces it/);
+    assert.equal(changes[0].after!.api_version, STRIPE_API_VERSION);
+  }
 });
 
 Deno.test("applyPhase orders products, prices, archivals, then the endpoint", () => {

@@ -47,7 +47,7 @@ import {
   STRIPE_CATALOG_KINDS,
   WEBHOOK_SECRET_KEY,
 } from "./catalog_plan.ts";
-import { createStripeClient, parseStripeEnv } from "./client.ts";
+import { createStripeClient, parseStripeEnv, STRIPE_API_VERSION } from "./client.ts";
 import { HANDLED_EVENT_TYPES } from "./events.ts";
 import { createRateLimiter } from "./rate_limit.ts";
 
@@ -109,6 +109,7 @@ function toEndpoint(e: Stripe.WebhookEndpoint): CatalogEndpoint {
     url: e.url,
     enabled_events: [...e.enabled_events],
     status: e.status,
+    api_version: e.api_version ?? null,
     created: e.created,
   };
 }
@@ -342,6 +343,7 @@ class Applier {
       await this.stripe.webhookEndpoints.create({
         url: after.url,
         enabled_events,
+        api_version: STRIPE_API_VERSION,
         description: "Stagecoach stripe-webhook",
       }, await this.key(c, "create"))
     );

@@ -15,6 +15,16 @@
 import Stripe from "stripe";
 import { z } from "zod";
 
+/**
+ * The Stripe API version Stagecoach is written for: the one the `stripe` package of
+ * import_map.json targets (`Stripe.API_VERSION`, checked by client_test.ts). Every client
+ * sends it and every webhook endpoint Stagecoach creates is pinned to it, so events and
+ * re-reads have one shape; the ledger records each event's own version
+ * (`stripe.events.api_version`). Change it with the package, after reading Stripe's
+ * changelog for the versions in between.
+ */
+export const STRIPE_API_VERSION = "2026-10-28.endive" as const;
+
 /** The Stripe settings of one environment; unknown variables are ignored. */
 export const StripeEnvSchema = z.object({
   STRIPE_SECRET_KEY: z.string().regex(
@@ -85,6 +95,7 @@ export function createStripeClient(
   opts: StripeClientOptions = {},
 ): Stripe {
   const common = {
+    apiVersion: STRIPE_API_VERSION,
     httpClient: Stripe.createFetchHttpClient(),
     maxNetworkRetries: opts.maxNetworkRetries ?? 1,
     timeout: opts.timeoutMs ?? 20_000,

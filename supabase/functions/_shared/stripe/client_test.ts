@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import Stripe from "stripe";
 import {
   createStripeClient,
   describeStripeTarget,
   parseStripeEnv,
   responseTime,
+  STRIPE_API_VERSION,
 } from "./client.ts";
 
 Deno.test("parseStripeEnv accepts test, live and restricted keys and an optional API base", () => {
@@ -34,8 +36,10 @@ Deno.test("parseStripeEnv names what is wrong without echoing secrets", () => {
 
 Deno.test("createStripeClient points the SDK at the API base when there is one", async () => {
   const seen: string[] = [];
+  const versions: (string | null)[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
     seen.push(new URL(req.url).pathname);
+    versions.push(req.headers.get("stripe-version"));
     return Response.json({ object: "list", data: [], has_more: false, url: "/v1/products" });
   });
   try {
@@ -45,6 +49,7 @@ Deno.test("createStripeClient points the SDK at the API base when there is one",
     });
     const page = await stripe.products.list({ limit: 1 });
     assert.deepEqual(seen, ["/v1/products"]);
+    assert.deepEqual(versions, [STRIPE_API_VERSION], "the pinned API version is sent");
     assert.equal(typeof responseTime(page as never), "number", "the Date header is read");
   } finally {
     await server.shutdown();
@@ -58,4 +63,8 @@ Deno.test("describeStripeTarget tells emulator, test and live mode apart", () =>
   );
   assert.equal(describeStripeTarget({ STRIPE_SECRET_KEY: "sk_test_x" }), "Stripe (test mode)");
   assert.equal(describeStripeTarget({ STRIPE_SECRET_KEY: "sk_live_x" }), "Stripe (live mode)");
+});
+
+Deno.test("the pinned API version is the one the stripe package targets", () => {
+  assert.equal(STRIPE_API_VERSION, Stripe.API_VERSION);
 });

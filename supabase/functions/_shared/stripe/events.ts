@@ -48,6 +48,8 @@ export const StripeEventSchema = z.looseObject({
   type: z.string().regex(/^[a-z_]+(\.[a-z_]+)+$/, "expected an event type"),
   created: z.number().int().positive(),
   livemode: z.boolean(),
+  /** The API version the event was rendered in (null for some events Stripe itself sends). */
+  api_version: z.string().max(64).nullable().optional(),
   data: z.looseObject({
     object: z.looseObject({ object: z.string(), id: z.string().optional() }),
   }),
@@ -62,6 +64,8 @@ export interface EventMeta {
   type: string;
   created: number;
   livemode: boolean;
+  /** The API version the event was rendered in, as sent (recorded in the ledger). */
+  api_version: string | null;
   /** The object the event is about (for an invoice event: its subscription). */
   object_id: string | null;
 }
@@ -127,6 +131,7 @@ export function planEvent(event: StripeEventEnvelope): { meta: EventMeta; plan: 
     type: event.type,
     created: event.created,
     livemode: event.livemode,
+    api_version: event.api_version ?? null,
     object_id: object.id ?? null,
   };
   const type = event.type;

@@ -8,6 +8,7 @@
  */
 import type Stripe from "stripe";
 import type { Queryable } from "../db.ts";
+import { STRIPE_API_VERSION } from "./client.ts";
 import { HANDLED_EVENT_TYPES } from "./events.ts";
 
 /** A signing secret we hold, and the endpoint it belongs to. */
@@ -20,7 +21,7 @@ export interface KnownSecret {
 export interface EnsuredEndpoint {
   endpoint_id: string;
   secret: string;
-  /** `kept`: nothing to do; `updated`: events or status fixed; `created`; `rolled`: the secret was lost, so the endpoint was replaced. */
+  /** `kept`: nothing to do; `updated`: events or status fixed; `created`; `rolled`: the secret was lost, or the endpoint is on another API version, so it was replaced. */
   action: "kept" | "updated" | "created" | "rolled";
 }
 
@@ -55,7 +56,8 @@ export async function ensureWebhookEndpoint(
   const ours = matching.find((e) => e.id === opts.known?.endpoint_id);
   const key = (step: string) =>
     opts.idempotencyKey ? { idempotencyKey: `${opts.idempotencyKey}:${step}` } : undefined;
-  if (ours && opts.known) {
+  // Stripe cannot change an endpoint's API version: one on another version is rolled.
+  if (ours && opts.known && ours.api_version === STRIPE_API_VERSION) {
     const sameEvents = JSON.stringify([...ours.enabled_events].sort()) === JSON.stringify(events);
     if (sameEvents && ours.status === "enabled") {
       return { endpoint_id: ours.id, secret: opts.known.secret, action: "kept" };
@@ -76,6 +78,7 @@ export async function ensureWebhookEndpoint(
     {
       url: opts.url,
       enabled_events: events as Stripe.WebhookEndpointCreateParams.EnabledEvent[],
+      api_version: STRIPE_API_VERSION,
       description: opts.description ?? "Stagecoach stripe-webhook",
     },
     key(`create:${matching.map((m) => m.id).join(",") || "new"}`),

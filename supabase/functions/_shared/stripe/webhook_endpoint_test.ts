@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { startInProcessEmulator } from "../../../../scripts/local/stripe_emulator/testing.ts";
+import { STRIPE_API_VERSION } from "./client.ts";
 import { HANDLED_EVENT_TYPES } from "./events.ts";
 import { ensureWebhookEndpoint, storedEndpointSecret } from "./webhook_endpoint.ts";
 import type { Queryable } from "../db.ts";
@@ -11,6 +12,8 @@ Deno.test("ensureWebhookEndpoint creates, keeps, repairs and rolls an endpoint",
     const created = await ensureWebhookEndpoint(emu.stripe, { url, known: null });
     assert.equal(created.action, "created");
     assert.match(created.secret, /^whsec_/);
+    const fresh = await emu.stripe.webhookEndpoints.retrieve(created.endpoint_id);
+    assert.equal(fresh.api_version, STRIPE_API_VERSION, "the endpoint is pinned");
     const known = { endpoint_id: created.endpoint_id, secret: created.secret };
 
     const kept = await ensureWebhookEndpoint(emu.stripe, { url, known });
@@ -25,6 +28,21 @@ Deno.test("ensureWebhookEndpoint creates, keeps, repairs and rolls an endpoint",
     const endpoint = await emu.stripe.webhookEndpoints.retrieve(created.endpoint_id);
     assert.equal(endpoint.status, "enabled");
     assert.deepEqual([...endpoint.enabled_events].sort(), [...HANDLED_EVENT_TYPES].sort());
+
+    const older = await emu.stripe.webhookEndpoints.create({
+      url,
+      enabled_events: [...HANDLED_EVENT_TYPES] as never,
+      api_version: "2025-02-24.acacia",
+    });
+    const repinned = await ensureWebhookEndpoint(emu.stripe, {
+      url,
+      known: { endpoint_id: older.id, secret: older.secret! },
+    });
+    assert.equal(repinned.action, "rolled", "an endpoint on another API version is rolled");
+    assert.equal(
+      (await emu.stripe.webhookEndpoints.retrieve(repinned.endpoint_id)).api_version,
+      STRIPE_API_VERSION,
+    );
 
     const rolled = await ensureWebhookEndpoint(emu.stripe, { url, known: null });
     assert.equal(rolled.action, "rolled");
