@@ -24,7 +24,7 @@ import { JobFailure } from "../jobs/runner.ts";
 import type { JobContext, JobKind } from "../jobs/registry.ts";
 import { createStripeClient, parseStripeEnv, responseTime } from "./client.ts";
 import { planEvent, StripeEventSchema } from "./events.ts";
-import { applyPlan, fetchObject } from "./mirror.ts";
+import { applyPlan, fetchObject, replaceNul } from "./mirror.ts";
 import { createRateLimiter, type RateLimiter } from "./rate_limit.ts";
 
 /** The job kind's name. */
@@ -219,7 +219,7 @@ async function eventsPage(ctx: JobContext<ReconcileParams>, r: Resources) {
     let outcome: string;
     try {
       const event = await r.limiter.run(() => r.stripe.events.retrieve(row.id));
-      const parsed = StripeEventSchema.parse(plain(event));
+      const parsed = StripeEventSchema.parse(replaceNul(plain(event)).value);
       const { meta, plan } = planEvent(parsed);
       outcome = (await applyPlan({ sql: ctx.sql, stripe: r.stripe }, meta, plan)).outcome;
     } catch (err) {
