@@ -131,13 +131,44 @@ Deno.test("replay: an invoice whose parent is a quote is not read as a subscript
   }
 });
 
+/** A user subscribed through checkout to `tier` plus any `extra` prices; waits for the membership. */
+async function subscribed(
+  sql: postgres.Sql,
+  stripe: Stripe,
+  tier: { tierId: string; price: { id: string } },
+  extra: string[] = [],
+): Promise<Obj> {
+  const emulator = emulatorControls(stripe);
+  await emulator.mode("immediate");
+  const user = await createUser(sql);
+  const session = await stripe.checkout.sessions.create({
+    mode: "subscription",
+    line_items: [tier.price.id, ...extra].map((price) => ({ price, quantity: 1 })),
+    customer_email: `replay-${user.slice(0, 8)}@stagecoach.test`,
+    client_reference_id: user,
+    success_url: "https://example.com/ok",
+  });
+  const completed = await emulator.completeCheckout(session.id);
+  const subId = completed.subscription as string;
+  await emulator.settle();
+  await eventually("the membership", async () => {
+    const [m] = await sql`select 1 from public.memberships
+      where stripe_subscription_id = ${subId} and tier_id = ${tier.tierId}`;
+    return m;
+  });
+  return JSON.parse(JSON.stringify(await stripe.subscriptions.retrieve(subId))) as Obj;
+}
+
+async function membershipOf(sql: postgres.Sql, subId: string) {
+  const [m] = await sql<{ tier_id: string; status: string }[]>`
+    select tier_id, status::text from public.memberships where stripe_subscription_id = ${subId}`;
+  return { ...m };
+}
+
 Deno.test("replay: a subscription whose embedded items have more keeps every item and its membership", async () => {
   const sql = postgres(env.dbUrl, { max: 2, onnotice: () => {} });
   const stripe = await emulatorClient(env);
-  const emulator = emulatorControls(stripe);
   try {
-    await emulator.mode("immediate");
-    const user = await createUser(sql);
     const tier = await createTier(sql, stripe, { amount: 1500 });
     const addon = await stripe.prices.create({
       currency: "usd",
@@ -145,22 +176,8 @@ Deno.test("replay: a subscription whose embedded items have more keeps every ite
       recurring: { interval: "month" },
       product_data: { name: "Add-on" },
     });
-    const session = await stripe.checkout.sessions.create({
-      mode: "subscription",
-      line_items: [{ price: tier.price.id, quantity: 1 }, { price: addon.id, quantity: 1 }],
-      customer_email: `replay-${user.slice(0, 8)}@stagecoach.test`,
-      client_reference_id: user,
-      success_url: "https://example.com/ok",
-    });
-    const completed = await emulator.completeCheckout(session.id);
-    const subId = completed.subscription as string;
-    await emulator.settle();
-    await eventually("the membership", async () => {
-      const [m] = await sql`select 1 from public.memberships
-        where stripe_subscription_id = ${subId} and tier_id = ${tier.tierId}`;
-      return m;
-    });
-    const real = JSON.parse(JSON.stringify(await stripe.subscriptions.retrieve(subId))) as Obj;
+    const real = await subscribed(sql, stripe, tier, [addon.id]);
+    const subId = real.id as string;
     const items = real.items as { data: { id: string; price: { id: string } }[] };
     assert.equal(items.data.length, 2);
     const addonItem = items.data.find((i) => i.price.id === addon.id)!;
@@ -185,9 +202,52 @@ Deno.test("replay: a subscription whose embedded items have more keeps every ite
       rows.map((x) => ({ ...x })),
       items.data.map((i) => ({ id: i.id, deleted: false })).sort((a, b) => a.id < b.id ? -1 : 1),
     );
-    const [m] = await sql<{ tier_id: string; status: string }[]>`
-      select tier_id, status::text from public.memberships where stripe_subscription_id = ${subId}`;
-    assert.deepEqual({ ...m }, { tier_id: tier.tierId, status: "active" });
+    assert.deepEqual(await membershipOf(sql, subId), { tier_id: tier.tierId, status: "active" });
+  } finally {
+    await sql.end();
+  }
+});
+
+Deno.test("replay: a subscription to a plan with an id chosen by the account gives its tier", async () => {
+  const sql = postgres(env.dbUrl, { max: 2, onnotice: () => {} });
+  const stripe = await emulatorClient(env);
+  try {
+    const start = await createTier(sql, stripe, { amount: 900 });
+    const real = await subscribed(sql, stripe, start);
+    const subId = real.id as string;
+    // A tier whose price is a plan created with `id=gold-monthly-…`, mapped by its lookup key.
+    const suffix = uniqueSuffix().replaceAll("-", "").slice(0, 10);
+    const lookupKey = `gold_${suffix}_monthly`;
+    const [gold] = await sql<{ id: string }[]>`
+      insert into public.membership_tiers (slug, name) values (${`gold-${suffix}`}, 'Gold')
+      returning id`;
+    await sql`
+      insert into public.tier_prices (tier_id, lookup_key, currency, unit_amount, billing_interval)
+      values (${gold.id}, ${lookupKey}, 'usd', ${fixtures.price.unit_amount as number}, 'month')`;
+    const t = now() + 10;
+    const productId = `gold.v2-${suffix}`;
+    const product = { ...fixtures.product, id: productId, name: "Gold", created: t, updated: t };
+    const price = {
+      ...fixtures.price,
+      id: `gold-monthly-${suffix}`,
+      product: productId,
+      lookup_key: lookupKey,
+      created: t,
+    };
+    for (const [type, object] of [["product.created", product], ["price.created", price]]) {
+      const r = await replay(stripe, type as string, object as Obj, t);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    }
+    const items = real.items as { data: Obj[] };
+    const event = {
+      ...fixtures.subscription,
+      ...real,
+      items: { ...items, data: [{ ...items.data[0], price }] },
+    };
+    const r = await replay(stripe, "customer.subscription.updated", event, t + 1);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal((await ledger(sql, r.id)).status, "processed");
+    assert.deepEqual(await membershipOf(sql, subId), { tier_id: gold.id, status: "active" });
   } finally {
     await sql.end();
   }
