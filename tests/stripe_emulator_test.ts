@@ -63,6 +63,15 @@ Deno.test("emulator: objects carry Stripe's id prefixes and satisfy the SDK's ty
   assert.equal(invoice.status, "paid");
   assert.equal(invoice.parent?.subscription_details?.subscription, sub.id);
   assert.ok(item.current_period_end > item.current_period_start);
+  // Fields and enums of Stripe's definition (spec3): required `amount_paid_off_stripe`,
+  // `ui_mode` one of hosted_page | embedded_page | elements.
+  assert.equal(invoice.amount_paid_off_stripe, 0);
+  const session = await stripe.checkout.sessions.create({
+    mode: "subscription",
+    line_items: [{ price: price.id, quantity: 1 }],
+    success_url: "https://example.com/ok",
+  });
+  assert.equal(session.ui_mode, "hosted_page");
 });
 
 Deno.test("emulator: lists page newest first with limit, starting_after, ending_before and has_more", async () => {
@@ -138,6 +147,10 @@ Deno.test("emulator: Stripe's errors and status codes", async () => {
     emulatorClientWithKey("sk_test_notakeyoftheemulator0000").customers.list(),
   );
   assert.equal(wrongKey.statusCode, 401);
+  // Stripe's invalid-key error: no `code` (`api_key_expired` is an expired key's).
+  assert.equal(wrongKey.rawType, "invalid_request_error");
+  assert.equal(wrongKey.code, undefined);
+  assert.match(wrongKey.message, /^Invalid API Key provided: sk_test_\*+0000$/);
 
   const customer = await stripe.customers.create({});
   const price = await stripe.prices.create({

@@ -55,6 +55,7 @@ function routes(deliverer: Deliverer): [Method, string, Handler][] {
     ["GET", "/subscriptions/:id", billing.retrieveSubscription],
     ["POST", "/subscriptions/:id", billing.updateSubscription],
     ["DELETE", "/subscriptions/:id", billing.cancelSubscription],
+    ["GET", "/subscription_items", billing.listSubscriptionItems],
     ["GET", "/invoices/:id", billing.retrieveInvoice],
     ["POST", "/checkout/sessions", billing.createCheckoutSession],
     ["GET", "/checkout/sessions", billing.listCheckoutSessions],
@@ -170,10 +171,9 @@ export function createEmulatorApp(deps: EmulatorDeps): Hono {
         new StripeApiError(
           401,
           "invalid_request_error",
+          // Stripe's answer to an unknown key: 401, no `code` (`api_key_expired` is only for
+          // an expired key, with "Expired API Key provided").
           `Invalid API Key provided: ${redactKey(key)}`,
-          {
-            code: "api_key_expired",
-          },
         ),
         requestId,
       );

@@ -544,6 +544,31 @@ export function listSubscriptions(ctx: Ctx): Answer {
   };
 }
 
+const SubscriptionItemList = z.strictObject({ ...listParams, subscription: strParam });
+
+/**
+ * `GET /v1/subscription_items?subscription=…`: the items of one subscription (the list a
+ * subscription's embedded `items` points at with `url`), newest first like every list.
+ */
+export function listSubscriptionItems(ctx: Ctx): Answer {
+  const p = parseParams(SubscriptionItemList, ctx.params);
+  const sub = ctx.account.objects.subscription.get(p.subscription);
+  if (!sub) {
+    throw new StripeApiError(
+      404,
+      "invalid_request_error",
+      `No such subscription: '${p.subscription}'`,
+      {
+        code: "resource_missing",
+        param: "subscription",
+      },
+    );
+  }
+  const page = paginate((sub.items as { data: Item[] }).data, p);
+  const url = `/v1/subscription_items?subscription=${p.subscription}`;
+  return { body: expand(ctx.account, apiList(page.data, url, page.has_more), p.expand) };
+}
+
 /** `GET /v1/invoices/:id` */
 export const retrieveInvoice: Handler = retrieveHandler("invoice");
 

@@ -338,6 +338,7 @@ export function invoiceObject(i: InvoiceInput): Wire<Stripe.Invoice> {
     amount_due: i.amount_due,
     amount_overpaid: 0,
     amount_paid: paid ? i.amount_due : 0,
+    amount_paid_off_stripe: 0,
     amount_remaining: paid ? 0 : i.amount_due,
     amount_shipping: 0,
     application: null,
@@ -520,7 +521,7 @@ export function checkoutSessionObject(s: CheckoutSessionInput): Wire<Stripe.Chec
     subscription: s.subscription,
     success_url: s.success_url,
     total_details: { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
-    ui_mode: "hosted",
+    ui_mode: "hosted_page",
     url: complete ? null : `https://checkout.stripe.com/c/pay/${s.id}`,
     wallet_options: null,
   };

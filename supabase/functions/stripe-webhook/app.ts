@@ -32,6 +32,7 @@ import {
   type IngestBatcher,
   ingestEvent,
   recordFailure,
+  replaceNul,
 } from "../_shared/stripe/mirror.ts";
 
 /** Stripe's default tolerance for a signature's timestamp, in seconds. */
@@ -171,9 +172,18 @@ export function createReceiver(
 ): (body: string, signature: string | undefined) => Promise<Received> {
   const ingestDeps = { ...deps, batcher: deps.batcher ?? createIngestBatcher(deps.sql) };
   return async (body, signature) => {
-    const event = await verifyEvent(deps, body, signature);
+    const verified = await verifyEvent(deps, body, signature);
+    // U+0000 (escaped in the JSON as \u0000) cannot enter jsonb: mirror U+FFFD instead and say
+    // so on the ledger row. The cheap text test spares the walk for every other event.
+    const nul = body.includes("\\u0000") ? replaceNul(verified) : { value: verified, replaced: 0 };
+    const event = nul.value as typeof verified;
+    const raw = nul.replaced > 0 ? JSON.stringify(event) : body;
     try {
-      const result = await ingestEvent(ingestDeps, event, body);
+      const result = await ingestEvent(ingestDeps, event, raw);
+      if (nul.replaced > 0) {
+        await deps.sql`update stripe.events set nul_replaced = ${nul.replaced}
+          where id = ${event.id}`;
+      }
       return { event: event.id, outcome: result.outcome };
     } catch (err) {
       const message = (err as Error).message ?? String(err);

@@ -99,10 +99,21 @@ function idOf(value: unknown): string | null {
   return null;
 }
 
-/** The subscription of an invoice: `parent.subscription_details.subscription` (or `subscription`). */
+/**
+ * The subscription of an invoice: `parent.subscription_details.subscription` when
+ * `parent.type` is `subscription_details` (other parents, e.g. `quote_details`, carry no
+ * subscription), else the pre-2025 top-level `subscription`.
+ */
 export function invoiceSubscription(invoice: Record<string, unknown>): string | null {
-  const parent = invoice.parent as { subscription_details?: { subscription?: unknown } } | null;
-  return idOf(parent?.subscription_details?.subscription) ?? idOf(invoice.subscription);
+  const parent = invoice.parent as
+    | { type?: unknown; subscription_details?: { subscription?: unknown } | null }
+    | null
+    | undefined;
+  if (parent && typeof parent === "object") {
+    if (parent.type !== "subscription_details") return null;
+    return idOf(parent.subscription_details?.subscription);
+  }
+  return idOf(invoice.subscription);
 }
 
 /** The Supabase user a checkout session names, as sent (validated by the database). */

@@ -61,13 +61,28 @@ Deno.test("planEvent re-reads the subscription of a paid or failed invoice", () 
   const invoice = {
     id: "in_1",
     object: "invoice",
-    parent: { subscription_details: { subscription: "sub_9" } },
+    parent: { type: "subscription_details", subscription_details: { subscription: "sub_9" } },
   };
   assert.equal(invoiceSubscription(invoice), "sub_9");
   assert.equal(invoiceSubscription({ subscription: "sub_old" }), "sub_old");
   const { meta, plan } = planEvent(event("invoice.payment_failed", invoice));
   assert.deepEqual(plan, { action: "refresh", kind: "subscription", id: "sub_9" });
   assert.equal(meta.object_id, "sub_9");
+});
+
+Deno.test("planEvent reads a subscription only from a subscription_details parent", () => {
+  const quote = {
+    id: "in_2",
+    object: "invoice",
+    parent: {
+      type: "quote_details",
+      quote_details: { quote: "qt_1" },
+      subscription_details: { subscription: "sub_wrong" },
+    },
+  };
+  assert.equal(invoiceSubscription(quote), null);
+  assert.deepEqual(planEvent(event("invoice.paid", quote)).plan, { action: "ignore" });
+  assert.equal(invoiceSubscription({ id: "in_3", parent: null, subscription: null }), null);
 });
 
 Deno.test("planEvent ignores types it does not handle", () => {

@@ -54,8 +54,10 @@ export async function fetchObject(
       : kind === "customer"
       ? await stripe.customers.retrieve(id)
       : await stripe.subscriptions.retrieve(id);
+    const plain = JSON.parse(JSON.stringify(found)) as Record<string, unknown>;
+    const complete = kind === "subscription" ? await withAllItems(stripe, plain) : plain;
     return {
-      object: JSON.parse(JSON.stringify(found)) as Record<string, unknown>,
+      object: replaceNul(complete).value as Record<string, unknown>,
       stamp: responseTime(found as never) ?? Math.floor(Date.now() / 1000),
     };
   } catch (err) {
@@ -79,6 +81,53 @@ async function withRetries<T>(fn: () => Promise<T>, attempts = 4): Promise<T> {
       await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 10));
     }
   }
+}
+
+/** U+0000, which a jsonb or text value cannot hold, and what replaces it. */
+const NUL = "\u0000";
+const REPLACEMENT = "\uFFFD";
+
+/**
+ * A copy of a JSON value with every U+0000 (in strings and keys) replaced by U+FFFD, and how
+ * many strings were changed. Postgres refuses `\u0000` in jsonb; Stripe allows it in any
+ * string (names, metadata, descriptions), so a valid event must not fail for it.
+ */
+export function replaceNul(value: unknown): { value: unknown; replaced: number } {
+  let replaced = 0;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === "string") {
+      if (!v.includes(NUL)) return v;
+      replaced++;
+      return v.replaceAll(NUL, REPLACEMENT);
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === "object") {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [walk(k) as string, walk(x)]));
+    }
+    return v;
+  };
+  const out = walk(value);
+  return { value: out, replaced };
+}
+
+/**
+ * A subscription with its whole `items` list: when the embedded list says `has_more`, the
+ * rest is read from `GET /v1/subscription_items?subscription=…` (every page), so items that
+ * were not embedded are not taken for deleted.
+ */
+export async function withAllItems(
+  stripe: Stripe,
+  subscription: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const items = subscription.items as { data?: unknown[]; has_more?: boolean } | undefined;
+  if (!items?.has_more || typeof subscription.id !== "string") return subscription;
+  const data: unknown[] = [];
+  for await (
+    const item of stripe.subscriptionItems.list({ subscription: subscription.id, limit: 100 })
+  ) {
+    data.push(JSON.parse(JSON.stringify(item)));
+  }
+  return { ...subscription, items: { ...items, data, has_more: false } };
 }
 
 /**
@@ -251,10 +300,23 @@ export async function ingestEvent(
   event: StripeEventEnvelope,
   body?: string,
 ): Promise<IngestResult> {
-  const { meta, plan } = planEvent(event);
+  const { meta, plan: planned } = planEvent(event);
+  const plan = await completePlan(deps.stripe, planned);
+  // The raw body stands for the plan's object only while nothing was changed in it.
+  const raw = plan === planned ? body : undefined;
   if (!deps.batcher) return await applyPlan(deps, meta, plan);
-  const first = await deps.batcher.submit({ meta, plan, body });
+  const first = await deps.batcher.submit({ meta, plan, body: raw });
   return await finishOutcome(deps, meta, first);
+}
+
+/**
+ * A sync plan as it can be written: a subscription's `items` completed when the event's list
+ * has more ({@link withAllItems}). The same plan when nothing had to change.
+ */
+export async function completePlan(stripe: Stripe, plan: EventPlan): Promise<EventPlan> {
+  if (plan.action !== "sync" || plan.kind !== "subscription") return plan;
+  const object = await withAllItems(stripe, plan.object);
+  return object === plan.object ? plan : { ...plan, object };
 }
 
 /** Applies a plan (see {@link ingestEvent}); reconciliation replays failed events with it. */
@@ -265,7 +327,8 @@ export async function applyPlan(
 ): Promise<IngestResult> {
   // Each transaction is retried on its own (deadlock, serialization): retrying the first
   // would count the delivery twice.
-  const [first] = await withRetries(() => ingestBatch(deps.sql, [{ meta, plan }]));
+  const complete = await completePlan(deps.stripe, plan);
+  const [first] = await withRetries(() => ingestBatch(deps.sql, [{ meta, plan: complete }]));
   return await finishOutcome(deps, meta, first);
 }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { startInProcessEmulator } from "../../../../scripts/local/stripe_emulator/testing.ts";
-import { fetchObject, jsonbLiteral } from "./mirror.ts";
+import { completePlan, fetchObject, jsonbLiteral, replaceNul, withAllItems } from "./mirror.ts";
 
 Deno.test("fetchObject reads an object with Stripe's time, and a vanished one as a deleted stub", async () => {
   const emu = await startInProcessEmulator();
@@ -31,4 +31,57 @@ Deno.test("jsonbLiteral quotes JSON text as an escape string that reads back the
     () => jsonbLiteral('{"a":"\0"}'),
     /Cannot quote the JSON: it holds a NUL character/,
   );
+});
+
+Deno.test("replaceNul replaces U+0000 with U+FFFD in strings and keys and counts them", () => {
+  const { value, replaced } = replaceNul({
+    id: "prod_1",
+    name: "a\u0000b",
+    metadata: { "k\u0000": "v", n: 1, list: ["x\u0000\u0000", null, true] },
+  });
+  assert.equal(replaced, 3);
+  assert.deepEqual(value, {
+    id: "prod_1",
+    name: "a\uFFFDb",
+    metadata: { "k\uFFFD": "v", n: 1, list: ["x\uFFFD\uFFFD", null, true] },
+  });
+  assert.ok(!JSON.stringify(value).includes("\\u0000"));
+  const clean = { a: "b", c: [1] };
+  assert.deepEqual(replaceNul(clean), { value: clean, replaced: 0 });
+});
+
+Deno.test("withAllItems reads every page of a subscription's items when the embedded list has more", async () => {
+  const emu = await startInProcessEmulator();
+  try {
+    const customer = await emu.stripe.customers.create({});
+    const prices = [];
+    for (let i = 0; i < 3; i++) {
+      prices.push(
+        await emu.stripe.prices.create({
+          currency: "usd",
+          unit_amount: 100 + i,
+          recurring: { interval: "month" },
+          product_data: { name: `Item ${i}` },
+        }),
+      );
+    }
+    const sub = await emu.stripe.subscriptions.create({
+      customer: customer.id,
+      items: prices.map((p) => ({ price: p.id })),
+    });
+    const all = JSON.parse(JSON.stringify(sub)) as Record<string, unknown>;
+    const ids = sub.items.data.map((i) => i.id).sort();
+    // As Stripe may send it: one item embedded, the rest behind `has_more`.
+    const partial = { ...all, items: { ...sub.items, data: [sub.items.data[0]], has_more: true } };
+    const full = await withAllItems(emu.stripe, partial);
+    const items = full.items as { data: { id: string }[]; has_more: boolean };
+    assert.deepEqual(items.data.map((i) => i.id).sort(), ids);
+    assert.equal(items.has_more, false);
+    // A complete list is left as it is, and so is a plan that is not a subscription's.
+    assert.equal(await withAllItems(emu.stripe, all), all);
+    const plan = { action: "sync" as const, kind: "product" as const, object: all, deleted: false };
+    assert.equal(await completePlan(emu.stripe, plan), plan);
+  } finally {
+    await emu.close();
+  }
 });

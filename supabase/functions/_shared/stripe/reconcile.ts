@@ -24,7 +24,7 @@ import { JobFailure } from "../jobs/runner.ts";
 import type { JobContext, JobKind } from "../jobs/registry.ts";
 import { createStripeClient, parseStripeEnv, responseTime } from "./client.ts";
 import { planEvent, StripeEventSchema } from "./events.ts";
-import { applyPlan, fetchObject } from "./mirror.ts";
+import { applyPlan, fetchObject, replaceNul, withAllItems } from "./mirror.ts";
 import { createRateLimiter, type RateLimiter } from "./rate_limit.ts";
 
 /** The job kind's name. */
@@ -121,7 +121,18 @@ async function listPage(
     lister(r.stripe, kind)({ limit: ctx.params.page_size, starting_after: after })
   );
   const stamp = responseTime(page as never) ?? Math.floor(Date.now() / 1000);
-  const data = plain(page.data) as unknown as Record<string, unknown>[];
+  let listed = plain(page.data) as unknown as Record<string, unknown>[];
+  if (kind === "subscription") {
+    // A subscription's embedded items may have more: read the rest rather than delete them.
+    listed = await Promise.all(
+      listed.map((s) =>
+        (s.items as { has_more?: boolean } | undefined)?.has_more
+          ? r.limiter.run(() => withAllItems(r.stripe, s))
+          : s
+      ),
+    );
+  }
+  const data = replaceNul(listed).value as Record<string, unknown>[];
   let changes = (ctx.job.state.changes ?? {}) as Changes;
   await ctx.sql.begin(async (tx) => {
     if (kind === "checkout_session") {
@@ -219,7 +230,7 @@ async function eventsPage(ctx: JobContext<ReconcileParams>, r: Resources) {
     let outcome: string;
     try {
       const event = await r.limiter.run(() => r.stripe.events.retrieve(row.id));
-      const parsed = StripeEventSchema.parse(plain(event));
+      const parsed = StripeEventSchema.parse(replaceNul(plain(event)).value);
       const { meta, plan } = planEvent(parsed);
       outcome = (await applyPlan({ sql: ctx.sql, stripe: r.stripe }, meta, plan)).outcome;
     } catch (err) {
