@@ -71,7 +71,7 @@ export async function startManagement(
     const res = await fetch(`${api.url}/v1/projects/none`, { signal: AbortSignal.timeout(1000) });
     await res.body?.cancel();
     return res.status === 401;
-  }, { timeoutMs: 60_000 });
+  }, { timeoutMs: 60_000, logFile: api.logFile });
 }
 
 /** Stops the Management API process. */

@@ -122,18 +122,28 @@ function signalGroup(pid: number, signal: Deno.Signal): void {
   }
 }
 
-/** Waits until `probe` resolves true, polling every `intervalMs`, or throws after `timeoutMs`. */
+/**
+ * Waits until `probe` resolves true, polling every `intervalMs`, or throws after `timeoutMs`,
+ * naming the last line of the process's `logFile` (e.g. `Address already in use`) when given.
+ */
 export async function waitFor(
   what: string,
   probe: () => Promise<boolean>,
-  opts: { timeoutMs?: number; intervalMs?: number } = {},
+  opts: { timeoutMs?: number; intervalMs?: number; logFile?: string } = {},
 ): Promise<void> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   while (Date.now() < deadline) {
     if (await probe().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 150));
   }
-  throw new Error(`Cannot start ${what}: not ready after ${opts.timeoutMs ?? 30_000} ms`);
+  const last = opts.logFile
+    ? (await Deno.readTextFile(opts.logFile).catch(() => "")).trim().split("\n").at(-1)
+    : undefined;
+  throw new Error(
+    `Cannot start ${what}: not ready after ${opts.timeoutMs ?? 30_000} ms${
+      last ? ` (last log line of ${opts.logFile}: ${last})` : ""
+    }`,
+  );
 }
 
 /**
