@@ -24,7 +24,7 @@ function hex(bytes: Uint8Array): string {
 
 Deno.test("our vectors hold non-ASCII inputs, and the reference package still gives them", () => {
   assert.ok(vectors.length >= 20);
-  assert.ok(vectors.every((v) => /[^\x00-\x7f]/.test(v.input)));
+  assert.ok(vectors.every((v) => [...v.input].some((ch) => ch.codePointAt(0)! > 0x7f)));
   for (const v of vectors) {
     const bytes = new TextEncoder().encode(v.input);
     assert.equal(hex(bytes), v.utf8_hex, v.input);
