@@ -130,3 +130,22 @@ export interface EvaluationResult {
   /** Present only with reason `ERROR`. */
   error_code?: "FLAG_NOT_FOUND";
 }
+
+/**
+ * What is wrong with the promotable rules of a flag row (`targeting_rules`, `stickiness`,
+ * `variants`), one line per problem naming the field, e.g.
+ * `targeting_rules.0.op: Invalid option: expected one of "in"|"not_in"|…`.
+ *
+ * @param row a logical row of kind `flags` (numbers may be lossless `JsonNumber`s)
+ * @returns the problems; empty when the rules are valid
+ */
+export function flagRuleErrors(row: Record<string, unknown>): string[] {
+  const plain = JSON.parse(JSON.stringify({
+    targeting_rules: row.targeting_rules,
+    stickiness: row.stickiness,
+    variants: row.variants,
+  }));
+  const parsed = FlagRules.safeParse(plain);
+  if (parsed.success) return [];
+  return parsed.error.issues.map((i) => `${i.path.join(".") || "(row)"}: ${i.message}`);
+}
