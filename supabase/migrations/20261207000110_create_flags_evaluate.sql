@@ -85,11 +85,11 @@ as $$
 $$;
 
 -- A context field as text: strings as they are, numbers and booleans as their JSON text, else
--- null; a missing `current_time` is `now`.
+-- null; a missing `current_time` is `now`. Stable (to_char), so that it is inlined.
 create or replace function flags.context_text(ctx jsonb, field text, now timestamptz)
 returns text
 language sql
-immutable
+stable
 parallel safe
 as $$
   select case pg_catalog.jsonb_typeof(ctx -> field)
@@ -105,7 +105,7 @@ $$;
 create or replace function flags.parse_date(text text)
 returns timestamptz
 language plpgsql
-immutable
+stable
 parallel safe
 as $$
 declare
@@ -132,12 +132,11 @@ end;
 $$;
 
 -- Compares two semver identifiers: numeric ones numerically and below alphanumeric ones,
--- which compare by their bytes.
+-- which compare by their bytes. Not strict, so that it is inlined into its callers.
 create or replace function flags.compare_identifiers(a text, b text)
 returns integer
 language sql
 immutable
-strict
 parallel safe
 as $$
   select case
@@ -193,7 +192,7 @@ $$;
 create or replace function flags.constraint_holds(c jsonb, ctx jsonb, now timestamptz)
 returns boolean
 language plpgsql
-immutable
+stable
 parallel safe
 as $$
 declare
