@@ -15,7 +15,11 @@ import type {
 import { evaluateFlag, flagNotFound } from "../supabase/functions/_shared/flags/evaluate.ts";
 import { combine, readSpecFile, type SpecCase } from "./fixtures/flags/unleash_spec.ts";
 
-/** The files the issue names (rollouts, stickiness, operators, variants) and UTF-8 names. */
+/**
+ * The files the issue names (rollouts, stickiness, operators, variants), UTF-8 names, and the
+ * other evaluation files (the delta API's 19-20 and the regex and CIDR operators of 21-22,
+ * which we do not have, are left out).
+ */
 const FILES: Record<string, number> = {
   // file: how many of its cases we cannot map (pinned; the reasons are printed)
   "03-gradual-rollout-user-id-strategy.json": 0,
@@ -28,6 +32,14 @@ const FILES: Record<string, number> = {
   "14-constraint-semver-operators.json": 0,
   "16-strategy-variants.json": 0,
   "18-utf8-flag-names.json": 0,
+  "01-simple-examples.json": 0,
+  "02-user-with-id-strategy.json": 0,
+  "06-remote-address-strategy.json": 6, // the remoteAddress strategy (IP lists)
+  "07-multiple-strategies.json": 0,
+  "09-strategy-constraints.json": 0,
+  "11-strategy-constraints-edge-cases.json": 0,
+  "15-global-constraints.json": 3, // a missing segment; variants sticking elsewhere
+  "17-dependent-features.json": 39, // dependent features
 };
 
 /** Date operators without `current_time` compare with this instant, in both evaluators. */
@@ -109,5 +121,5 @@ Deno.test("Unleash's client specification: both evaluators give every mapped cas
   }
   console.log(lines.join("\n"));
   assert.deepEqual(failures, []);
-  assert.ok(mapped.length >= 120, `only ${mapped.length} spec cases were mapped`);
+  assert.ok(mapped.length >= 170, `only ${mapped.length} spec cases were mapped`);
 });
