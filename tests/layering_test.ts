@@ -102,6 +102,8 @@ export const PURE_MODULES = [
   "supabase/functions/_shared/flags/definition.ts",
   "supabase/functions/_shared/flags/evaluate.ts",
   "supabase/functions/_shared/flags/murmur3.ts",
+  "supabase/functions/_shared/flags/ofrep.ts",
+  "supabase/functions/_shared/flags/cache.ts",
   "supabase/functions/_shared/api/contract.ts",
   "supabase/functions/_shared/users/mask_sql.ts",
   "supabase/functions/_shared/notifications/payload.ts",
@@ -151,7 +153,7 @@ export function impureReach(edges: Edge[], pure: readonly string[]): string[] {
   return problems;
 }
 
-const FUNCTIONS = ["ops", "ops-worker", "stripe-webhook"].map((f) =>
+const FUNCTIONS = ["flags", "ops", "ops-worker", "stripe-webhook"].map((f) =>
   `supabase/functions/${f}/index.ts`
 );
 

@@ -52,6 +52,8 @@ export const BROWSER_REQUEST_HEADERS = ["authorization", "x-client-info", "apike
  *
  * @param origins the allowed origins (see {@link parseAllowedOrigins})
  * @param opts.methods the methods a preflight allows; default `GET`
+ * @param opts.allowHeaders the request headers allowed; default {@link BROWSER_REQUEST_HEADERS}
+ * @param opts.exposeHeaders response headers the page may read (e.g. `etag`); default none
  * @returns a middleware answering preflights (`OPTIONS`) and decorating responses
  * @example
  * ```ts
@@ -60,13 +62,14 @@ export const BROWSER_REQUEST_HEADERS = ["authorization", "x-client-info", "apike
  */
 export function allowedOriginsCors(
   origins: string[],
-  opts: { methods?: string[] } = {},
+  opts: { methods?: string[]; allowHeaders?: string[]; exposeHeaders?: string[] } = {},
 ): MiddlewareHandler {
   const allowed = new Set(origins);
   const listed = cors({
     origin: (origin) => (allowed.has(origin) ? origin : null),
     allowMethods: opts.methods ?? ["GET"],
-    allowHeaders: BROWSER_REQUEST_HEADERS,
+    allowHeaders: opts.allowHeaders ?? BROWSER_REQUEST_HEADERS,
+    exposeHeaders: opts.exposeHeaders ?? [],
     maxAge: 600,
   });
   return async function allowedOriginsCors(c, next) {

@@ -147,8 +147,17 @@ export function constraintHolds(c: Constraint, ctx: EvalContext, now: Date = new
   return c.inverted ? !held : held;
 }
 
-/** The stickiness value: the named field, or for `default` the targeting key, else the session. */
-function stickinessValue(flag: FlagDefinition, ctx: EvalContext, now: Date): string | undefined {
+/**
+ * The value a flag's rollout bucket and variant draw stick to: the named field, or for
+ * `default` the targeting key, else the session id.
+ *
+ * @returns the value as text, or undefined when the context has none
+ */
+export function stickinessValue(
+  flag: FlagDefinition,
+  ctx: EvalContext,
+  now: Date = new Date(),
+): string | undefined {
   if (flag.stickiness !== "default") return contextText(ctx, flag.stickiness, now);
   return contextText(ctx, "targeting_key", now) ?? contextText(ctx, "session_id", now);
 }
