@@ -17,6 +17,8 @@
  *   definition the schema refuses is `PARSE_ERROR`; a flag whose answer would depend on a
  *   stickiness value the context lacks (a rollout between 0 and 100 %, a named stickiness
  *   field, or a weighted draw among variants) is `TARGETING_KEY_MISSING` instead of a guess.
+ *   A variant payload that is an array (OFREP values are booleans, strings, numbers or
+ *   objects) makes the flag a `PARSE_ERROR` too.
  *
  * @module
  */
@@ -94,11 +96,16 @@ export function compileFlagSet(version: string, rows: readonly unknown[]): FlagS
   const list: CompiledFlag[] = rows.map((row) => {
     const key = String((row as { key?: unknown }).key);
     const parsed = FlagDefinition.safeParse(row);
-    if (parsed.success) {
-      return { key, definition: parsed.data, clockDependent: readsClock(parsed.data) };
+    if (!parsed.success) {
+      const problem = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+      return { key, problem: problem.join("; ") };
     }
-    const problem = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
-    return { key, problem: problem.join("; ") };
+    const listed = parsed.data.variants.findIndex((v) => Array.isArray(v.payload));
+    if (listed >= 0) {
+      // OFREP values are booleans, strings, numbers or objects; an array is none of them.
+      return { key, problem: `variants.${listed}.payload: an array, which OFREP cannot serve` };
+    }
+    return { key, definition: parsed.data, clockDependent: readsClock(parsed.data) };
   });
   return {
     version,
