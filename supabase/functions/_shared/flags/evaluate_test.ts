@@ -2,19 +2,12 @@ import assert from "node:assert/strict";
 import type { Constraint, FlagDefinition } from "./definition.ts";
 import { compareSemver, constraintHolds, evaluateFlag, flagNotFound } from "./evaluate.ts";
 import { normalizedHash } from "./murmur3.ts";
+import { testFlag } from "./test_flag.ts";
 
 const NOW = new Date("2026-12-02T12:00:00.000Z");
 
 function flag(over: Partial<FlagDefinition> = {}): FlagDefinition {
-  return {
-    key: "new_checkout",
-    enabled: true,
-    rollout_percent: 100,
-    stickiness: "default",
-    targeting_rules: [],
-    variants: [],
-    ...over,
-  };
+  return testFlag({ key: "new_checkout", ...over });
 }
 
 Deno.test("evaluateFlag: the kill switch wins over everything", () => {

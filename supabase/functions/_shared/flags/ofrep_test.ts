@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { FlagDefinition } from "./definition.ts";
+import { testFlag } from "./test_flag.ts";
 import { normalizedHash } from "./murmur3.ts";
 import {
   bulkEtag,
@@ -12,16 +13,7 @@ import {
   parseEvaluationRequest,
 } from "./ofrep.ts";
 
-function flag(over: Partial<FlagDefinition> & { key: string }): FlagDefinition {
-  return {
-    enabled: true,
-    rollout_percent: 100,
-    stickiness: "default",
-    targeting_rules: [],
-    variants: [],
-    ...over,
-  };
-}
+const flag = testFlag;
 
 const NOW = new Date("2026-12-02T12:00:00Z");
 
