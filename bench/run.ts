@@ -16,6 +16,7 @@ import * as usersCopy from "./users_copy_bench.ts";
 import * as stripeWebhook from "./stripe_webhook_bench.ts";
 import * as backup from "./backup_bench.ts";
 import * as flags from "./flags_bench.ts";
+import * as ofrep from "./ofrep_bench.ts";
 
 /** What every benchmark gets: the stack it may use. */
 export interface BenchContext {
@@ -33,6 +34,8 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   backup: backup.run,
   // 100,000 flag evaluations in SQL and TypeScript, beside C hashes of the same strings.
   flags: flags.run,
+  // OFREP bulk evaluation of 200 flags per request (the flags function), beside SQL's evaluate_all.
+  ofrep: ofrep.run,
 };
 
 async function main(names: string[]): Promise<void> {
