@@ -12,7 +12,8 @@
  * config key counts. At the first size, 1,000 updates are planned and applied too.
  *
  * Besides wall time, the `ops` function's own CPU time per request and its peak resident
- * memory are read from /proc (the hosted Edge Runtime allows 2 s of CPU and 256 MB).
+ * memory are read from /proc (the hosted Edge Runtime allows 2 s of CPU and 256 MB), and this
+ * client's CPU time (the CLI's share: sending, parsing and checking the answer).
  *
  * @module
  */
@@ -125,7 +126,7 @@ async function baseline(from: string, to: string): Promise<number> {
   return seconds;
 }
 
-type Step = [step: string, changes: string, seconds: number, cpu?: number];
+type Step = [step: string, changes: string, seconds: number, cpu?: number, client?: number];
 
 /** Runs the benchmark on the bench stack. */
 export async function run(ctx: BenchContext): Promise<void> {
@@ -153,11 +154,11 @@ export async function run(ctx: BenchContext): Promise<void> {
     // long-lived function is; the figures below are then steady-state.
     await plan({ source: "development", scope: ["flags"], dry_run: true });
     const pid = await opsProcess(ctx.stack.home);
-    /** Wall and the function's CPU seconds of a request. */
-    const measured = async <T>(fn: () => Promise<T>): Promise<[T, number, number]> => {
-      const cpu0 = await cpuSeconds(pid);
+    /** Wall, the function's and this client's CPU seconds of a request. */
+    const measured = async <T>(fn: () => Promise<T>): Promise<[T, number, number, number]> => {
+      const [cpu0, own0] = [await cpuSeconds(pid), await cpuSeconds(Deno.pid)];
       const [out, s] = await timed(fn);
-      return [out, s, await cpuSeconds(pid) - cpu0];
+      return [out, s, await cpuSeconds(pid) - cpu0, await cpuSeconds(Deno.pid) - own0];
     };
 
     for (const [i, keys] of SIZES.entries()) {
@@ -168,26 +169,34 @@ export async function run(ctx: BenchContext): Promise<void> {
              + (select count(*) from public.tier_features) + (select count(*) from public.tier_prices)
              + (select count(*) from public.feature_flags) as n`;
       const rows: Step[] = [];
-      const [created, planCreate, planCpu] = await measured(() => plan(body));
+      const [created, planCreate, planCpu, planClient] = await measured(() => plan(body));
       const count = created.promotion?.change_count ?? 0;
-      rows.push(["plan (all new)", String(count), planCreate, planCpu]);
-      const [applied, applyCreate, applyCpu] = await measured(() => apply(created.promotion!.id));
+      rows.push(["plan (all new)", String(count), planCreate, planCpu, planClient]);
+      const [applied, applyCreate, applyCpu, applyClient] = await measured(() =>
+        apply(created.promotion!.id)
+      );
       if (applied.promotion.status !== "succeeded") {
         throw new Error(`Cannot bench: apply ${applied.promotion.status}`);
       }
-      rows.push(["apply (all new, incl. validation)", String(count), applyCreate, applyCpu]);
-      const [, replan, replanCpu] = await measured(() => plan(body));
-      rows.push(["re-plan (nothing to do)", "0", replan, replanCpu]);
+      rows.push([
+        "apply (all new, incl. validation)",
+        String(count),
+        applyCreate,
+        applyCpu,
+        applyClient,
+      ]);
+      const [, replan, replanCpu, replanClient] = await measured(() => plan(body));
+      rows.push(["re-plan (nothing to do)", "0", replan, replanCpu, replanClient]);
 
       if (i === 0) {
         await devSql`
           update public.app_config set value = jsonb_set(value, '{n}', to_jsonb(-(value ->> 'n')::int))
           where key like 'bench.key_%' and (value ->> 'n')::int % 10 = 0`;
-        const [updated, planUpdate, cpu1] = await measured(() => plan(body));
+        const [updated, planUpdate, cpu1, own1] = await measured(() => plan(body));
         const changed = String(updated.promotion?.change_count);
-        rows.push(["plan (updates)", changed, planUpdate, cpu1]);
-        const [, applyUpdate, cpu2] = await measured(() => apply(updated.promotion!.id));
-        rows.push(["apply (updates, incl. validation)", changed, applyUpdate, cpu2]);
+        rows.push(["plan (updates)", changed, planUpdate, cpu1, own1]);
+        const [, applyUpdate, cpu2, own2] = await measured(() => apply(updated.promotion!.id));
+        rows.push(["apply (updates, incl. validation)", changed, applyUpdate, cpu2, own2]);
         // Back as seeded, so the next size's rows match the source's generator.
         await devSql`
           update public.app_config set value = jsonb_set(value, '{n}', to_jsonb(abs((value ->> 'n')::int)))
@@ -202,13 +211,14 @@ export async function run(ctx: BenchContext): Promise<void> {
           `${TIERS} tiers × ${FEATURES} features, 2 prices per tier (+ the seed); ${n} rows in all`,
       );
       console.log(
-        "  step                                                  changes  seconds  fn CPU s",
+        "  step                                                  changes  seconds  fn CPU s  client CPU s",
       );
-      for (const [step, changes, sec, cpu] of rows) {
+      for (const [step, changes, sec, cpu, client] of rows) {
+        const cpus = cpu === undefined
+          ? ""
+          : `${cpu.toFixed(2).padStart(9)} ${client!.toFixed(2).padStart(13)}`;
         console.log(
-          `  ${step.padEnd(52)} ${changes.padStart(8)} ${sec.toFixed(3).padStart(8)} ${
-            cpu === undefined ? "" : cpu.toFixed(2).padStart(9)
-          }`,
+          `  ${step.padEnd(52)} ${changes.padStart(8)} ${sec.toFixed(3).padStart(8)} ${cpus}`,
         );
       }
       const ratio = (planCreate + applyCreate) / base;
