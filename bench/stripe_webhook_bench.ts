@@ -71,7 +71,7 @@ const PRICE_ID = "price_benchTierMonthly";
  * customer.subscription.created and .updated (a second later), each unit its own objects;
  * every subscription uses the bench tier's price and a customer linked to its own user.
  */
-function makeCorpus(
+export function makeCorpus(
   units: number,
   created: number,
 ): { events: Record<string, unknown>[]; customers: string[] } {
@@ -174,7 +174,7 @@ function makeCorpus(
   return { events, customers };
 }
 
-async function sign(
+export async function sign(
   events: Record<string, unknown>[],
   secret: string,
 ): Promise<SignedEvent[]> {
@@ -197,7 +197,7 @@ async function sign(
 }
 
 /** Users and customer links for a corpus, so our subscriptions become memberships. */
-async function linkCustomers(sql: postgres.Sql, customers: string[]): Promise<void> {
+export async function linkCustomers(sql: postgres.Sql, customers: string[]): Promise<void> {
   await sql`
     with u as (
       insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
