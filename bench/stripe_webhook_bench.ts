@@ -13,7 +13,9 @@
  * - as information, ours through the local functions gateway (two hops: the gateway is our
  *   stand-in for Supabase's, not part of the product).
  * Signature checks, the event ledger and the ordering guard stay on. Every run sends fresh
- * events (new ids and objects) and checks afterwards that each one landed.
+ * events (new ids and objects) and checks afterwards that each one landed. The sides of a
+ * comparison take turns in slices (`STRIPE_BENCH_ROUNDS`, order reversed every round), so the
+ * swings of a shared machine hit both alike.
  *
  * The baseline is loaded from its CommonJS build (see `stripe_sync_engine.ts`).
  *
@@ -45,7 +47,7 @@ import { newId } from "../scripts/local/stripe_emulator/store.ts";
 import { createDb } from "../supabase/functions/_shared/db.ts";
 import { createStripeClient, cryptoProvider } from "../supabase/functions/_shared/stripe/client.ts";
 import { createReceiver } from "../supabase/functions/stripe-webhook/app.ts";
-import { type LoadResult, runCalls, runLoad } from "./load.ts";
+import { type LoadResult, mergeLoadResults, runCalls, runLoad } from "./load.ts";
 import { type BaselineConfig, createBaseline, migrateBaseline } from "./stripe_sync_engine.ts";
 import { LISTENING_PREFIX } from "./stripe_sync_engine_server.ts";
 
@@ -289,11 +291,11 @@ async function startBaselineServer(
 /**
  * Runs the comparison on the development environment of a running stack.
  *
- * @param opts.units corpus units per run (5 events each)
+ * @param opts.units corpus units per row (5 events each), sent in `rounds` slices
  */
 export async function benchStripeWebhook(
   env: LocalEnv,
-  opts: { stack: StackOptions; units: number; concurrencies: number[] },
+  opts: { stack: StackOptions; units: number; concurrencies: number[]; rounds: number },
 ): Promise<StripeBenchRow[]> {
   const admin = postgres(env.dbUrl, { max: 2, onnotice: () => {} });
   const benchDbUrl = env.dbUrl.replace(/\/postgres$/, "/stripe_sync_bench");
@@ -395,13 +397,36 @@ export async function benchStripeWebhook(
   // STRIPE_BENCH_ONLY=<path prefix> (e.g. "HTTP" or "in process") measures a subset.
   const only = Deno.env.get("STRIPE_BENCH_ONLY");
   if (only) targets.splice(0, targets.length, ...targets.filter((t) => t.path.startsWith(only)));
+  // The sides compared take turns in slices (the order reversed every round), so a swing of
+  // the shared machine hits both alike; each row adds its slices up.
+  const groups = [
+    targets.filter((t) => t.http === null),
+    targets.filter((t) => t.http !== null),
+  ].filter((g) => g.length > 0);
+  const rounds = Math.max(1, opts.rounds);
   const rows: StripeBenchRow[] = [];
   try {
     for (const t of targets) await runOnce(t, 40, 10); // warm up JIT, pools, the gateway
     for (const concurrency of opts.concurrencies) {
-      for (const t of targets) {
-        const { result, missing } = await runOnce(t, opts.units, concurrency);
-        rows.push({ path: t.path, result, missing });
+      for (const group of groups) {
+        const parts = new Map(group.map((t) => [t, [] as LoadResult[]]));
+        const missing = new Map(group.map((t) => [t, 0]));
+        for (let round = 0; round < rounds; round++) {
+          const units = Math.floor(opts.units / rounds) + (round < opts.units % rounds ? 1 : 0);
+          const order = round % 2 === 0 ? group : [...group].reverse();
+          for (const t of order) {
+            const { result, missing: m } = await runOnce(t, units, concurrency);
+            parts.get(t)!.push(result);
+            missing.set(t, missing.get(t)! + m);
+          }
+        }
+        for (const t of group) {
+          rows.push({
+            path: t.path,
+            result: mergeLoadResults(parts.get(t)!),
+            missing: missing.get(t)!,
+          });
+        }
       }
     }
   } finally {
@@ -467,7 +492,7 @@ export function printStripeBench(rows: StripeBenchRow[]): void {
  * `npm run bench -- stripe_webhook`: 600 units (3,000 signed events) per run by default (a
  * run at 50 senders then lasts a second or two: shorter ones swung with the machine);
  * `STRIPE_BENCH_UNITS` changes it, `STRIPE_BENCH_SENDERS` the concurrencies (default
- * `1,10,50`), `STRIPE_BENCH_ONLY` the paths measured (a prefix, e.g. `HTTP`). Also runnable alone against a running stack
+ * `1,10,50`), `STRIPE_BENCH_ROUNDS` the slices each row is sent in (default 5), `STRIPE_BENCH_ONLY` the paths measured (a prefix, e.g. `HTTP`). Also runnable alone against a running stack
  * (`STAGECOACH_HOME=… STAGECOACH_PORT_OFFSET=… deno run -A bench/stripe_webhook_bench.ts`).
  */
 export async function run(ctx: BenchContext): Promise<void> {
@@ -476,6 +501,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       stack: ctx.stack,
       units: Number(Deno.env.get("STRIPE_BENCH_UNITS") ?? "600"),
       concurrencies: (Deno.env.get("STRIPE_BENCH_SENDERS") ?? "1,10,50").split(",").map(Number),
+      rounds: Number(Deno.env.get("STRIPE_BENCH_ROUNDS") ?? "5"),
     }),
   );
 }
