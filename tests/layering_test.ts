@@ -109,6 +109,7 @@ export const PURE_MODULES = [
   "supabase/functions/_shared/notifications/github.ts",
   "supabase/functions/_shared/notifications/backoff.ts",
   "supabase/functions/_shared/outbound/policy.ts",
+  "supabase/functions/_shared/stripe/signature.ts",
   "scripts/release/release.ts",
   "scripts/release/summary.ts",
   "scripts/release/duration.ts",
