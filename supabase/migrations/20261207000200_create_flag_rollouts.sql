@@ -424,7 +424,7 @@ $$;
 
 -- Stops a rollout: `pause` (kept at its percentage; resumable), `rollback` (the flag back to
 -- 0 %), or `abort` (the flag back to 0 %, ended by a person). `detail` says why (the breach's
--- samples, or who). Audited and notified; the rollout's job is canceled.
+-- samples, or who). Audited and notified; its job, when waiting, is canceled.
 create or replace function ops.halt_rollout(rollout_id uuid, action text, detail jsonb default '{}')
 returns ops.flag_rollouts
 language plpgsql
@@ -468,9 +468,10 @@ begin
   if action <> 'pause' then
     perform private.write_rollout_percent(r, 0);
   end if;
-  update ops.jobs as j set status = 'canceled', lease_token = null, lease_owner = null,
-                           lease_expires_at = null, finished_at = now()
-  where j.id = r.job_id and j.status in ('queued', 'running');
+  -- A job waiting for its next turn is canceled; one running (e.g. the step that found the
+  -- breach) sees the rollout halted and ends by itself.
+  update ops.jobs as j set status = 'canceled'
+  where j.id = r.job_id and j.status = 'queued';
   perform ops.append_audit('rollout.' || new_status, 'rollout', r.id::text,
     jsonb_build_object('flag', r.flag_key, 'percent', r.percent, 'halted', r.halted),
     r.environment);
@@ -480,7 +481,7 @@ end;
 $$;
 
 -- Resumes a paused rollout at its current stage: the stage's time starts again, earlier
--- unhealthy samples no longer count, and a new job is queued.
+-- unhealthy samples no longer count, and its job runs again (or a new one is queued).
 create or replace function ops.resume_rollout(rollout_id uuid, resumed_by text)
 returns ops.flag_rollouts
 language plpgsql
@@ -503,7 +504,13 @@ begin
     raise exception 'Cannot resume rollout %: it is %', rollout_id, r.status
       using errcode = 'check_violation';
   end if;
-  job := ops.create_job('flag.rollout', jsonb_build_object('rollout_id', r.id::text));
+  -- The rollout's job, if it has not ended yet, carries on (due now); otherwise a new one.
+  update ops.jobs as j set run_after = now()
+  where j.id = r.job_id and j.status in ('queued', 'running')
+  returning * into job;
+  if job.id is null then
+    job := ops.create_job('flag.rollout', jsonb_build_object('rollout_id', r.id::text));
+  end if;
   update ops.flag_rollouts as x
   set status = 'running', stage_started_at = now(),
       next_advance_at = now() + make_interval(secs => x.every_s),
@@ -528,7 +535,7 @@ comment on function ops.advance_rollout(uuid) is
 comment on function ops.halt_rollout(uuid, text, jsonb) is
   'Pauses a rollout, or returns its flag to 0 % (rollback, abort); audited and notified. Owner only.';
 comment on function ops.resume_rollout(uuid, text) is
-  'Resumes a paused rollout at its stage with a new job. Owner only.';
+  'Resumes a paused rollout at its stage (its job carries on, or a new one is queued). Owner only.';
 
 revoke all on function ops.rollout_plan(text, integer[], integer, text, jsonb) from public, anon;
 grant execute on function ops.rollout_plan(text, integer[], integer, text, jsonb) to authenticated, service_role;

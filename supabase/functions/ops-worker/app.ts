@@ -35,6 +35,7 @@ import { usersCopyKind } from "../_shared/users/copy_job.ts";
 import { createEtlKind } from "../_shared/etl/run_job.ts";
 import { ETL_TRANSFORMS } from "../../etl/transforms.ts";
 import { createReleaseWatchKind } from "../_shared/release/watch_job.ts";
+import { createRolloutKind } from "../_shared/rollouts/rollout_job.ts";
 import { CUSTOM_CHECKS } from "../_shared/validation/custom_checks.generated.ts";
 
 /** What the ops-worker app needs from the outside world. */
@@ -62,6 +63,7 @@ export function workerJobRegistry(): JobRegistry {
     createEtlKind(ETL_TRANSFORMS),
     reconcileKind,
     createReleaseWatchKind(CUSTOM_CHECKS),
+    createRolloutKind(CUSTOM_CHECKS),
   ]);
 }
 

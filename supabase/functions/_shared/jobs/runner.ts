@@ -223,6 +223,15 @@ export async function runSlice(sql: Sql, jobId: string, opts: SliceOptions): Pro
           `Cannot continue job ${jobId}: a ${kindName} step returned without a checkpoint`,
         );
       }
+      const wakeAt = outcome.wakeAt?.getTime() ?? 0;
+      if (wakeAt > deadline - margin) {
+        // Nothing to do within this slice: free the runner, due again at wakeAt.
+        if (!(await releaseJob(sql, jobId, { token, runAfter: outcome.wakeAt }))) {
+          throw new LeaseLostError(jobId);
+        }
+        return await done("queued", steps);
+      }
+      if (wakeAt > Date.now()) await sleep(wakeAt - Date.now(), opts.signal);
       const next = Date.now() + longestStep;
       if (next > deadline - margin || opts.signal?.aborted) {
         if (!(await releaseJob(sql, jobId, { token }))) throw new LeaseLostError(jobId);
@@ -270,6 +279,9 @@ export async function runJob(
     });
     steal = false;
     if (r.status !== "queued" || opts.signal?.aborted) return r;
+    // A step asked to be woken later (StepOutcome.wakeAt): wait here rather than spin.
+    const due = r.job?.run_after.getTime() ?? 0;
+    if (due > Date.now()) await sleep(due - Date.now(), opts.signal);
   }
 }
 
@@ -313,4 +325,17 @@ export function describeProgress(job: Pick<JobRow, "counts" | "totals">): string
   const fmt = (n: number) => n.toLocaleString("en-US");
   if (total === null || total === 0) return `${fmt(done)} rows`;
   return `${fmt(done)} / ${fmt(total)} rows (${Math.floor((done / total) * 100)} %)`;
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
