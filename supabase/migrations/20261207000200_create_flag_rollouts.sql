@@ -117,21 +117,30 @@ as $$
   ];
 $$;
 
--- Writes a rollout's percentage into the flag, under a write permit of purpose `rollout`.
+-- Writes a rollout's percentage into the flag, under a write permit of purpose `rollout` that
+-- lasts this one statement: the permit is removed again, so nothing else written later in the
+-- caller's transaction passes the gate under the rollout's name.
 create or replace function private.write_rollout_percent(rollout ops.flag_rollouts, percent integer)
 returns void
 language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  opened boolean;
 begin
   insert into private.promotion_writes (xact, promotion_id, purpose, reason)
   values (pg_catalog.pg_current_xact_id(), rollout.promotion_id, 'rollout',
           format('rollout %s of %s: %s %%', rollout.id, rollout.flag_key, percent))
-  on conflict (xact) do nothing;
+  on conflict (xact) do nothing
+  returning true into opened;
   update public.feature_flags as f
   set rollout_percent = write_rollout_percent.percent
   where f.key = rollout.flag_key and f.rollout_percent is distinct from write_rollout_percent.percent;
+  if opened then
+    delete from private.promotion_writes as w
+    where w.xact = pg_catalog.pg_current_xact_id() and w.purpose = 'rollout';
+  end if;
   perform ops.append_audit('rollout.percent', 'rollout', rollout.id::text,
     jsonb_build_object('flag', rollout.flag_key, 'percent', percent), rollout.environment);
 end;
