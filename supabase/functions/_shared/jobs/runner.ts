@@ -271,6 +271,10 @@ export async function runJob(
   opts: Omit<SliceOptions, "deadlineMs"> & { sliceMs?: number },
 ): Promise<SliceResult> {
   let steal = opts.steal;
+  // A job a step asked to be woken later (StepOutcome.wakeAt) is run when it is due.
+  const queued = await loadJob(sql, jobId);
+  const due = queued?.status === "queued" ? queued.run_after.getTime() : 0;
+  if (due > Date.now()) await sleep(due - Date.now(), opts.signal);
   while (true) {
     const r = await runSlice(sql, jobId, {
       ...opts,
