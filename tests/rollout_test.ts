@@ -27,7 +27,14 @@ import {
 } from "../supabase/functions/_shared/release/health.ts";
 import { rolloutPlan } from "../supabase/functions/_shared/rollouts/plan.ts";
 import type { JobHost } from "../supabase/functions/_shared/jobs/registry.ts";
-import { breakGlass, type Harness, uniqueSuffix, withHarness } from "./promotion_helpers.ts";
+import {
+  actorEmail,
+  breakGlass,
+  cli,
+  type Harness,
+  uniqueSuffix,
+  withHarness,
+} from "./promotion_helpers.ts";
 
 const production = localEnv("production");
 
@@ -337,6 +344,77 @@ await followRollout(db, ${JSON.stringify(started.id)}, { leaseMs: 3000,
       assert.deepEqual(advanced.map((a) => a.percent), [60, 100]);
     } finally {
       await defaultSamples(db);
+      await cleanup(db, f);
+    }
+  });
+});
+
+Deno.test("the rollout CLI: refused without approval, planned for approvers, started, paused, resumed, aborted", async () => {
+  await withHarness(async (h) => {
+    const db = h.db.production;
+    const f = await fixture(db);
+    const health = join(f.repoRoot, `${f.query.name}.sql`);
+    await Deno.writeTextFile(health, f.query.sql);
+    const start = [
+      "rollout",
+      "start",
+      f.flag,
+      "--env",
+      "production",
+      "--stages",
+      "5,25,100",
+      "--every",
+      "1h",
+      "--health",
+      health,
+      "--on-breach",
+      "rollback",
+    ];
+    try {
+      const bad = await cli([...start.slice(0, 6), "25,5", "--every", "1h"]);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /Invalid --stages: .*would take users out/);
+
+      const refused = await cli(start);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /requires approval; plan it/);
+      assert.equal(await flagPercent(db, f.flag), 0, "nothing written");
+
+      await h.token("production", "operator"); // the user exists
+      const planned = await cli([...start, "--plan", "--as", actorEmail("operator"), "--json"]);
+      assert.equal(planned.code, 3, planned.stderr);
+      const p = JSON.parse(planned.stdout).promotion;
+      assert.deepEqual(
+        p.plan.changes.map((c: { kind: string; key: string; risk: string }) => [
+          c.kind,
+          c.key,
+          c.risk,
+        ]),
+        [["flag_rollout", f.flag, "high"]],
+      );
+      assert.equal(await h.approveAsNeeded("production", p), "approved");
+
+      const started = await cli([...start, "--promotion", p.id]);
+      assert.equal(started.code, 0, started.stderr);
+      assert.match(started.stdout, /running at 5 %/);
+      assert.match(started.stdout, /stages: +\[5\] → 25 → 100 %/);
+      assert.equal(await flagPercent(db, f.flag), 5);
+
+      const paused = await cli(["rollout", "pause", f.flag, "--env", "production"]);
+      assert.equal(paused.code, 0, paused.stderr);
+      assert.match(paused.stdout, /paused at 5 %/);
+      const resumed = await cli(["rollout", "resume", f.flag, "--env", "production"]);
+      assert.match(resumed.stdout, /running at 5 %/);
+      const status = await cli(["rollout", "status", f.flag, "--env", "production", "--json"]);
+      const row = JSON.parse(status.stdout);
+      assert.equal(row.status, "running");
+      assert.ok(row.next_advance_at, "the next advance is shown");
+      const list = await cli(["rollout", "list", "--env", "production"]);
+      assert.match(list.stdout, new RegExp(`${f.flag.replace(".", "\\.")}  running at 5 %`));
+      const aborted = await cli(["rollout", "abort", f.flag, "--env", "production"]);
+      assert.match(aborted.stdout, /aborted at 0 %/);
+      assert.equal(await flagPercent(db, f.flag), 0, "back to 0 %");
+    } finally {
       await cleanup(db, f);
     }
   });

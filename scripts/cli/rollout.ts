@@ -331,6 +331,10 @@ approval, --plan records a rollout promotion for approvers; --promotion starts t
       });
       if (!("promotion" in out)) throw new Error("Cannot plan the rollout: the plan was empty");
       const p = out.promotion;
+      if (v.json) {
+        console.log(JSON.stringify({ promotion: p }));
+        return p.status === "approved" ? 0 : 3;
+      }
       console.log(
         `rollout promotion ${p.id} (${p.status}, ${p.required_approvals} approval(s) required) for ${plan.flag}: ${
           plan.stages.join(",")
@@ -349,9 +353,7 @@ approval, --plan records a rollout promotion for approvers; --promotion starts t
       const [started] = await db<{ id: string; percent: number }[]>`
         select id::text, percent from ops.start_rollout(${plan.flag}, ${stages}::int[], ${plan.every_s},
           ${onBreach}, ${JSON.stringify(healthQueries)}::text::jsonb, ${cliActor()},
-          ${v.promotion ?? null}::uuid)`.catch((err) => {
-        throw new Error((err as Error).message);
-      });
+          ${v.promotion ?? null}::uuid)`;
       if (!v.follow) {
         const { row, samples } = await loadStatus(db, started.id);
         console.log(v.json ? JSON.stringify(row) : renderRolloutStatus(row, samples));
@@ -370,7 +372,8 @@ approval, --plan records a rollout promotion for approvers; --promotion starts t
   },
 });
 
-function stopCommand(verb: "pause" | "resume" | "abort", summary: string) {
+/** `rollout status`, and the commands that stop or resume a rollout, then show it. */
+function rolloutCommand(verb: "status" | "pause" | "resume" | "abort", summary: string) {
   return defineCommand({
     name: `rollout ${verb}`,
     summary,
@@ -385,56 +388,42 @@ function stopCommand(verb: "pause" | "resume" | "abort", summary: string) {
       return await withDatabase(env, async (db) => {
         const id = await findRollout(db, ref);
         const by = cliActor();
-        await (verb === "resume"
-          ? db`select 1 from ops.resume_rollout(${id}::uuid, ${by})`
-          : db`select 1 from ops.halt_rollout(${id}::uuid, ${verb}, ${
+        if (verb === "resume") await db`select 1 from ops.resume_rollout(${id}::uuid, ${by})`;
+        if (verb === "pause" || verb === "abort") {
+          await db`select 1 from ops.halt_rollout(${id}::uuid, ${verb}, ${
             JSON.stringify({ by })
-          }::text::jsonb)`).catch((err) => {
-            throw new Error((err as Error).message);
-          });
+          }::text::jsonb)`;
+        }
         const { row, samples } = await loadStatus(db, id);
-        console.log(v.json ? JSON.stringify(row) : renderRolloutStatus(row, samples));
+        console.log(
+          v.json ? JSON.stringify({ ...row, samples }) : renderRolloutStatus(row, samples),
+        );
         return 0;
       });
     },
   });
 }
 
+/** `stagecoach rollout status`. */
+export const rolloutStatusCommand = rolloutCommand(
+  "status",
+  "Show a rollout: stages, percent, next advance, last health samples",
+);
 /** `stagecoach rollout pause`. */
-export const rolloutPauseCommand = stopCommand(
+export const rolloutPauseCommand = rolloutCommand(
   "pause",
   "Pause a rollout at its percentage (the ops-worker stops advancing it)",
 );
 /** `stagecoach rollout resume`. */
-export const rolloutResumeCommand = stopCommand(
+export const rolloutResumeCommand = rolloutCommand(
   "resume",
   "Resume a paused rollout at its stage (the stage's time starts again)",
 );
 /** `stagecoach rollout abort`. */
-export const rolloutAbortCommand = stopCommand(
+export const rolloutAbortCommand = rolloutCommand(
   "abort",
   "End a rollout and return its flag to 0 %",
 );
-
-/** `stagecoach rollout status`. */
-export const rolloutStatusCommand = defineCommand({
-  name: "rollout status",
-  summary: "Show a rollout: stages, percent, next advance, last health samples",
-  args: "<flag|rollout id>",
-  options: { env: ENV_OPTION, json: { type: "boolean", help: "print as JSON" } },
-  async run(argv) {
-    const parsed = parseCommand(this, argv, ["rollout"]);
-    if (!parsed) return 0;
-    const { values: v, args } = parsed;
-    const env = envOption(v.env);
-    const ref = required(args.rollout, "<flag|rollout id>");
-    return await withDatabase(env, async (db) => {
-      const { row, samples } = await loadStatus(db, await findRollout(db, ref));
-      console.log(v.json ? JSON.stringify({ ...row, samples }) : renderRolloutStatus(row, samples));
-      return 0;
-    });
-  },
-});
 
 /** `stagecoach rollout list`. */
 export const rolloutListCommand = defineCommand({

@@ -53,7 +53,8 @@ export interface OpsWorkerDeps {
 
 /**
  * The kinds the ops-worker runs: user copies and ETL transforms queued with `--queue`, the
- * Stripe reconciliation pg_cron queues nightly, and release watches whose CLI went away.
+ * Stripe reconciliation pg_cron queues nightly, release watches whose CLI went away, and flag
+ * rollouts (advanced on pg_cron's beat).
  *
  * @returns a fresh registry of those kinds
  */
