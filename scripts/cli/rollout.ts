@@ -196,7 +196,7 @@ export function renderRolloutStatus(r: StatusRow, samples: readonly SampleRow[])
       r.promotion_id ? ` (promotion ${r.promotion_id})` : ""
     }`,
   ];
-  if (r.halted) lines.push(`  halted:       ${JSON.stringify(r.halted)}`);
+  if (r.halted) lines.push(`  halted:       ${describeHalt(r.halted)}`);
   lines.push(samples.length ? "  last samples:" : "  last samples: none yet");
   for (const s of samples) {
     const bad = s.metrics.filter((m) => !m.healthy)
@@ -208,6 +208,20 @@ export function renderRolloutStatus(r: StatusRow, samples: readonly SampleRow[])
     );
   }
   return lines.join("\n");
+}
+
+/** Why a rollout stopped, in one line: who, at which percentage, the measures that breached. */
+export function describeHalt(halted: Record<string, unknown>): string {
+  const breached = (halted.breached ?? []) as {
+    unhealthy: { name: string; value: number | null; direction: string; threshold: number }[];
+  }[];
+  const last = breached.at(-1)?.unhealthy ?? [];
+  const why = last.map((m) =>
+    `${m.name} ${m.value ?? "unmeasured"} (${m.direction} ${m.threshold} is bad)`
+  ).join("; ");
+  return `${halted.action ?? "halted"} by ${halted.by ?? "?"} at ${halted.percent ?? "?"} %${
+    breached.length ? ` after ${breached.length} unhealthy sample(s): ${why}` : ""
+  }`;
 }
 
 async function loadStatus(db: postgres.Sql, id: string) {
