@@ -6,7 +6,7 @@
 begin;
 \ir _setup.psql
 \ir _promotions.psql
-select plan(38);
+select plan(40);
 
 select has_table('ops', 'flag_rollouts', 'ops.flag_rollouts exists');
 select has_table('ops', 'flag_rollout_samples', 'ops.flag_rollout_samples exists');
@@ -191,6 +191,24 @@ select throws_ok(
   '42501', null, 'the service role cannot advance a rollout'
 );
 reset role;
+
+-- No API role may execute what writes a rollout or its percentage; the plan shape is public.
+select is(
+  (select array_agg(f || ' ' || r order by f, r)
+   from unnest(array[
+          'ops.start_rollout(text, integer[], integer, text, jsonb, text, uuid)',
+          'ops.record_rollout_sample(uuid, boolean, jsonb)', 'ops.advance_rollout(uuid)',
+          'ops.halt_rollout(uuid, text, jsonb)', 'ops.resume_rollout(uuid, text)',
+          'private.write_rollout_percent(ops.flag_rollouts, integer)',
+          'private.notify_rollout(ops.flag_rollouts, text)']) as f,
+        unnest(array['anon', 'authenticated', 'service_role']) as r
+   where has_function_privilege(r, f, 'execute')),
+  null, 'anon, authenticated and service_role execute none of the rollout writers'
+);
+select ok(
+  has_function_privilege('authenticated', 'ops.rollout_plan(text, integer[], integer, text, jsonb)', 'execute'),
+  'members may compute the plan an approval binds to'
+);
 
 select * from finish();
 rollback;
