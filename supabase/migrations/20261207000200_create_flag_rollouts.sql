@@ -225,7 +225,6 @@ declare
   wanted jsonb;
   r ops.flag_rollouts;
   job ops.jobs;
-  i integer;
 begin
   select * into flag from public.feature_flags as f where f.key = start_rollout.flag_key;
   if flag.key is null then
