@@ -268,10 +268,17 @@ Deno.test("a production rollout needs its approved plan, advances on schedule an
   });
 });
 
-Deno.test("a rollout whose runner was killed is finished by the ops-worker", async () => {
+Deno.test("a rollout whose runner was killed is finished by the ops-worker, and its completion notified", async () => {
   await withHarness(async (h) => {
     const db = h.db.production;
     const f = await fixture(db);
+    const endpoint = await addEndpoint(db, {
+      environment: "production",
+      name: `rollout-${f.table}`,
+      kind: "webhook",
+      url: `https://hooks.example.com/${f.table}`,
+      events: ["rollout.completed"],
+    });
     await fastSamples(db);
     try {
       const queries = await rolloutHealthQueries(f.repoRoot, [f.query]);
@@ -342,7 +349,15 @@ await followRollout(db, ${JSON.stringify(started.id)}, { leaseMs: 3000,
         select (details->>'percent')::int as percent from ops.audit_log
         where subject_id = ${started.id} and action = 'rollout.advanced' order by id`;
       assert.deepEqual(advanced.map((a) => a.percent), [60, 100]);
+      const notes = await db<{ event_type: string; payload: { data: Record<string, unknown> } }[]>`
+        select event_type, payload from ops.notification_outbox
+        where endpoint_id = ${endpoint.id}::uuid`;
+      assert.deepEqual(notes.map((n) => [n.event_type, n.payload.data.percent]), [
+        ["rollout.completed", 100],
+      ]);
     } finally {
+      await db`delete from ops.notification_outbox where endpoint_id = ${endpoint.id}::uuid`;
+      await db`delete from ops.notification_endpoints where id = ${endpoint.id}::uuid`;
       await defaultSamples(db);
       await cleanup(db, f);
     }
