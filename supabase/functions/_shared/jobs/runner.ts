@@ -59,6 +59,12 @@ export interface SliceOptions {
   steal?: boolean;
   /** Kept free at the end of the slice for releasing the job, default 2 s. */
   marginMs?: number;
+  /**
+   * Longest a step's `wakeAt` is slept in the slice; a later one re-queues the job due then and
+   * frees the runner (the ops-worker passes a few seconds, so one waiting job never holds the
+   * due jobs behind it). Default: as long as the slice lasts.
+   */
+  maxSleepMs?: number;
   /** Stops the slice after the current step (the job is re-queued). */
   signal?: AbortSignal;
   /** Called after every checkpoint with the job's current progress. */
@@ -224,7 +230,7 @@ export async function runSlice(sql: Sql, jobId: string, opts: SliceOptions): Pro
         );
       }
       const wakeAt = outcome.wakeAt?.getTime() ?? 0;
-      if (wakeAt > deadline - margin) {
+      if (wakeAt > deadline - margin || wakeAt - Date.now() > (opts.maxSleepMs ?? Infinity)) {
         // Nothing to do within this slice: free the runner, due again at wakeAt.
         if (!(await releaseJob(sql, jobId, { token, runAfter: outcome.wakeAt }))) {
           throw new LeaseLostError(jobId);
@@ -289,6 +295,9 @@ export async function runJob(
   }
 }
 
+/** Longest a due job's step is slept in a worker's slice (see {@link SliceOptions.maxSleepMs}). */
+export const DUE_JOB_MAX_SLEEP_MS = 5_000;
+
 /**
  * Runs slices of due jobs for the ops-worker within a total budget, oldest first, one slice
  * per job per call. Stops starting new slices when less than `minSliceMs` remains. Only jobs
@@ -318,7 +327,14 @@ export async function runDueJobs(
   for (const id of ids) {
     const left = end - Date.now();
     if (left < minSlice) break;
-    results.push(await runSlice(sql, id, { ...opts, registry, deadlineMs: left }));
+    results.push(
+      await runSlice(sql, id, {
+        maxSleepMs: DUE_JOB_MAX_SLEEP_MS,
+        ...opts,
+        registry,
+        deadlineMs: left,
+      }),
+    );
   }
   return results;
 }

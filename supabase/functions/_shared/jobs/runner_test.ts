@@ -308,5 +308,16 @@ Deno.test("a step's wakeAt past the slice re-queues the job due then; runJob wai
       last.job!.finished_at!.getTime() >= first.job!.run_after.getTime(),
       "runJob waited until the job was due",
     );
+    // Within a long slice too, a wait beyond maxSleepMs frees the runner (the ops-worker's way).
+    const again = await createJob(sql, registry, { kind: "test.sleeper", params: { n: 2 } });
+    const freed = await runSlice(sql, again.id, {
+      host,
+      registry,
+      deadlineMs: 30_000,
+      maxSleepMs: 500,
+    });
+    assert.equal(freed.status, "queued", "released, not slept until wakeAt (then it would end)");
+    assert.equal(freed.steps, 1);
+    assert.ok(freed.job!.run_after.getTime() > Date.now(), "due again at wakeAt");
   });
 });
