@@ -260,6 +260,21 @@ begin
     raise exception 'Cannot start a rollout of %: health queries must be an array', flag_key
       using errcode = 'invalid_parameter_value';
   end if;
+  -- Each query as `release/health.ts` reads it; its SHA-256 is that of its text, so the approved
+  -- names and hashes bind the SQL the samples run.
+  if exists (
+    select 1 from jsonb_array_elements(health_queries) as q
+    where jsonb_typeof(q) is distinct from 'object'
+       or coalesce(q->>'name', '') !~ '^[a-z0-9][a-z0-9_-]{0,80}$'
+       or jsonb_typeof(q->'sql') is distinct from 'string'
+       or jsonb_typeof(q->'threshold') is distinct from 'number'
+       or coalesce(q->>'direction', '') not in ('above', 'below')
+       or encode(sha256(convert_to(q->>'sql', 'UTF8')), 'hex') is distinct from q->>'sha256'
+  ) or (select count(distinct q->>'name') <> count(*) from jsonb_array_elements(health_queries) as q)
+  then
+    raise exception 'Cannot start a rollout of %: each health query needs a unique name, its sql, a threshold, a direction and the SHA-256 of its sql', flag_key
+      using errcode = 'invalid_parameter_value';
+  end if;
   if started_by is null or length(started_by) not between 1 and 200 then
     raise exception 'Cannot start a rollout of %: name who starts it', flag_key
       using errcode = 'invalid_parameter_value';

@@ -6,7 +6,7 @@
 begin;
 \ir _setup.psql
 \ir _promotions.psql
-select plan(40);
+select plan(41);
 
 select has_table('ops', 'flag_rollouts', 'ops.flag_rollouts exists');
 select has_table('ops', 'flag_rollout_samples', 'ops.flag_rollout_samples exists');
@@ -46,11 +46,19 @@ select throws_ok(
   $$select ops.start_rollout('pgtap.rollout', array[1, 100], 60, 'explode', '[]', 'test')$$,
   '22023', null, 'an unknown breach action is refused'
 );
+select throws_ok(
+  $$select ops.start_rollout('pgtap.rollout', array[1, 100], 60, 'pause',
+      ('[{"name": "q", "sql": "select 0", "sha256": "' || repeat('a', 64) || '", "threshold": 0, "direction": "above"}]')::jsonb,
+      'test')$$,
+  '22023', null, 'a health query whose SHA-256 is not that of its text is refused'
+);
 select is((select count(*)::int from ops.flag_rollouts), 0, 'nothing was written by the refusals');
 
 create temp table t_ro as
   select * from ops.start_rollout('pgtap.rollout', array[5, 50, 100], 60, 'pause',
-    ('[{"name": "q", "sql": "select 0", "sha256": "' || repeat('a', 64) || '", "threshold": 0, "direction": "above"}]')::jsonb,
+    jsonb_build_array(jsonb_build_object('name', 'q', 'sql', 'select 0',
+      'sha256', encode(sha256(convert_to('select 0', 'UTF8')), 'hex'), 'threshold', 0,
+      'direction', 'above')),
     'test');
 grant select on t_ro to authenticated, anon, service_role;
 select is(
