@@ -98,6 +98,8 @@ export const PURE_MODULES = [
   "supabase/functions/_shared/promotion/kinds.ts",
   "supabase/functions/_shared/promotion/users_scope.ts",
   "supabase/functions/_shared/promotion/restore_scope.ts",
+  "supabase/functions/_shared/promotion/rollout_scope.ts",
+  "supabase/functions/_shared/rollouts/plan.ts",
   "supabase/functions/_shared/json/lossless.ts",
   "supabase/functions/_shared/flags/definition.ts",
   "supabase/functions/_shared/flags/evaluate.ts",

@@ -50,6 +50,7 @@ export function promotionRoutes(contextFor: ContextFor) {
         migrations: body.migrations,
         releaseId: body.release_id,
         backup: body.backup,
+        rollout: body.rollout,
       },
       { dryRun: body.dry_run },
     );

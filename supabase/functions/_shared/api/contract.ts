@@ -17,6 +17,7 @@ import { DEFAULT_SCOPES, SCOPES } from "../promotion/kinds.ts";
 import type { Action, Plan, PlanChange } from "../promotion/plan.ts";
 import { PendingMigration } from "../promotion/schema.ts";
 import { RestoreBackup } from "../promotion/restore_scope.ts";
+import { RolloutPlanSchema } from "../promotion/rollout_scope.ts";
 
 // ── Building blocks ─────────────────────────────────────────────────────────────────────────
 
@@ -157,6 +158,8 @@ export const PlanRequest = z.object({
   release_id: z.uuid().optional(),
   /** Scope `restore`: the backup to restore (`stagecoach backup restore --plan`). */
   backup: RestoreBackup.optional(),
+  /** Scope `rollout`: the rollout to allow (`stagecoach rollout start --plan`). */
+  rollout: RolloutPlanSchema.optional(),
 }).refine((b) => !b.migrations || b.scope.includes("schema"), {
   message: "migrations are only planned with scope schema",
   path: ["migrations"],
@@ -166,6 +169,9 @@ export const PlanRequest = z.object({
 }).refine((b) => b.scope.includes("restore") === (b.backup !== undefined), {
   message: "a backup is planned with scope restore, and scope restore needs a backup",
   path: ["backup"],
+}).refine((b) => b.scope.includes("rollout") === (b.rollout !== undefined), {
+  message: "a rollout is planned with scope rollout, and scope rollout needs a rollout",
+  path: ["rollout"],
 });
 
 /** `POST /validate`: what parity covers. */
