@@ -1,11 +1,12 @@
 /**
- * The rollout step of the demo (issue 14, part 5): a flag rolled out in production in stages,
- * halted by a health query going bad. Kept out of `npm run demo` because it takes about 15 s
- * (stages of 2 s, samples every second, two CLI runs); `demoRollout` is the step the demo calls
- * once wired in (after step 8, with its `say`, `stagecoach` and approvers), and
- * `deno run -A scripts/demo_rollout.ts` runs it alone on a running local stack.
+ * The rollout step of the demo (issue 14, part 5, step 8c of `npm run demo`): a flag rolled out
+ * in production in stages, halted by a health query going bad. About 15 s (stages of 2 s, samples
+ * every second, two CLI runs). `deno run -A scripts/demo_rollout.ts` runs it alone on a running
+ * local stack.
  *
- * 1. `new_checkout` is at 0 % in production; the demo's checkout attempts are a table here.
+ * 1. `new_checkout` is at 0 % in production; the demo's checkout attempts (400 pro and team
+ *    users — the flag targets those tiers — none failing) are a table here, and who is inside
+ *    the rollout is `flags.evaluate`'s answer.
  * 2. `rollout start … --plan`: a promotion of scope `rollout` naming the plan (stages 1,5,25,50,
  *    100 every 2 s; the health queries of `supabase/health` plus the flag's own, comparing payment
  *    failures inside the rollout with those outside); two approvers approve it.
@@ -42,14 +43,17 @@ export interface RolloutDemoDeps {
 
 /** The flag's own health query: payment failures inside the rollout against those outside. */
 export const PAYMENT_FAILURES_SQL =
-  `-- Payment failure rate of users inside the rollout minus that of users outside it.
--- With the flag evaluator, "inside" is (flags.evaluate('new_checkout',
--- jsonb_build_object('targetingKey', user_id::text))->>'value')::boolean; the demo records it.
+  `-- Payment failure rate of users inside the rollout minus that of users outside it; who is
+-- inside is what the app sees: flags.evaluate with the user id as the targeting key.
 -- threshold: 0.2
 -- direction: above
-select coalesce(avg(failed::int) filter (where in_rollout), 0)
-     - coalesce(avg(failed::int) filter (where not in_rollout), 0)
-from demo_rollout.checkout_attempts;
+select coalesce(avg(failed::int) filter (where inside), 0)
+     - coalesce(avg(failed::int) filter (where not inside), 0)
+from (select a.failed,
+             (flags.evaluate('new_checkout',
+                jsonb_build_object('targeting_key', a.user_id::text, 'tier', a.tier))
+                ->> 'enabled')::boolean as inside
+      from demo_rollout.checkout_attempts a) s;
 `;
 
 /**
@@ -76,11 +80,11 @@ export async function demoRollout(d: RolloutDemoDeps): Promise<void> {
   });
   await sql.unsafe(`create schema if not exists demo_rollout;
     create table if not exists demo_rollout.checkout_attempts (
-      user_id uuid not null default gen_random_uuid(), in_rollout boolean not null,
+      user_id uuid not null default gen_random_uuid(), tier text not null,
       failed boolean not null);
     truncate demo_rollout.checkout_attempts;
-    insert into demo_rollout.checkout_attempts (in_rollout, failed)
-    select g % 10 = 0, g % 7 = 0 from generate_series(1, 200) as g;`);
+    insert into demo_rollout.checkout_attempts (tier, failed)
+    select (array['pro', 'team'])[1 + g % 2], false from generate_series(1, 400) as g;`);
   const dir = await Deno.makeTempDir({ prefix: "stagecoach-demo-rollout-" });
   const health = join(dir, "new_checkout_payment_failures.sql");
   await Deno.writeTextFile(health, PAYMENT_FAILURES_SQL);
@@ -127,8 +131,9 @@ export async function demoRollout(d: RolloutDemoDeps): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
     }
     await sql`update demo_rollout.checkout_attempts set failed = true
-              where in_rollout and user_id in (
-                select user_id from demo_rollout.checkout_attempts where in_rollout limit 10)`;
+              where (flags.evaluate(${FLAG},
+                       jsonb_build_object('targeting_key', user_id::text, 'tier', tier))
+                       ->> 'enabled')::boolean`;
     say("at 25 %: payment failures inside the rollout climb");
     const out = await follow.output();
     const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
