@@ -208,6 +208,57 @@ export const ReleaseListQuery = z.object({
     .max(200, "expected 1..200").default(20).describe("limit"),
 });
 
+/** The statuses a promotion passes through (`ops.promotion_status`). */
+export const PROMOTION_STATUSES = [
+  "planned",
+  "awaiting_approval",
+  "approved",
+  "rejected",
+  "expired",
+  "applying",
+  "succeeded",
+  "failed",
+  "rolled_back",
+] as const;
+
+const Limit = z.coerce.number("expected 1..200").int("expected 1..200").min(1, "expected 1..200")
+  .max(200, "expected 1..200").default(50).describe("limit");
+
+/** `GET /promotions?status=&risk=&source=&before=&limit=`: filters, newest first. */
+export const PromotionListQuery = z.object({
+  status: z.enum(PROMOTION_STATUSES).optional().describe("status"),
+  risk: z.enum(["low", "high"]).optional().describe("risk"),
+  source: z.string().regex(/^[a-z][a-z0-9_-]*$/, "not an environment name").max(64).optional()
+    .describe("source"),
+  /** Keyset paging: promotions created before this time. */
+  before: z.iso.datetime({ offset: true, message: "expected an ISO time" }).optional()
+    .describe("before"),
+  limit: Limit,
+});
+
+/** `GET /audit?before_id=&limit=`: audit entries, newest first. */
+export const AuditListQuery = z.object({
+  /** Keyset paging: entries with a smaller id. */
+  before_id: z.coerce.number("expected a positive id").int("expected a positive id")
+    .min(1, "expected a positive id").optional().describe("before_id"),
+  limit: Limit,
+});
+
+/** One entry of the audit log (`ops.audit_log`). */
+export const AuditEntrySchema = z.object({
+  id: z.string(),
+  occurred_at: Timestamp,
+  actor: z.string().nullable(),
+  actor_email: z.string().nullable(),
+  actor_role: z.string().nullable(),
+  action: z.string(),
+  environment: z.string().nullable(),
+  subject_type: z.string().nullable(),
+  subject_id: z.string().nullable(),
+  details: AnyJson,
+  hash: z.string(),
+});
+
 /** The header carrying the operator's transfer key (used in memory, never stored or logged). */
 export const TRANSFER_KEY_HEADER = "x-stagecoach-transfer-key";
 /** Routes that take the transfer key. */
@@ -470,6 +521,20 @@ export const OPS_ROUTES = {
         first_broken_id: z.string().nullable(),
       }),
     },
+  },
+  "promotion.list": {
+    method: "GET",
+    path: "/promotions",
+    auth: true,
+    query: PromotionListQuery,
+    responses: { 200: z.object({ promotions: z.array(PromotionSchema) }) },
+  },
+  "audit.list": {
+    method: "GET",
+    path: "/audit",
+    auth: true,
+    query: AuditListQuery,
+    responses: { 200: z.object({ entries: z.array(AuditEntrySchema) }) },
   },
   "release.list": {
     method: "GET",

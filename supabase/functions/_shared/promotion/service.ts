@@ -147,6 +147,51 @@ export async function showPromotion(ctx: PromotionContext, id: string) {
   );
 }
 
+/** The filters of {@link listPromotions}. */
+export interface PromotionFilters {
+  status?: string;
+  risk?: "low" | "high";
+  source?: string;
+  /** Only promotions created before this time (keyset paging). */
+  before?: string;
+  limit: number;
+}
+
+/**
+ * Lists promotions into this environment, newest first, without their plans, read as the
+ * caller (RLS: ops members read).
+ *
+ * @param ctx the pipeline context (its caller)
+ * @param filters status, risk, source, `before` (ISO time) and limit
+ * @returns the promotions' summaries
+ */
+export async function listPromotions(
+  ctx: PromotionContext,
+  filters: PromotionFilters,
+): Promise<PromotionRow[]> {
+  return await guarded(() =>
+    asCaller(ctx.target, ctx.claims, async (tx) => {
+      const rows = await tx.unsafe(
+        `select ${SUMMARY_COLUMNS} from ops.promotions
+         where ($1::text is null or status::text = $1)
+           and ($2::text is null or risk::text = $2)
+           and ($3::text is null or source_env = $3)
+           and ($4::timestamptz is null or created_at < $4)
+         order by created_at desc, id desc
+         limit $5`,
+        [
+          filters.status ?? null,
+          filters.risk ?? null,
+          filters.source ?? null,
+          filters.before ?? null,
+          filters.limit,
+        ],
+      );
+      return rows.map(toPromotion);
+    })
+  );
+}
+
 /** Records an approval or rejection bound to `planHash` (the database enforces who may). */
 export async function decide(
   ctx: PromotionContext,

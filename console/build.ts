@@ -1,0 +1,98 @@
+/**
+ * Builds the console into a folder (default `console/dist/`): `console.js` (bundled and
+ * minified for the browser with `deno bundle`), `console.css`, and `index.html` with the
+ * environment's settings embedded (`config.ts`: API URL and anon key, never a service key).
+ *
+ * `deno task build:console` (App Platform runs it as the static site's `build_command`, with
+ * the `BUILD_TIME` variables of `.do/app.yaml`); the local stack builds one per environment.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { type ConsoleConfig, parseConsoleConfig } from "./config.ts";
+
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const PLACEHOLDER = "/*CONSOLE_CONFIG*/";
+
+/**
+ * Renders `index.html` with the settings embedded as JSON; `<` is escaped so that no value
+ * can close the script element.
+ *
+ * @throws {Error} when the template has no placeholder
+ */
+export function renderConsoleIndex(template: string, config: ConsoleConfig): string {
+  if (!template.includes(PLACEHOLDER)) {
+    throw new Error(`Cannot render index.html: the template lacks ${PLACEHOLDER}`);
+  }
+  const json = JSON.stringify(config).replaceAll("<", "\\u003c");
+  return template.replace(PLACEHOLDER, () => json);
+}
+
+/** What a build wrote. */
+export interface ConsoleBuild {
+  outDir: string;
+  /** Bytes of `console.js` as served, and gzipped (level 9). */
+  jsBytes: number;
+  jsGzipBytes: number;
+}
+
+/**
+ * Builds the console.
+ *
+ * @param vars the build environment (`CONSOLE_ENV`, `CONSOLE_SUPABASE_URL`, `CONSOLE_ANON_KEY`)
+ * @param options `outDir` (default `console/dist`)
+ * @returns where it was written and the script's size
+ * @throws {Error} on invalid settings (a service key among them) or a failed bundle
+ * @example
+ * ```ts
+ * const { jsGzipBytes } = await buildConsole(Deno.env.toObject());
+ * ```
+ */
+export async function buildConsole(
+  vars: Record<string, string | undefined>,
+  options: { outDir?: string } = {},
+): Promise<ConsoleBuild> {
+  const config = parseConsoleConfig(vars);
+  const outDir = options.outDir ?? join(HERE, "dist");
+  await Deno.mkdir(outDir, { recursive: true });
+  const js = join(outDir, "console.js");
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "bundle",
+      "--quiet",
+      "--platform",
+      "browser",
+      "--minify",
+      "--output",
+      js,
+      join(HERE, "src/main.tsx"),
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(`Cannot bundle the console: ${new TextDecoder().decode(stderr)}`);
+  }
+  const template = await Deno.readTextFile(join(HERE, "index.html"));
+  await Deno.writeTextFile(join(outDir, "index.html"), renderConsoleIndex(template, config));
+  await Deno.copyFile(join(HERE, "console.css"), join(outDir, "console.css"));
+  const bytes = await Deno.readFile(js);
+  return { outDir, jsBytes: bytes.length, jsGzipBytes: gzipSync(bytes, { level: 9 }).length };
+}
+
+if (import.meta.main) {
+  try {
+    const out = await buildConsole(Deno.env.toObject());
+    const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+    console.log(
+      `console built into ${out.outDir}: console.js ${kb(out.jsBytes)}, ${
+        kb(out.jsGzipBytes)
+      } gzipped`,
+    );
+  } catch (err) {
+    console.error((err as Error).message);
+    Deno.exit(1);
+  }
+}
