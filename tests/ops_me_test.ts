@@ -36,7 +36,10 @@ Deno.test("ops /me returns each caller's own id, email and ops role", async () =
     for (
       const [user, role] of [[approver, "approver"], [outsider, null]] as const
     ) {
-      const token = await signAccessToken(keys.jwt_secret, user, { apiUrl: env.apiUrl });
+      const token = await signAccessToken(keys.jwt_secret, user, {
+        apiUrl: env.apiUrl,
+        sessionId: crypto.randomUUID(),
+      });
       const res = await fetch(`${env.functionsUrl}/ops/me`, {
         headers: { authorization: `Bearer ${token}` },
       });

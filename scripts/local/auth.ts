@@ -8,6 +8,7 @@
 import type { Sql } from "postgres";
 import { type LocalEnv, readKeys } from "./config.ts";
 import { signAccessToken } from "./jwt.ts";
+import { createSession } from "./auth_sessions.ts";
 
 /** Roles a member of the Stagecoach team can hold in `ops.members`. */
 export const OPS_ROLES = ["viewer", "operator", "approver", "admin"] as const;
@@ -80,24 +81,47 @@ export async function ensureUser(
 }
 
 /**
- * Mints an access token for an existing user of an environment.
+ * Mints an access token for an existing user of an environment. Without `sessionId` a new
+ * session is recorded for it (with no refresh token), so the token is one Supabase Auth's
+ * `/user` and `/logout` accept, as a signed-in user's would be.
  *
- * @throws {Error} when no user has that email
+ * @param opts.email the user's email, or
+ * @param opts.userId the user's id
+ * @param opts.sessionId the session the token belongs to (the local Auth API's sign-in and
+ *   refresh pass theirs)
+ * @param opts.signedInAt the session's sign-in time (epoch seconds), for the `amr` claim
+ * @throws {Error} when no such user exists
  */
 export async function userToken(
   sql: Sql,
   env: LocalEnv,
-  opts: { email: string; ttlSeconds?: number },
+  opts: ({ email: string } | { userId: string }) & {
+    ttlSeconds?: number;
+    sessionId?: string;
+    signedInAt?: number;
+  },
 ): Promise<{ access_token: string; expires_in: number; user: { id: string; email: string } }> {
-  const email = opts.email.toLowerCase();
+  const email = "email" in opts ? opts.email.toLowerCase() : null;
+  const userId = "userId" in opts ? opts.userId : null;
   const [user] = await sql<
-    { id: string; email: string; phone: string | null; app: Record<string, unknown> | null }[]
+    {
+      id: string;
+      email: string;
+      phone: string | null;
+      app: Record<string, unknown> | null;
+      meta: Record<string, unknown> | null;
+    }[]
   >`
-    select id, email, phone, raw_app_meta_data as app
-    from auth.users where email = ${email} and not is_sso_user and deleted_at is null`;
+    select id, email, phone, raw_app_meta_data as app, raw_user_meta_data as meta
+    from auth.users
+    where ${email === null ? sql`id = ${userId}` : sql`email = ${email}`}
+      and not is_sso_user and deleted_at is null`;
   if (!user) {
-    throw new Error(`Cannot mint a token: no user ${email} in ${env.name}`);
+    throw new Error(`Cannot mint a token: no user ${email ?? userId} in ${env.name}`);
   }
+  const session = opts.sessionId === undefined
+    ? await createSession(sql, user.id, { withRefreshToken: false })
+    : { sessionId: opts.sessionId, signedInAt: opts.signedInAt };
   const ttl = opts.ttlSeconds ?? 3600;
   const { jwt_secret } = await readKeys(env);
   const token = await signAccessToken(jwt_secret, {
@@ -105,6 +129,12 @@ export async function userToken(
     email: user.email,
     phone: user.phone,
     app_metadata: user.app ?? undefined,
-  }, { apiUrl: env.apiUrl, ttlSeconds: ttl });
+    user_metadata: user.meta ?? undefined,
+  }, {
+    apiUrl: env.apiUrl,
+    ttlSeconds: ttl,
+    sessionId: session.sessionId,
+    signedInAt: session.signedInAt,
+  });
   return { access_token: token, expires_in: ttl, user: { id: user.id, email: user.email } };
 }

@@ -74,7 +74,12 @@ async function main(args: string[]): Promise<void> {
     functions,
     resolveUpstream: (name) => pool.resolve(name),
     reload: { token: accessToken, run: reload },
-    auth: createAuthApp({ sql, env, apiKeys: [keys.anon_key, keys.service_role_key] }),
+    auth: createAuthApp({
+      sql,
+      env,
+      jwtSecret: keys.jwt_secret,
+      apiKeys: [keys.anon_key, keys.service_role_key],
+    }),
   });
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {

@@ -137,12 +137,16 @@ export interface TokenUser {
  * Mints an access token for a user, with the claims GoTrue puts in one.
  *
  * @param opts.apiUrl the environment's API URL (the `iss` is `<apiUrl>/auth/v1`)
+ * @param opts.sessionId the `auth.sessions` row the token belongs to (the `session_id` claim,
+ *   which Supabase Auth's `/user` and `/logout` look up)
+ * @param opts.signedInAt when the session signed in with its password (the `amr` timestamp,
+ *   epoch seconds); default now
  * @param opts.ttlSeconds lifetime, default 3600 as `jwt_expiry` in config.toml
  */
 export async function signAccessToken(
   secret: string,
   user: TokenUser,
-  opts: { apiUrl: string; ttlSeconds?: number },
+  opts: { apiUrl: string; sessionId: string; signedInAt?: number; ttlSeconds?: number },
 ): Promise<string> {
   return await signJwt(secret, {
     iss: `${opts.apiUrl}/auth/v1`,
@@ -154,8 +158,8 @@ export async function signAccessToken(
     user_metadata: user.user_metadata ?? {},
     role: "authenticated",
     aal: "aal1",
-    amr: [{ method: "password", timestamp: Math.floor(Date.now() / 1000) }],
-    session_id: crypto.randomUUID(),
+    amr: [{ method: "password", timestamp: opts.signedInAt ?? Math.floor(Date.now() / 1000) }],
+    session_id: opts.sessionId,
     is_anonymous: false,
   }, { ttlSeconds: opts.ttlSeconds ?? 3600 });
 }

@@ -4,8 +4,9 @@
 -- (users and identities after the 2024 migrations: generated `confirmed_at`, `is_sso_user`,
 -- `deleted_at`, `is_anonymous`; identities keyed by a uuid `id` with `provider_id` and a
 -- generated lower-cased `email`). Only what Stagecoach and its tests touch is reproduced:
--- users, identities and the JWT helper functions; sessions, refresh tokens, MFA and SSO
--- tables are left out because nothing here issues real sessions.
+-- users, identities, sessions and refresh tokens (the local Auth API, scripts/local/auth_api.ts,
+-- signs in, refreshes and signs out through them as GoTrue does) and the JWT helper functions;
+-- MFA, SSO, OAuth-client and flow-state tables are left out because nothing here uses them.
 
 create schema if not exists auth authorization supabase_auth_admin;
 grant usage on schema auth to anon, authenticated, service_role;
@@ -88,11 +89,77 @@ comment on column auth.identities.email is
 create index if not exists identities_user_id_idx on auth.identities using btree (user_id);
 create index if not exists identities_email_idx on auth.identities (email text_pattern_ops);
 
+-- Sessions and refresh tokens, as GoTrue's migrations leave them (sessions table of 2022 plus
+-- aal/factor_id, not_after, refreshed_at/user_agent/ip, tag, the 2025 refresh-token v2 columns
+-- and scopes; refresh_tokens of the initial schema plus parent and session_id). `oauth_client_id`
+-- is kept as a plain column: the OAuth-client table it references is not reproduced.
+do $$
+begin
+  create type auth.aal_level as enum ('aal1', 'aal2', 'aal3');
+exception
+  when duplicate_object then null;
+end $$;
+alter type auth.aal_level owner to supabase_auth_admin;
+
+create table if not exists auth.sessions (
+  id uuid not null primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  created_at timestamptz null,
+  updated_at timestamptz null,
+  factor_id uuid null,
+  aal auth.aal_level null,
+  not_after timestamptz null,
+  refreshed_at timestamp without time zone null,
+  user_agent text null,
+  ip inet null,
+  tag text null,
+  oauth_client_id uuid null,
+  refresh_token_hmac_key text null,
+  refresh_token_counter bigint null,
+  scopes text null constraint sessions_scopes_length check (char_length(scopes) <= 4096)
+);
+comment on table auth.sessions is 'Auth: Stores session data associated to a user.';
+comment on column auth.sessions.not_after is
+  'Auth: Not after is a nullable column that contains a timestamp after which the session should be regarded as expired.';
+create index if not exists sessions_user_id_idx on auth.sessions (user_id);
+create index if not exists sessions_not_after_idx on auth.sessions (not_after desc);
+create index if not exists user_id_created_at_idx on auth.sessions (user_id, created_at);
+
+create table if not exists auth.refresh_tokens (
+  instance_id uuid null,
+  id bigserial not null primary key,
+  "token" varchar(255) null constraint refresh_tokens_token_unique unique,
+  user_id varchar(255) null,
+  revoked bool null,
+  created_at timestamptz null,
+  updated_at timestamptz null,
+  parent varchar(255) null,
+  session_id uuid null references auth.sessions (id) on delete cascade
+);
+comment on table auth.refresh_tokens is
+  'Auth: Store of tokens used to refresh JWT tokens once they expire.';
+create index if not exists refresh_tokens_instance_id_idx on auth.refresh_tokens (instance_id);
+create index if not exists refresh_tokens_instance_id_user_id_idx
+  on auth.refresh_tokens (instance_id, user_id);
+create index if not exists refresh_tokens_parent_idx on auth.refresh_tokens (parent);
+create index if not exists refresh_tokens_session_id_revoked_idx
+  on auth.refresh_tokens (session_id, revoked);
+create index if not exists refresh_tokens_updated_at_idx on auth.refresh_tokens (updated_at desc);
+
+-- As GoTrue's 2024 migration: RLS on, no policies (only the Auth server and the owner read them).
+alter table auth.sessions enable row level security;
+alter table auth.refresh_tokens enable row level security;
+alter table auth.sessions owner to supabase_auth_admin;
+alter table auth.refresh_tokens owner to supabase_auth_admin;
+alter sequence auth.refresh_tokens_id_seq owner to supabase_auth_admin;
+
 alter table auth.users owner to supabase_auth_admin;
 alter table auth.identities owner to supabase_auth_admin;
 -- As on a hosted project: the dashboard's `postgres` role may read and write auth tables
 -- (and reference them from app tables); the API roles may not.
-grant all on auth.users, auth.identities to postgres, service_role;
+grant all on auth.users, auth.identities, auth.sessions, auth.refresh_tokens
+  to postgres, service_role;
+grant usage, select on sequence auth.refresh_tokens_id_seq to postgres, service_role;
 
 -- The JWT helpers, as GoTrue defines them: PostgREST (and Stagecoach's `asCaller`) put the
 -- verified claims into `request.jwt.claims`; the older per-claim settings are still honoured.
