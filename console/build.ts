@@ -30,34 +30,8 @@ export function renderConsoleIndex(template: string, config: ConsoleConfig): str
   return template.replace(PLACEHOLDER, () => json);
 }
 
-/** What a build wrote. */
-export interface ConsoleBuild {
-  outDir: string;
-  /** Bytes of `console.js` as served, and gzipped (level 9). */
-  jsBytes: number;
-  jsGzipBytes: number;
-}
-
-/**
- * Builds the console.
- *
- * @param vars the build environment (`CONSOLE_ENV`, `CONSOLE_SUPABASE_URL`, `CONSOLE_ANON_KEY`)
- * @param options `outDir` (default `console/dist`)
- * @returns where it was written and the script's size
- * @throws {Error} on invalid settings (a service key among them) or a failed bundle
- * @example
- * ```ts
- * const { jsGzipBytes } = await buildConsole(Deno.env.toObject());
- * ```
- */
-export async function buildConsole(
-  vars: Record<string, string | undefined>,
-  options: { outDir?: string } = {},
-): Promise<ConsoleBuild> {
-  const config = parseConsoleConfig(vars);
-  const outDir = options.outDir ?? join(HERE, "dist");
-  await Deno.mkdir(outDir, { recursive: true });
-  const js = join(outDir, "console.js");
+/** Bundles `src/main.tsx` for the browser, minified, into `js`. */
+async function bundle(js: string): Promise<void> {
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
       "bundle",
@@ -75,6 +49,40 @@ export async function buildConsole(
   if (code !== 0) {
     throw new Error(`Cannot bundle the console: ${new TextDecoder().decode(stderr)}`);
   }
+}
+
+/** What a build wrote. */
+export interface ConsoleBuild {
+  outDir: string;
+  /** Bytes of `console.js` as served, and gzipped (level 9). */
+  jsBytes: number;
+  jsGzipBytes: number;
+}
+
+/**
+ * Builds the console.
+ *
+ * @param vars the build environment (`CONSOLE_ENV`, `CONSOLE_SUPABASE_URL`, `CONSOLE_ANON_KEY`)
+ * @param options `outDir` (default `console/dist`); `script`: a `console.js` already bundled
+ *   (by an earlier build) to copy instead of bundling again — the script is the same for every
+ *   environment, only `index.html` differs
+ * @returns where it was written and the script's size
+ * @throws {Error} on invalid settings (a service key among them) or a failed bundle
+ * @example
+ * ```ts
+ * const { jsGzipBytes } = await buildConsole(Deno.env.toObject());
+ * ```
+ */
+export async function buildConsole(
+  vars: Record<string, string | undefined>,
+  options: { outDir?: string; script?: string } = {},
+): Promise<ConsoleBuild> {
+  const config = parseConsoleConfig(vars);
+  const outDir = options.outDir ?? join(HERE, "dist");
+  await Deno.mkdir(outDir, { recursive: true });
+  const js = join(outDir, "console.js");
+  if (options.script) await Deno.copyFile(options.script, js);
+  else await bundle(js);
   const template = await Deno.readTextFile(join(HERE, "index.html"));
   await Deno.writeTextFile(join(outDir, "index.html"), renderConsoleIndex(template, config));
   await Deno.copyFile(join(HERE, "console.css"), join(outDir, "console.css"));
