@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
-import { localEnv, readKeys } from "../scripts/local/config.ts";
+import { localConsoleOrigin, localEnv, readKeys } from "../scripts/local/config.ts";
 import { ensureUser } from "../scripts/local/auth.ts";
 import { verifyJwt } from "../scripts/local/jwt.ts";
 
@@ -178,4 +178,23 @@ Deno.test("signOut({ scope: 'others' }) ends the user's other sessions only", as
     });
     assert.equal(refresh.error?.code, "refresh_token_not_found");
   });
+});
+
+Deno.test("ops answers the local console's origin with CORS through the gateway, and no other origin", async () => {
+  const preflight = (origin: string) =>
+    fetch(`${env.functionsUrl}/ops/me`, {
+      method: "OPTIONS",
+      headers: {
+        origin,
+        "access-control-request-method": "GET",
+        "access-control-request-headers": "authorization,x-client-info,apikey,content-type",
+      },
+    });
+  const allowed = await preflight(localConsoleOrigin());
+  await allowed.body?.cancel();
+  assert.equal(allowed.status, 204);
+  assert.equal(allowed.headers.get("access-control-allow-origin"), localConsoleOrigin());
+  const other = await preflight("http://127.0.0.1:1");
+  await other.body?.cancel();
+  assert.equal(other.headers.get("access-control-allow-origin"), null);
 });

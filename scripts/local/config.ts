@@ -291,6 +291,25 @@ export async function localStripeKey(
   return account.secret_key;
 }
 
+/**
+ * Base port of the console (the web app) when served locally; the stack's offset is added.
+ * 54330 is free in the port map (Management API 54300, environments 54321/2, 54331/2, 54341/2).
+ */
+export const CONSOLE_BASE_PORT = 54330;
+
+/**
+ * The console's local origin, `http://127.0.0.1:<54330 + offset>`: the stack lists it in every
+ * environment's `STAGECOACH_CONSOLE_ORIGINS`, so `ops` answers its CORS requests.
+ *
+ * @example
+ * ```ts
+ * localConsoleOrigin({ home: ".stagecoach", portOffset: 0 }); // "http://127.0.0.1:54330"
+ * ```
+ */
+export function localConsoleOrigin(opts: StackOptions = stackOptionsFromEnv()): string {
+  return `http://127.0.0.1:${CONSOLE_BASE_PORT + opts.portOffset}`;
+}
+
 /** Base port of the stack's Management API stand-in; the stack's offset is added. */
 export const MANAGEMENT_API_BASE_PORT = 54300;
 

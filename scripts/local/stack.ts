@@ -21,6 +21,7 @@ import { buildConsole } from "../../console/build.ts";
 import {
   type EnvKeys,
   LOCAL_OUTBOUND_ALLOW,
+  localConsoleOrigin,
   type LocalEnv,
   localEnvs,
   managementApiConfig,
@@ -63,7 +64,11 @@ async function ensureKeys(env: LocalEnv): Promise<EnvKeys> {
 }
 
 /** Function secrets every function of this environment receives (dotenv). */
-async function writeFunctionsEnv(env: LocalEnv, all: LocalEnv[]): Promise<void> {
+async function writeFunctionsEnv(
+  env: LocalEnv,
+  all: LocalEnv[],
+  opts: StackOptions,
+): Promise<void> {
   const lines = [
     "# Written by scripts/local/stack.ts at every start and set with `supabase secrets set`;",
     "# put your own secrets in supabase/functions/.env (set after these, so yours win).",
@@ -76,8 +81,10 @@ async function writeFunctionsEnv(env: LocalEnv, all: LocalEnv[]): Promise<void> 
     // Local notification receivers (tests, a developer's) listen on 127.0.0.1; a hosted
     // project sets no allow-list (https to public addresses only).
     `STAGECOACH_OUTBOUND_ALLOW=${LOCAL_OUTBOUND_ALLOW}`,
-    // The console this stack serves for the environment calls its ops function (CORS).
-    `STAGECOACH_CONSOLE_ORIGINS=${env.consoleUrl}`,
+    // The console served locally calls ops from its own origin (CORS): each environment's own
+    // console (console/serve.ts) and the one shared origin tests and tools use; a hosted
+    // project lists its deployed console's origin.
+    `STAGECOACH_CONSOLE_ORIGINS=${env.consoleUrl},${localConsoleOrigin(opts)}`,
     "",
   ];
   await Deno.writeTextFile(env.functionsEnvFile, lines.join("\n"), { mode: 0o600 });
@@ -233,14 +240,19 @@ async function startConsoles(envs: LocalEnv[], keys: EnvKeys[], opts: StackOptio
 }
 
 /** Cluster, keys, function secrets and platform shim of one environment. */
-async function prepareEnv(env: LocalEnv, all: LocalEnv[], log: Logger): Promise<EnvKeys> {
+async function prepareEnv(
+  env: LocalEnv,
+  all: LocalEnv[],
+  opts: StackOptions,
+  log: Logger,
+): Promise<EnvKeys> {
   if (await initCluster(env)) log(`${env.name}: created cluster in ${env.pgdata}`);
   if (!(await clusterRunning(env))) {
     await startCluster(env);
     log(`${env.name}: postgres listening on 127.0.0.1:${env.dbPort}`);
   }
   const keys = await ensureKeys(env);
-  await writeFunctionsEnv(env, all);
+  await writeFunctionsEnv(env, all, opts);
   // The shim is idempotent, but it is applied only when it changed (or the cluster is new),
   // so a restart never re-runs platform grants over what migrations have tightened since.
   const files = await platformShimFiles();
@@ -264,7 +276,7 @@ async function prepareEnv(env: LocalEnv, all: LocalEnv[], log: Logger): Promise<
 export async function startStack(opts: StackOptions, log: Logger): Promise<void> {
   await Deno.mkdir(opts.home, { recursive: true });
   const envs = localEnvs(opts);
-  const keys = await Promise.all(envs.map((env) => prepareEnv(env, envs, log)));
+  const keys = await Promise.all(envs.map((env) => prepareEnv(env, envs, opts, log)));
   // Stripe: the emulator (one account per environment) and each environment's Stripe secrets.
   const api = managementApiConfig(opts);
   await Promise.all([startStripeEmulator(opts, log), startManagement(api, opts, log)]);

@@ -17,6 +17,8 @@ export const FunctionEnvSchema = z.object({
   STAGECOACH_ENV: z.enum(["development", "staging", "production"]).optional(),
   /** Browser origins allowed to call `GET /ops/health` (comma-separated; `_shared/cors.ts`). */
   STAGECOACH_ALLOWED_ORIGINS: z.string().optional(),
+  /** Browser origins of the console, allowed to call every `ops` route (comma-separated). */
+  STAGECOACH_CONSOLE_ORIGINS: z.string().optional(),
 });
 
 /** A validated function environment. */

@@ -4,13 +4,18 @@
  *
  * Routes (under `/functions/v1`):
  * - `GET /ops/health` → `{ ok: true, env }`; CORS for the origins in `STAGECOACH_ALLOWED_ORIGINS`
+ *   (the status page) and `STAGECOACH_CONSOLE_ORIGINS`
  * - `GET /ops/me` → `{ id, email, role }`: the caller's user id, email and ops role (null
  *   when not a member), read as the caller
+ *
+ * Every route answers CORS (preflight included) for the console's origins,
+ * `STAGECOACH_CONSOLE_ORIGINS`, with the methods the contract serves; other origins get no CORS
+ * headers.
  *
  * @module
  */
 import { Hono } from "hono";
-import type { OpsAnswer } from "../_shared/api/contract.ts";
+import { OPS_ROUTES, type OpsAnswer } from "../_shared/api/contract.ts";
 import { reply, serveRoute } from "../_shared/api/route.ts";
 import { allowedOriginsCors, parseAllowedOrigins } from "../_shared/cors.ts";
 import { asCaller, type Sql } from "../_shared/db.ts";
@@ -56,8 +61,19 @@ export function createOpsApp(deps: OpsDeps) {
   app.onError(onError);
   app.notFound(notFound);
 
-  // The status page (web/status) calls this from a browser on another origin.
-  app.use("/health", allowedOriginsCors(parseAllowedOrigins(deps.env.STAGECOACH_ALLOWED_ORIGINS)));
+  // Browsers on other origins: the console (web app, supabase-js) calls every route, the status
+  // page (web/status) only /health.
+  const consoleOrigins = parseAllowedOrigins(
+    deps.env.STAGECOACH_CONSOLE_ORIGINS,
+    "STAGECOACH_CONSOLE_ORIGINS",
+  );
+  const statusOrigins = parseAllowedOrigins(deps.env.STAGECOACH_ALLOWED_ORIGINS);
+  const methods = [...new Set(Object.values(OPS_ROUTES).map((r) => r.method)), "OPTIONS"];
+  const consoleCors = allowedOriginsCors(consoleOrigins, { methods });
+  const healthCors = allowedOriginsCors([...new Set([...consoleOrigins, ...statusOrigins])], {
+    methods,
+  });
+  app.use("*", (c, next) => (c.req.path === "/ops/health" ? healthCors : consoleCors)(c, next));
   serveRoute(
     app,
     "health",

@@ -102,3 +102,74 @@ Deno.test("CORS stays on /ops/health for listed origins: other routes and origin
 Deno.test("createOpsApp refuses an allowed-origins secret that is not a list of origins", () => {
   assert.throws(() => appAllowing("https://status.example/"), /STAGECOACH_ALLOWED_ORIGINS/);
 });
+
+const CONSOLE = "http://127.0.0.1:54330";
+
+function appForConsole(consoleOrigins: string, statusOrigins?: string) {
+  return createOpsApp({
+    env: {
+      ...ENV,
+      STAGECOACH_CONSOLE_ORIGINS: consoleOrigins,
+      STAGECOACH_ALLOWED_ORIGINS: statusOrigins,
+    },
+    sql: NO_DB,
+  });
+}
+
+Deno.test("the console's origin gets CORS on every ops route: preflight with supabase-js's headers", async () => {
+  const app = appForConsole(`https://console.example, ${CONSOLE}`);
+  for (const path of ["/ops/me", "/ops/promotions", "/ops/health"]) {
+    const pre = await app.request(path, {
+      method: "OPTIONS",
+      headers: {
+        origin: CONSOLE,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,x-client-info,apikey,content-type",
+      },
+    });
+    assert.equal(pre.status, 204, path);
+    assert.equal(pre.headers.get("access-control-allow-origin"), CONSOLE);
+    assert.match(pre.headers.get("vary") ?? "", /Origin/);
+    assert.deepEqual(
+      (pre.headers.get("access-control-allow-methods") ?? "").split(",").sort(),
+      ["GET", "OPTIONS", "POST", "PUT"],
+    );
+    assert.deepEqual(
+      (pre.headers.get("access-control-allow-headers") ?? "").split(",").sort(),
+      ["apikey", "authorization", "content-type", "x-client-info"],
+    );
+  }
+  // The actual call is answered with the origin too, even when refused (so the browser shows
+  // the console the 401 instead of a CORS failure).
+  const me = await app.request("/ops/me", { headers: { origin: CONSOLE } });
+  assert.equal(me.status, 401);
+  assert.equal(me.headers.get("access-control-allow-origin"), CONSOLE);
+  assert.match(me.headers.get("vary") ?? "", /Origin/);
+});
+
+Deno.test("an origin not listed for the console gets no CORS headers, preflight or not", async () => {
+  const app = appForConsole(CONSOLE, "https://status.example");
+  const pre = await app.request("/ops/me", {
+    method: "OPTIONS",
+    headers: { origin: "https://evil.example", "access-control-request-method": "GET" },
+  });
+  assert.notEqual(pre.status, 204);
+  assert.equal(pre.headers.get("access-control-allow-origin"), null);
+  const me = await app.request("/ops/me", { headers: { origin: "https://evil.example" } });
+  assert.equal(me.headers.get("access-control-allow-origin"), null);
+  assert.match(me.headers.get("vary") ?? "", /Origin/);
+  // The status page's origin still reaches /health only.
+  const status = await app.request("/ops/me", { headers: { origin: "https://status.example" } });
+  assert.equal(status.headers.get("access-control-allow-origin"), null);
+  const health = await app.request("/ops/health", {
+    headers: { origin: "https://status.example" },
+  });
+  assert.equal(health.headers.get("access-control-allow-origin"), "https://status.example");
+});
+
+Deno.test("createOpsApp refuses console origins that are not origins, naming the secret", () => {
+  assert.throws(
+    () => appForConsole("http://127.0.0.1:54330/console"),
+    /Cannot read STAGECOACH_CONSOLE_ORIGINS: http:\/\/127\.0\.0\.1:54330\/console is not an origin/,
+  );
+});
