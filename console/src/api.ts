@@ -1,14 +1,14 @@
 /**
  * The console's one way to the `ops` function: `supabase.functions.invoke` with the signed-in
- * user's session (supabase-js adds the access token). Answers are read as lossless JSON, so a
- * plan's numbers reach the page exactly as the database holds them; errors become an
+ * user's session (supabase-js adds the access token). Answers are read with {@link parseExact},
+ * so a plan's numbers reach the page exactly as the database holds them; errors become an
  * {@link ApiProblem} carrying the API's `{ error: { code, message, details } }`.
  *
  * @module
  */
 import type { SupabaseClient } from "@supabase/supabase-js";
 import type { OpsAnswer, OpsRequest } from "../../supabase/functions/_shared/api/contract.ts";
-import { parseJson } from "../../supabase/functions/_shared/json/lossless.ts";
+import { JsonNumber, type JsonValue } from "../../supabase/functions/_shared/json/lossless.ts";
 import { CONSOLE_ROUTES, consolePath, type ConsoleRoute } from "./routes.ts";
 
 /** An answer of the API that is not 2xx, or a network failure (`status` 0). */
@@ -25,6 +25,27 @@ export class ApiProblem extends Error {
   }
 }
 
+type Reviver = (key: string, value: unknown, context?: { source?: string }) => unknown;
+
+const keepInexact: Reviver = (_key, value, context) =>
+  typeof value === "number" && context?.source !== undefined && String(value) !== context.source
+    ? new JsonNumber(context.source)
+    : value;
+
+/**
+ * Parses JSON keeping every number exactly: a number a JavaScript number holds exactly (counts,
+ * ordinary amounts) stays a number; any other (beyond 2^53, `1.50`, `1e3`) stays a
+ * {@link JsonNumber} with its text, which the pages print as written.
+ *
+ * @example
+ * ```ts
+ * parseExact('{"n": 3, "big": 12345678901234567890}'); // { n: 3, big: JsonNumber("1234…") }
+ * ```
+ */
+export function parseExact(text: string): JsonValue {
+  return (JSON.parse as (text: string, reviver: Reviver) => JsonValue)(text, keepInexact);
+}
+
 /**
  * A `fetch` for supabase-js whose answers from Edge Functions parse as lossless JSON
  * (`response.json()` is what `functions.invoke` calls); every other request is untouched.
@@ -37,7 +58,7 @@ export function losslessFetch(functionsUrl: string): typeof fetch {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
     if (!url.startsWith(`${functionsUrl}/`)) return res;
     const text = () => res.clone().text();
-    return Object.assign(res, { json: async () => parseJson(await text()) });
+    return Object.assign(res, { json: async () => parseExact(await text()) });
   };
 }
 
