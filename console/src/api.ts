@@ -8,7 +8,8 @@
  */
 import type { SupabaseClient } from "@supabase/supabase-js";
 import type { OpsAnswer, OpsRequest } from "../../supabase/functions/_shared/api/contract.ts";
-import { JsonNumber, type JsonValue } from "../../supabase/functions/_shared/json/lossless.ts";
+import { JsonNumber } from "../../supabase/functions/_shared/json/lossless.ts";
+import type { ExactJson } from "./format.ts";
 import { CONSOLE_ROUTES, consolePath, type ConsoleRoute } from "./routes.ts";
 
 /** An answer of the API that is not 2xx, or a network failure (`status` 0). */
@@ -42,8 +43,8 @@ const keepInexact: Reviver = (_key, value, context) =>
  * parseExact('{"n": 3, "big": 12345678901234567890}'); // { n: 3, big: JsonNumber("1234…") }
  * ```
  */
-export function parseExact(text: string): JsonValue {
-  return (JSON.parse as (text: string, reviver: Reviver) => JsonValue)(text, keepInexact);
+export function parseExact(text: string): ExactJson {
+  return (JSON.parse as (text: string, reviver: Reviver) => ExactJson)(text, keepInexact);
 }
 
 /**

@@ -5,11 +5,23 @@
  *
  * @module
  */
-import {
-  JsonNumber,
-  type JsonObject,
-  type JsonValue,
-} from "../../supabase/functions/_shared/json/lossless.ts";
+import { JsonNumber } from "../../supabase/functions/_shared/json/lossless.ts";
+
+/**
+ * JSON as the console reads it (`api.ts` `parseExact`): numbers a double holds exactly are
+ * numbers, any other number is a {@link JsonNumber} with its text.
+ */
+export type ExactJson =
+  | null
+  | boolean
+  | string
+  | number
+  | JsonNumber
+  | ExactJson[]
+  | { [key: string]: ExactJson };
+
+/** A JSON object as the console reads it. */
+export type ExactObject = { [key: string]: ExactJson };
 
 /** One change of a plan as the page shows it. */
 export interface ShownChange {
@@ -18,8 +30,8 @@ export interface ShownChange {
   action: string;
   risk: "low" | "high";
   reasons: string[];
-  before: JsonObject | null;
-  after: JsonObject | null;
+  before: ExactObject | null;
+  after: ExactObject | null;
 }
 
 /** A field of a change: its name and the text before and after (null: absent). */
@@ -42,11 +54,11 @@ const FOLDED = new Set(["currency", "is_secret"]);
  * prettyJson(parseJson('{"n": 12345678901234567890}')); // '{\n  "n": 12345678901234567890\n}'
  * ```
  */
-export function prettyJson(value: JsonValue): string {
+export function prettyJson(value: ExactJson): string {
   return JSON.stringify(serialisable(value), null, 2);
 }
 
-function serialisable(value: JsonValue): unknown {
+function serialisable(value: ExactJson): unknown {
   if (value instanceof JsonNumber) return JSON.rawJSON(value.text);
   if (Array.isArray(value)) return value.map(serialisable);
   if (value !== null && typeof value === "object") {
@@ -66,7 +78,7 @@ function serialisable(value: JsonValue): unknown {
  * @param locale the reader's locale (default: the runtime's)
  * @returns the formatted amount, or the plain number with the code when the currency is unknown
  */
-export function formatMoney(amount: JsonValue, currency: string, locale?: string): string {
+export function formatMoney(amount: ExactJson, currency: string, locale?: string): string {
   const text = amount instanceof JsonNumber ? amount.text : String(amount);
   if (!/^-?\d+$/.test(text)) return `${text} ${currency.toUpperCase()}`;
   let nf: Intl.NumberFormat;
@@ -86,7 +98,7 @@ export function formatMoney(amount: JsonValue, currency: string, locale?: string
 }
 
 /** A value as one line or a pretty block; money where the row names its currency. */
-function show(name: string, value: JsonValue | undefined, row: JsonObject | null): string | null {
+function show(name: string, value: ExactJson | undefined, row: ExactObject | null): string | null {
   if (value === undefined) return null;
   const currency = row?.currency;
   if (/(^|_)amount$/.test(name) && typeof currency === "string" && value !== null) {

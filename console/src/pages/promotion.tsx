@@ -9,9 +9,16 @@
  */
 import { useRef, useState } from "preact/hooks";
 import type { OpsAnswer } from "../../../supabase/functions/_shared/api/contract.ts";
-import type { JsonObject, JsonValue } from "../../../supabase/functions/_shared/json/lossless.ts";
 import { ApiProblem, type OpsClient } from "../api.ts";
-import { fieldDiffs, formatTime, groupByKind, prettyJson, type ShownChange } from "../format.ts";
+import {
+  type ExactJson,
+  type ExactObject,
+  fieldDiffs,
+  formatTime,
+  groupByKind,
+  prettyJson,
+  type ShownChange,
+} from "../format.ts";
 import { asProblem, Badge, Problem, Show, useLoad } from "../ui.tsx";
 
 type Shown = OpsAnswer<"promotion.show">;
@@ -189,9 +196,9 @@ function Change(props: { change: ShownChange }) {
 }
 
 function Migration(props: { change: ShownChange }) {
-  const after = (props.change.after ?? {}) as JsonObject;
-  const findings = Array.isArray(after.findings) ? after.findings as JsonObject[] : [];
-  const revert = after.revert as JsonObject | null | undefined;
+  const after = (props.change.after ?? {}) as ExactObject;
+  const findings = Array.isArray(after.findings) ? after.findings as ExactObject[] : [];
+  const revert = after.revert as ExactObject | null | undefined;
   return (
     <li>
       <span class="mono">{String(after.version ?? props.change.key)}</span>{" "}
@@ -216,7 +223,7 @@ function Migration(props: { change: ShownChange }) {
   );
 }
 
-function show(v: JsonValue | undefined): string {
+function show(v: ExactJson | undefined): string {
   return v === undefined ? "" : typeof v === "string" ? v : prettyJson(v);
 }
 

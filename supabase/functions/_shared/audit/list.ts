@@ -43,7 +43,7 @@ export async function listAuditEntries(
                subject_type, subject_id, details::text as details, hash
         from ops.audit_log
         where ${page.before_id ?? null}::bigint is null or id < ${page.before_id ?? null}::bigint
-        order by id desc
+        order by ops.audit_log.id desc
         limit ${page.limit}`,
     );
     const ids = [...new Set(rows.map((r) => r.actor).filter((a): a is string => a !== null))];

@@ -177,7 +177,7 @@ export async function listPromotions(
            and ($2::text is null or risk::text = $2)
            and ($3::text is null or source_env = $3)
            and ($4::timestamptz is null or created_at < $4)
-         order by created_at desc, id desc
+         order by ops.promotions.created_at desc, ops.promotions.id desc
          limit $5`,
         [
           filters.status ?? null,
