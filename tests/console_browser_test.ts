@@ -87,6 +87,30 @@ async function shot(page: Page, name: string, fullPage = true): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
 }
 
+/**
+ * An approve sent from the page with the signed-in user's own session (read from
+ * supabase-js's storage), bypassing the page's buttons.
+ */
+async function forgeApprove(
+  page: Page,
+  p: { id: string; plan_hash: string },
+  // deno-lint-ignore no-explicit-any
+): Promise<{ status: number; body: any }> {
+  return await page.evaluate(
+    async ([url, id, hash]) => {
+      const key = Object.keys(localStorage).find((k) => k.startsWith("sb-"))!;
+      const token = JSON.parse(localStorage.getItem(key)!).access_token;
+      const res = await fetch(`${url}/ops/promotions/${id}/approve`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ plan_hash: hash }),
+      });
+      return { status: res.status, body: await res.json() };
+    },
+    [prod.functionsUrl, p.id, p.plan_hash],
+  );
+}
+
 /** A high-risk production plan made by the admin: deleting a config entry production has. */
 async function highRiskPlan(h: Harness, key: string): Promise<{ id: string; plan_hash: string }> {
   await setConfig(h.db.staging, key, '{"limit": 12345678901234567890, "ratio": 1.50}');
@@ -147,19 +171,7 @@ Deno.test({
         assert.equal(await page.getByRole("button", { name: "Approve" }).count(), 0);
         await shot(page, "promotion");
         // A forged approve, with the viewer's own session, is refused by the API.
-        const forged = await page.evaluate(
-          async ([url, id, hash]) => {
-            const key = Object.keys(localStorage).find((k) => k.startsWith("sb-"))!;
-            const token = JSON.parse(localStorage.getItem(key)!).access_token;
-            const res = await fetch(`${url}/ops/promotions/${id}/approve`, {
-              method: "POST",
-              headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-              body: JSON.stringify({ plan_hash: hash }),
-            });
-            return { status: res.status, body: await res.json() };
-          },
-          [prod.functionsUrl, p.id, p.plan_hash],
-        );
+        const forged = await forgeApprove(page, p);
         assert.equal(forged.status, 403, JSON.stringify(forged.body));
         assert.equal(forged.body.error.code, "forbidden");
         await page.goto(`${prod.consoleUrl}/#/promotions?risk=high&status=awaiting_approval`);
@@ -167,13 +179,16 @@ Deno.test({
         await shot(page, "promotions");
         await signOut(page);
 
-        // The admin made the plan: their approval is refused, visibly.
+        // The admin made the plan: the database refuses their decision, and the page says why.
         await signIn(page, "admin");
         await openPromotion(page, p.id);
-        await page.getByRole("button", { name: "Approve" }).click();
-        const refusal = page.getByTestId("action-problem");
-        await refusal.waitFor();
-        assert.match(await refusal.innerText(), /own promotion/);
+        const refused = page.getByTestId("decide-refused");
+        await refused.waitFor();
+        assert.match(await refused.innerText(), /nobody decides on their own promotion/);
+        assert.ok(await page.getByRole("button", { name: "Approve" }).isDisabled());
+        const own = await forgeApprove(page, p);
+        assert.equal(own.status, 403, JSON.stringify(own.body));
+        assert.match(own.body.error.message, /own promotion/);
         await signOut(page);
 
         // Two approvers, then the operator applies.
@@ -182,8 +197,9 @@ Deno.test({
         await page.getByLabel("Comment (optional)").fill("looks right");
         await page.getByRole("button", { name: "Approve" }).click();
         await page.getByText("Approved: the promotion is now awaiting approval").waitFor();
-        // One decision per person: once the page re-read the promotion, no second approve.
-        await page.getByRole("button", { name: "Approve" }).waitFor({ state: "detached" });
+        // One decision per person: once the page re-read the promotion, it says so.
+        await page.getByTestId("decide-refused").getByText(/decided already/).waitFor();
+        assert.ok(await page.getByRole("button", { name: "Approve" }).isDisabled());
         await signOut(page);
         await signIn(page, "approver2");
         await openPromotion(page, p.id);
@@ -194,7 +210,9 @@ Deno.test({
         await openPromotion(page, p.id);
         await page.getByRole("button", { name: "Apply" }).click();
         await page.getByText("Applied: the promotion is now succeeded").waitFor();
-        assert.equal(await statusOf(page), "succeeded");
+        await page.getByTestId("status").getByText("succeeded").waitFor();
+        // In production only approvers and admins roll back: the operator is not offered it.
+        assert.equal(await page.getByRole("button", { name: "Roll back" }).count(), 0);
         await shot(page, "promotion-succeeded");
 
         // The source changes after the page loaded: the apply is refused, and the page says so.

@@ -131,7 +131,7 @@ function Page(
   }
   const promotion = path.match(/^\/promotions\/([0-9a-f-]{36})$/);
   if (promotion) {
-    return <PromotionPage ops={ops} id={promotion[1]} role={me.role} userId={me.id} />;
+    return <PromotionPage ops={ops} id={promotion[1]} />;
   }
   const release = path.match(/^\/releases\/([0-9a-f-]{36})$/);
   if (release) return <ReleasePage ops={ops} id={release[1]} />;

@@ -22,12 +22,12 @@ import {
 import { asProblem, Badge, Problem, Show, useLoad } from "../ui.tsx";
 
 type Shown = OpsAnswer<"promotion.show">;
-type Role = OpsAnswer<"me">["role"];
+type Action = NonNullable<Shown["actions"]>["decide"];
 
 const SCHEMA_KIND = "schema_migrations";
 
 /** The promotion page. */
-export function PromotionPage(props: { ops: OpsClient; id: string; role: Role; userId: string }) {
+export function PromotionPage(props: { ops: OpsClient; id: string }) {
   const { ops, id } = props;
   const [loaded, reload] = useLoad(() => ops("promotion.show", { params: { id } }), [id]);
   return (
@@ -41,7 +41,7 @@ export function PromotionPage(props: { ops: OpsClient; id: string; role: Role; u
 }
 
 function Promotion(
-  props: { ops: OpsClient; shown: Shown; role: Role; userId: string; reload: () => void },
+  props: { ops: OpsClient; shown: Shown; reload: () => void },
 ) {
   const { promotion: p, approvals } = props.shown;
   const plan = p.plan;
@@ -240,21 +240,26 @@ function explain(problem: ApiProblem): string {
 }
 
 function Actions(
-  props: { ops: OpsClient; shown: Shown; role: Role; userId: string; reload: () => void },
+  props: { ops: OpsClient; shown: Shown; reload: () => void },
 ) {
-  const { ops, role } = props;
+  const { ops } = props;
   const p = props.shown.promotion;
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<ApiProblem | null>(null);
   const [done, setDone] = useState<string | null>(null);
   const comment = useRef<HTMLTextAreaElement>(null);
-  const decided = props.shown.approvals.some((a) => a.approver_id === props.userId);
-  // What the role may ask for; the API decides (own promotions, a second decision, …).
-  const canDecide = (role === "approver" || role === "admin") &&
-    p.status === "awaiting_approval" && !decided;
-  const canApply = (role === "operator" || role === "admin") && p.status === "approved";
-  const canRollback = role !== "viewer" && role !== null && p.status === "succeeded";
-  if (!canDecide && !canApply && !canRollback && !done && !problem) return null;
+  // What the database says the caller may do now (ops.promotion_actions). An action the
+  // caller's role never takes, or that the status rules out, is not offered; one refused for
+  // this caller (their own promotion, decided already, expired) is shown disabled, with why.
+  const actions = props.shown.actions;
+  const offer = (a: Action | undefined) =>
+    a?.allowed ? "enabled" : a && a.code !== "role" && a.code !== "status" ? "refused" : "none";
+  const decide = offer(actions?.decide);
+  const apply = offer(actions?.apply);
+  const rollback = offer(actions?.rollback);
+  if (decide === "none" && apply === "none" && rollback === "none" && !done && !problem) {
+    return null;
+  }
 
   const act = async (what: string, call: () => Promise<{ promotion: { status: string } }>) => {
     setBusy(true);
@@ -270,7 +275,7 @@ function Actions(
       setBusy(false);
     }
   };
-  const decide = (decision: "approve" | "reject") =>
+  const send = (decision: "approve" | "reject") =>
     act(
       decision === "approve" ? "Approved" : "Rejected",
       () =>
@@ -283,21 +288,44 @@ function Actions(
   const hint = problem ? explain(problem) : "";
   return (
     <section class="actions" aria-label="Actions">
-      {canDecide && (
+      {decide !== "none" && (
         <form onSubmit={(e) => e.preventDefault()}>
           <label for="decision-comment">Comment (optional)</label>
-          <textarea id="decision-comment" ref={comment} rows={2} maxLength={2000} />
+          <textarea
+            id="decision-comment"
+            ref={comment}
+            rows={2}
+            maxLength={2000}
+            disabled={decide === "refused"}
+          />
           <div class="buttons">
-            <button type="button" disabled={busy} onClick={() => decide("approve")}>
+            <button
+              type="button"
+              disabled={busy || decide === "refused"}
+              aria-describedby={decide === "refused" ? "decide-refused" : undefined}
+              onClick={() => send("approve")}
+            >
               Approve
             </button>
-            <button type="button" class="danger" disabled={busy} onClick={() => decide("reject")}>
+            <button
+              type="button"
+              class="danger"
+              disabled={busy || decide === "refused"}
+              aria-describedby={decide === "refused" ? "decide-refused" : undefined}
+              onClick={() => send("reject")}
+            >
               Reject
             </button>
           </div>
+          {decide === "refused" && (
+            <p id="decide-refused" class="refused" data-testid="decide-refused">
+              You cannot decide: {actions?.decide.reason}.
+            </p>
+          )}
         </form>
       )}
-      {canApply && (
+      {apply === "refused" && <p class="refused">You cannot apply: {actions?.apply.reason}.</p>}
+      {apply === "enabled" && (
         <button
           type="button"
           disabled={busy}
@@ -307,7 +335,7 @@ function Actions(
           Apply
         </button>
       )}
-      {canRollback && (
+      {rollback === "enabled" && (
         <button
           type="button"
           class="danger"

@@ -126,6 +126,21 @@ export type Promotion = z.output<typeof PromotionSchema>;
 /** A promotion read with its plan (show, apply, a new promotion). */
 export const PromotionWithPlan = PromotionSchema.extend({ plan: PlanSchema });
 
+/** Whether the caller may take one action on a promotion now, and why not. */
+export const PromotionActionSchema = z.object({
+  allowed: z.boolean(),
+  /** `role` (never with this role), `status`, `own`, `decided` or `expired`; null when allowed. */
+  code: z.enum(["role", "status", "own", "decided", "expired"]).nullable(),
+  reason: z.string().nullable(),
+});
+
+/** What the caller may do with a promotion now (`ops.promotion_actions`), as the guards rule. */
+export const PromotionActionsSchema = z.object({
+  decide: PromotionActionSchema,
+  apply: PromotionActionSchema,
+  rollback: PromotionActionSchema,
+});
+
 /** The outcome of one validation check. */
 export const CheckResultSchema = z.object({
   name: z.string(),
@@ -427,6 +442,8 @@ export const OPS_ROUTES = {
           run_at: Timestamp,
         })),
         touched_rows: Count,
+        /** What the caller may do with it now; null when not a member (or an older database). */
+        actions: PromotionActionsSchema.nullable().default(null),
       }),
     },
   },

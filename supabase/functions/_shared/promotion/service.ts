@@ -11,6 +11,8 @@
  *
  * @module
  */
+import type { z } from "zod";
+import type { PromotionActionsSchema } from "../api/contract.ts";
 import { asCaller, type Tx } from "../db.ts";
 import { asServiceSession } from "../jobs/store.ts";
 import { ApiError } from "../http.ts";
@@ -128,6 +130,9 @@ export async function showPromotion(ctx: PromotionContext, id: string) {
         [id],
       );
       const touched = await countSnapshots(tx, id);
+      // What the caller may do now, ruled as the guards would (the console offers only that).
+      const [{ actions }] = await tx<{ actions: PromotionActions | null }[]>`
+        select ops.promotion_actions(${id}) as actions`;
       // Who decided, by email: auth.users is not readable as the caller (service read).
       const ids = approvals.map((a) => a.approver_id);
       const emails = new Map(
@@ -142,6 +147,7 @@ export async function showPromotion(ctx: PromotionContext, id: string) {
         approvals,
         validation: validation.map((v) => ({ ...v, details: parseJson(v.details) })),
         touched_rows: touched,
+        actions,
       };
     })
   );
@@ -191,6 +197,9 @@ export async function listPromotions(
     })
   );
 }
+
+/** What the caller may do with a promotion (`ops.promotion_actions`). */
+export type PromotionActions = z.input<typeof PromotionActionsSchema>;
 
 /** Records an approval or rejection bound to `planHash` (the database enforces who may). */
 export async function decide(
