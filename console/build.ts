@@ -11,44 +11,20 @@
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { bundleForBrowser, embedSettings } from "../web/status/build.ts";
 import { type ConsoleConfig, parseConsoleConfig } from "./config.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const PLACEHOLDER = "/*CONSOLE_CONFIG*/";
 
 /**
- * Renders `index.html` with the settings embedded as JSON; `<` is escaped so that no value
- * can close the script element.
+ * Renders `index.html` with the settings embedded as JSON, as the status page does
+ * (`embedSettings`: no value can close the script element).
  *
  * @throws {Error} when the template has no placeholder
  */
 export function renderConsoleIndex(template: string, config: ConsoleConfig): string {
-  if (!template.includes(PLACEHOLDER)) {
-    throw new Error(`Cannot render index.html: the template lacks ${PLACEHOLDER}`);
-  }
-  const json = JSON.stringify(config).replaceAll("<", "\\u003c");
-  return template.replace(PLACEHOLDER, () => json);
-}
-
-/** Bundles `src/main.tsx` for the browser, minified, into `js`. */
-async function bundle(js: string): Promise<void> {
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "bundle",
-      "--quiet",
-      "--platform",
-      "browser",
-      "--minify",
-      "--output",
-      js,
-      join(HERE, "src/main.tsx"),
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(`Cannot bundle the console: ${new TextDecoder().decode(stderr)}`);
-  }
+  return embedSettings(template, PLACEHOLDER, config);
 }
 
 /** What a build wrote. */
@@ -82,7 +58,7 @@ export async function buildConsole(
   await Deno.mkdir(outDir, { recursive: true });
   const js = join(outDir, "console.js");
   if (options.script) await Deno.copyFile(options.script, js);
-  else await bundle(js);
+  else await bundleForBrowser(join(HERE, "src/main.tsx"), js, "the console");
   const template = await Deno.readTextFile(join(HERE, "index.html"));
   await Deno.writeTextFile(join(outDir, "index.html"), renderConsoleIndex(template, config));
   await Deno.copyFile(join(HERE, "console.css"), join(outDir, "console.css"));

@@ -79,3 +79,25 @@ export function Badge(props: { value: string | null | undefined }) {
 export function Link(props: { to: string; children: ComponentChildren; class?: string }) {
   return <a href={`#${props.to}`} class={props.class}>{props.children}</a>;
 }
+
+/**
+ * A table of rows with column headers; wide tables scroll sideways at phone width. The caption
+ * is read by screen readers, and shown when `showCaption`.
+ */
+export function Table(
+  props: { caption: string; columns: string[]; showCaption?: boolean; children: ComponentChildren },
+) {
+  return (
+    <div class="table-wrap">
+      <table>
+        <caption class={props.showCaption ? undefined : "sr-only"}>{props.caption}</caption>
+        <thead>
+          <tr>
+            {props.columns.map((c) => <th key={c} scope="col">{c}</th>)}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}

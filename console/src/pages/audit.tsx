@@ -7,7 +7,7 @@
 import { useState } from "preact/hooks";
 import type { OpsClient } from "../api.ts";
 import { formatTime, prettyJson } from "../format.ts";
-import { Badge, Show, useLoad } from "../ui.tsx";
+import { Badge, Show, Table, useLoad } from "../ui.tsx";
 
 const PAGE = 50;
 
@@ -33,40 +33,28 @@ export function AuditPage(props: { ops: OpsClient }) {
       <Show loaded={loaded} what="audit entries">
         {({ entries }) => (
           <>
-            <div class="table-wrap">
-              <table>
-                <caption class="sr-only">Audit entries, newest first</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">#</th>
-                    <th scope="col">When</th>
-                    <th scope="col">Who</th>
-                    <th scope="col">Action</th>
-                    <th scope="col">Subject</th>
-                    <th scope="col">Details</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {entries.map((e) => (
-                    <tr key={e.id}>
-                      <td>{e.id}</td>
-                      <td>{formatTime(e.occurred_at)}</td>
-                      <td>
-                        {e.actor_email ?? e.actor ?? "system"} {e.actor_role && `(${e.actor_role})`}
-                      </td>
-                      <td class="mono">{e.action}</td>
-                      <td class="mono">{e.subject_type} {e.subject_id?.slice(0, 8)}</td>
-                      <td>
-                        <details>
-                          <summary>details</summary>
-                          <pre>{prettyJson(e.details)}</pre>
-                        </details>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table
+              caption="Audit entries, newest first"
+              columns={["#", "When", "Who", "Action", "Subject", "Details"]}
+            >
+              {entries.map((e) => (
+                <tr key={e.id}>
+                  <td>{e.id}</td>
+                  <td>{formatTime(e.occurred_at)}</td>
+                  <td>
+                    {e.actor_email ?? e.actor ?? "system"} {e.actor_role && `(${e.actor_role})`}
+                  </td>
+                  <td class="mono">{e.action}</td>
+                  <td class="mono">{e.subject_type} {e.subject_id?.slice(0, 8)}</td>
+                  <td>
+                    <details>
+                      <summary>details</summary>
+                      <pre>{prettyJson(e.details)}</pre>
+                    </details>
+                  </td>
+                </tr>
+              ))}
+            </Table>
             <nav class="pager" aria-label="Audit pages">
               {before !== undefined && (
                 <button type="button" onClick={() => setBefore(undefined)}>Newest</button>

@@ -8,7 +8,7 @@ import type { OpsRequest } from "../../../supabase/functions/_shared/api/contrac
 import type { OpsClient } from "../api.ts";
 import { PROMOTION_STATUSES_SHOWN } from "../statuses.ts";
 import { formatTime } from "../format.ts";
-import { Badge, Link, Show, useLoad } from "../ui.tsx";
+import { Badge, Link, Show, Table, useLoad } from "../ui.tsx";
 
 /** The filters of the list, as the contract's query names them. */
 export type PromotionFilters = Pick<
@@ -80,44 +80,30 @@ export function PromotionsPage(
       </form>
       <Show loaded={loaded} what="promotions">
         {({ promotions }) =>
-          promotions.length === 0
-            ? <p class="muted">No promotion matches.</p>
-            : (
-              <div class="table-wrap">
-                <table>
-                  <caption class="sr-only">Promotions, newest first</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Promotion</th>
-                      <th scope="col">Status</th>
-                      <th scope="col">Risk</th>
-                      <th scope="col">Changes</th>
-                      <th scope="col">Created</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {promotions.map((p) => (
-                      <tr key={p.id}>
-                        <td>
-                          <Link to={`/promotions/${p.id}`}>
-                            {p.source_env} → {p.target_env}{" "}
-                            <span class="mono">{p.id.slice(0, 8)}</span>
-                          </Link>
-                        </td>
-                        <td>
-                          <Badge value={p.status} />
-                        </td>
-                        <td>
-                          <Badge value={p.risk} />
-                        </td>
-                        <td>{p.change_count}</td>
-                        <td>{formatTime(p.created_at)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-            )}
+          promotions.length === 0 ? <p class="muted">No promotion matches.</p> : (
+            <Table
+              caption="Promotions, newest first"
+              columns={["Promotion", "Status", "Risk", "Changes", "Created"]}
+            >
+              {promotions.map((p) => (
+                <tr key={p.id}>
+                  <td>
+                    <Link to={`/promotions/${p.id}`}>
+                      {p.source_env} → {p.target_env} <span class="mono">{p.id.slice(0, 8)}</span>
+                    </Link>
+                  </td>
+                  <td>
+                    <Badge value={p.status} />
+                  </td>
+                  <td>
+                    <Badge value={p.risk} />
+                  </td>
+                  <td>{p.change_count}</td>
+                  <td>{formatTime(p.created_at)}</td>
+                </tr>
+              ))}
+            </Table>
+          )}
       </Show>
     </section>
   );

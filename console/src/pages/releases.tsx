@@ -7,7 +7,7 @@
  */
 import type { OpsClient } from "../api.ts";
 import { formatTime, prettyJson } from "../format.ts";
-import { Badge, Link, Show, useLoad } from "../ui.tsx";
+import { Badge, Link, Show, Table, useLoad } from "../ui.tsx";
 import { toJsonValue } from "../../../supabase/functions/_shared/json/lossless.ts";
 
 /** The list of releases. */
@@ -18,41 +18,28 @@ export function ReleasesPage(props: { ops: OpsClient }) {
       <h1 id="page-title" tabIndex={-1}>Releases</h1>
       <Show loaded={loaded} what="releases">
         {({ releases }) =>
-          releases.length === 0
-            ? <p class="muted">No release recorded yet.</p>
-            : (
-              <div class="table-wrap">
-                <table>
-                  <caption class="sr-only">Releases, newest first</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Commit</th>
-                      <th scope="col">Status</th>
-                      <th scope="col">From</th>
-                      <th scope="col">Started by</th>
-                      <th scope="col">Started</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {releases.map((r) => (
-                      <tr key={r.id}>
-                        <td>
-                          <Link to={`/releases/${r.id}`} class="mono">
-                            {r.git_sha.slice(0, 12)}
-                          </Link>
-                        </td>
-                        <td>
-                          <Badge value={r.status} />
-                        </td>
-                        <td>{r.source_env}</td>
-                        <td>{r.started_by}</td>
-                        <td>{formatTime(r.created_at)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-            )}
+          releases.length === 0 ? <p class="muted">No release recorded yet.</p> : (
+            <Table
+              caption="Releases, newest first"
+              columns={["Commit", "Status", "From", "Started by", "Started"]}
+            >
+              {releases.map((r) => (
+                <tr key={r.id}>
+                  <td>
+                    <Link to={`/releases/${r.id}`} class="mono">
+                      {r.git_sha.slice(0, 12)}
+                    </Link>
+                  </td>
+                  <td>
+                    <Badge value={r.status} />
+                  </td>
+                  <td>{r.source_env}</td>
+                  <td>{r.started_by}</td>
+                  <td>{formatTime(r.created_at)}</td>
+                </tr>
+              ))}
+            </Table>
+          )}
       </Show>
     </section>
   );
@@ -109,35 +96,26 @@ export function ReleasePage(props: { ops: OpsClient; id: string }) {
             <h2>Watch</h2>
             <Json value={r.watch} label="Watch settings and outcome" />
             {samples.length > 0 && (
-              <div class="table-wrap">
-                <table>
-                  <caption>Watch samples</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">#</th>
-                      <th scope="col">Taken</th>
-                      <th scope="col">Healthy</th>
-                      <th scope="col">Measures</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {samples.map((s) => (
-                      <tr>
-                        <td>{s.seq}</td>
-                        <td>{formatTime(s.taken_at)}</td>
-                        <td>
-                          <Badge value={s.healthy ? "healthy" : "unhealthy"} />
-                        </td>
-                        <td>
-                          {s.metrics.map((m) =>
-                            `${m.name} ${m.value ?? "—"} (${m.direction} ${m.threshold})`
-                          ).join("; ")}
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <Table
+                caption="Watch samples"
+                columns={["#", "Taken", "Healthy", "Measures"]}
+                showCaption
+              >
+                {samples.map((s) => (
+                  <tr>
+                    <td>{s.seq}</td>
+                    <td>{formatTime(s.taken_at)}</td>
+                    <td>
+                      <Badge value={s.healthy ? "healthy" : "unhealthy"} />
+                    </td>
+                    <td>
+                      {s.metrics.map((m) =>
+                        `${m.name} ${m.value ?? "—"} (${m.direction} ${m.threshold})`
+                      ).join("; ")}
+                    </td>
+                  </tr>
+                ))}
+              </Table>
             )}
             {r.rollback && (
               <>
