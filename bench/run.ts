@@ -15,6 +15,7 @@ import * as promotion from "./promotion_bench.ts";
 import * as usersCopy from "./users_copy_bench.ts";
 import * as stripeWebhook from "./stripe_webhook_bench.ts";
 import * as backup from "./backup_bench.ts";
+import * as flags from "./flags_bench.ts";
 
 /** What every benchmark gets: the stack it may use. */
 export interface BenchContext {
@@ -30,6 +31,8 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   stripe_webhook: stripeWebhook.run,
   // STAGECOACH_BENCH_BACKUP_ROWS sets the larger size (default 1,000,000 rows; also a 4× smaller run).
   backup: backup.run,
+  // 100,000 flag evaluations in SQL and TypeScript, beside C hashes of the same strings.
+  flags: flags.run,
 };
 
 async function main(names: string[]): Promise<void> {

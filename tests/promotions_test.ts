@@ -525,6 +525,60 @@ Deno.test("flag enabled and rollout_percent stay in the target unless include_fl
   });
 });
 
+Deno.test("a flag's rules, stickiness and variants travel and evaluate alike; invalid rules refuse the plan", async () => {
+  await withHarness(async (h) => {
+    await h.level("development", "staging");
+    const flag = `test_${uniqueSuffix()}_flag`;
+    const rules = [{ attribute: "tier", op: "in", values: ["pro"], case_insensitive: true }];
+    const variants = [
+      { name: "blue", weight: 3, payload: { type: "string", value: "b" } },
+      { name: "green", weight: 1, overrides: [{ attribute: "targeting_key", values: ["vip"] }] },
+    ];
+    await h.db.development`
+      insert into public.feature_flags (key, enabled, rollout_percent, targeting_rules, stickiness, variants)
+      values (${flag}, true, 40, ${JSON.stringify(rules)}::text::jsonb, 'account_id',
+              ${JSON.stringify(variants)}::text::jsonb)`;
+    try {
+      await h.promote("development", "staging", { includeFlagState: true });
+      const [row] = await h.db.staging`
+        select enabled, rollout_percent, targeting_rules::text as rules, stickiness,
+               variants::text as variants
+          from public.feature_flags where key = ${flag}`;
+      assert.deepEqual(
+        { ...row, rules: JSON.parse(row.rules), variants: JSON.parse(row.variants) },
+        { enabled: true, rollout_percent: 40, rules, stickiness: "account_id", variants },
+      );
+      const context = { account_id: "acct-7", tier: "PRO" };
+      const [dev] = await h.db.development`select flags.evaluate(${flag}, ${
+        JSON.stringify(context)
+      }::text::jsonb)::text as r`;
+      const [stg] = await h.db.staging`select flags.evaluate(${flag}, ${
+        JSON.stringify(context)
+      }::text::jsonb)::text as r`;
+      assert.deepEqual(JSON.parse(stg.r), JSON.parse(dev.r));
+
+      await h.db.development`
+        update public.feature_flags
+           set targeting_rules = '[{"attribute": "tier", "op": "matches", "value": "p.*"}]'
+         where key = ${flag}`;
+      const recorded = await h.promotionCount("staging");
+      const refused = await h.plan("development", "staging");
+      assert.equal(refused.status, 409, refused.text);
+      assert.equal(refused.body.error.code, "plan_refused");
+      assert.ok(
+        refused.body.error.details.reasons.some((r: string) =>
+          r.includes(`feature flag ${flag} is invalid in development: targeting_rules.0`)
+        ),
+        refused.text,
+      );
+      assert.equal(await h.promotionCount("staging"), recorded);
+    } finally {
+      await h.db.development`delete from public.feature_flags where key = ${flag}`;
+      await h.level("development", "staging");
+    }
+  });
+});
+
 Deno.test("secrets appear in plans only as fingerprints: not in answers, audit or stored plans", async () => {
   await withHarness(async (h) => {
     await h.level("development", "staging");

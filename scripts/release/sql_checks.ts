@@ -5,7 +5,7 @@
  *   `UPDATE` without `WHERE`, and `TRUNCATE`.
  * - {@link findDataLossStatements}: in a revert script (`supabase/rollbacks/`), every statement
  *   that may lose data: `DROP TABLE`, `ALTER TABLE … DROP [COLUMN]`, `ALTER TABLE … ALTER [COLUMN]
- *   … TYPE`, `DROP SCHEMA`, `DROP TYPE|DOMAIN … CASCADE`, `TRUNCATE`, `DELETE`.
+ *   … TYPE`, `DROP SCHEMA … CASCADE`, `DROP TYPE|DOMAIN … CASCADE`, `TRUNCATE`, `DELETE`.
  * - {@link lineComments}: the file's own `--` comments (to read markers such as
  *   `-- stagecoach: loses-data`), never text inside a string or a function body.
  *
@@ -47,7 +47,7 @@ export const DATA_LOSS_RULES = {
   "drop-column": "ALTER TABLE … DROP COLUMN removes the column's values",
   "alter-column-type": "ALTER COLUMN … TYPE may narrow the column (values cut, rounded or " +
     "refused)",
-  "drop-schema": "DROP SCHEMA removes the schema (with CASCADE, every table in it)",
+  "drop-schema": "DROP SCHEMA … CASCADE removes every object in the schema, tables included",
   "drop-type-cascade": "DROP TYPE|DOMAIN … CASCADE drops every column of that type",
   "truncate": "TRUNCATE removes every row of the table",
   "delete": "DELETE removes rows",
@@ -370,8 +370,12 @@ function visitDataLoss(scan: Scan<DataLossRule>, stmt: Token[], k: number): void
   if (t.text === "delete" && isWord(next, "from")) report(scan, "delete", stmt, k, end());
   else if (t.text === "truncate") report(scan, "truncate", stmt, k, end());
   else if (t.text === "drop" && isWord(next, "table")) report(scan, "drop-table", stmt, k, end());
-  else if (t.text === "drop" && isWord(next, "schema")) report(scan, "drop-schema", stmt, k, end());
-  else if (t.text === "drop" && isWord(next, "type", "domain")) {
+  else if (t.text === "drop" && isWord(next, "schema")) {
+    // Without CASCADE (RESTRICT is the default) Postgres refuses to drop a schema that still
+    // holds anything, so the statement cannot lose data.
+    const level = scanLevel(stmt, k, ["cascade"]);
+    if (level.found) report(scan, "drop-schema", stmt, k, level.end);
+  } else if (t.text === "drop" && isWord(next, "type", "domain")) {
     const level = scanLevel(stmt, k, ["cascade"]);
     if (level.found) report(scan, "drop-type-cascade", stmt, k, level.end);
   } else if (
@@ -391,7 +395,7 @@ function visitDataLoss(scan: Scan<DataLossRule>, stmt: Token[], k: number): void
 /**
  * Finds the statements of a revert script that may lose data: `DROP TABLE`, `ALTER TABLE …
  * DROP [COLUMN]`, `ALTER TABLE … ALTER [COLUMN] … [SET DATA] TYPE` (a possible narrowing),
- * `DROP SCHEMA`, `DROP TYPE|DOMAIN … CASCADE` (drops the columns of that type), `TRUNCATE`
+ * `DROP SCHEMA … CASCADE`, `DROP TYPE|DOMAIN … CASCADE` (drops the columns of that type), `TRUNCATE`
  * and `DELETE` (with or without `WHERE`). Comments, strings and function bodies are not
  * statements; `DO` blocks are scanned. `DROP CONSTRAINT`, `DROP DEFAULT` and `DROP NOT NULL`
  * lose nothing.

@@ -6,14 +6,15 @@
  * @module
  */
 
-/** Stripe's error types (the `error.type` field). */
+/**
+ * Stripe's error types (the `error.type` field): the four its definition allows. A bad key
+ * (401) and a rate limit (429) are `invalid_request_error`s too, told apart by status and code.
+ */
 export type StripeErrorType =
   | "api_error"
   | "card_error"
   | "idempotency_error"
-  | "invalid_request_error"
-  | "rate_limit_error"
-  | "authentication_error";
+  | "invalid_request_error";
 
 /** The body of every emulator error response, as Stripe sends it. */
 export interface StripeErrorBody {

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { flagRuleErrors } from "../flags/definition.ts";
 import { JsonNumber, type JsonObject } from "../json/lossless.ts";
 
 /** Names of the kinds. */
@@ -139,6 +140,11 @@ export interface KindSpec {
   alwaysHighRisk?: boolean;
   /** Why a change to an immutable field replaces the row (see `immutableFields`). */
   replaceReason?: string;
+  /**
+   * What is wrong with a source row (one line per problem, naming the field): a row with
+   * problems refuses the plan, so nothing invalid reaches the target (flags: the rule format).
+   */
+  rowErrors?: (row: JsonObject) => string[];
   /** Only rows matching this SQL condition (on alias `x`) are promotable. */
   where?: string;
   /** Creates and updates run in ascending order, deletions in descending. */
@@ -260,6 +266,8 @@ export const KINDS: readonly KindSpec[] = [
       { name: "enabled", type: "boolean", column: "enabled" },
       { name: "rollout_percent", type: "integer", column: "rollout_percent" },
       { name: "targeting_rules", type: "jsonb", column: "targeting_rules" },
+      { name: "stickiness", type: "text", column: "stickiness" },
+      { name: "variants", type: "jsonb", column: "variants" },
     ],
     envSpecific: [],
     stateFields: ["enabled", "rollout_percent"],
@@ -268,6 +276,8 @@ export const KINDS: readonly KindSpec[] = [
       values: { enabled: false, rollout_percent: new JsonNumber("0") },
       reason: "arrives disabled (flag state is not promoted without --include-flag-state)",
     },
+    // Rules, stickiness and variants are definitions: they travel, and are checked first.
+    rowErrors: flagRuleErrors,
     removal: "delete",
     order: 50,
   },

@@ -12,7 +12,8 @@
  *   (a new row takes the lookup key, the old one is archived); a price gone from the source
  *   is archived, never deleted; `stripe_price_id` never crosses;
  * - flag state (`enabled`, `rollout_percent`) stays as in the target unless the plan
- *   includes it; a flag new to the target arrives disabled.
+ *   includes it; a flag new to the target arrives disabled; its definition (`targeting_rules`,
+ *   `stickiness`, `variants`) travels, and the plan is refused when the source's is invalid.
  *
  * @module
  */
@@ -312,6 +313,11 @@ function planKind(p: Planning, spec: KindSpec): void {
   const target = byKey(spec, p.input.targetRows[spec.name]);
   for (const key of [...new Set([...source.keys(), ...target.keys()])].sort()) {
     const r = keyedRow(p, spec, key, source.get(key), target.get(key));
+    const errors = r.s && spec.rowErrors ? spec.rowErrors(r.s) : [];
+    if (errors.length) {
+      p.refused.push(`${spec.label} ${key} is invalid in ${p.input.source}: ${errors.join("; ")}`);
+      continue;
+    }
     if (keptByRule(p, r)) continue;
     if (r.s && !r.t) planCreate(p, r);
     else if (!r.s && r.t) planRemoval(p, r);
@@ -323,7 +329,8 @@ function planKind(p: Planning, spec: KindSpec): void {
  * Plans a promotion. Every rule that depends on a kind is a field of its {@link KindSpec}.
  *
  * @returns the plan; `plan.changes` is empty when the target already matches
- * @throws {PlanRefusedError} when a change would strand live memberships
+ * @throws {PlanRefusedError} when a change would strand live memberships, or a source row is
+ *   invalid (a flag's rules)
  * @example
  * ```ts
  * const plan = buildPlan({ source: "staging", target: "production", scope: ["tiers"],

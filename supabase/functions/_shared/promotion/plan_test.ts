@@ -68,6 +68,8 @@ function flag(key: string, over: JsonObject = {}): Row {
     enabled: true,
     rollout_percent: n(100),
     targeting_rules: [],
+    stickiness: "default",
+    variants: [],
     ...over,
   };
 }
@@ -313,6 +315,45 @@ const CASES: Case[] = [
       assert.equal(c.after!.enabled, false);
       assert.deepEqual(plan.options, { include_flag_state: true });
     },
+  },
+  {
+    rule: "a flag's rules, stickiness and variants travel while its target state is kept",
+    source: {
+      flags: [flag("f", {
+        enabled: false,
+        targeting_rules: [{ attribute: "tier", op: "in", values: ["pro"], case_insensitive: true }],
+        stickiness: "account_id",
+        variants: [{ name: "blue", weight: n(1), payload: { type: "string", value: "b" } }],
+      })],
+    },
+    target: { flags: [flag("f")] },
+    expect: (plan) => {
+      const c = only(plan);
+      assert.deepEqual(c.reasons, ["changes targeting_rules, stickiness, variants"]);
+      assert.deepEqual([c.after!.enabled, c.after!.stickiness], [true, "account_id"]);
+    },
+  },
+  {
+    rule: "a flag whose rules are invalid in the source refuses the plan, naming the field",
+    source: {
+      flags: [flag("f", { targeting_rules: [{ attribute: "tier", op: "equals", value: "pro" }] })],
+    },
+    target: { flags: [] },
+    refused: /feature flag f is invalid in staging: targeting_rules\.0/,
+    expect: () => {},
+  },
+  {
+    rule: "a flag with a negative variant weight or a repeated variant name is refused",
+    source: {
+      flags: [
+        flag("f", { variants: [{ name: "a", weight: n(-1) }] }),
+        flag("g", { variants: [{ name: "a", weight: n(1) }, { name: "a", weight: n(1) }] }),
+      ],
+    },
+    target: { flags: [flag("f"), flag("g")] },
+    refused:
+      /flag f is invalid in staging: variants\.0\.weight: .*flag g is invalid in staging: variants: variant names are unique/,
+    expect: () => {},
   },
   {
     rule: "a flag new to the target arrives disabled",
