@@ -16,6 +16,7 @@ import { type ConsoleConfig, parseConsoleConfig } from "./config.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const PLACEHOLDER = "/*CONSOLE_CONFIG*/";
+const BASE = "/*CONSOLE_BASE*/";
 
 /**
  * Renders `index.html` with the settings embedded as JSON, as the status page does
@@ -24,7 +25,10 @@ const PLACEHOLDER = "/*CONSOLE_CONFIG*/";
  * @throws {Error} when the template has no placeholder
  */
 export function renderConsoleIndex(template: string, config: ConsoleConfig): string {
-  return embedSettings(template, PLACEHOLDER, config);
+  const { basePath, ...settings } = config;
+  // The script and style by absolute path: a page opened as `/console` (no slash) would
+  // otherwise ask for `/console.js`, outside its route.
+  return embedSettings(template.replaceAll(BASE, () => basePath), PLACEHOLDER, settings);
 }
 
 /** What a build wrote. */

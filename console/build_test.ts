@@ -6,6 +6,7 @@ const config = {
   env: "staging" as const,
   supabaseUrl: "https://x.test",
   anonKey: "</script><script>alert(1)</script>",
+  basePath: "/console/",
 };
 
 Deno.test("renderConsoleIndex embeds the settings so no value can close the script element", () => {
@@ -15,8 +16,17 @@ Deno.test("renderConsoleIndex embeds the settings so no value can close the scri
   );
   assert.ok(!html.includes("</script><script>"));
   const json = html.match(/json">(.*)<\/script>$/)![1];
-  assert.deepEqual(JSON.parse(json), config);
+  const { basePath: _, ...embedded } = config;
+  assert.deepEqual(JSON.parse(json), embedded);
   assert.throws(() => renderConsoleIndex("<html>", config), /lacks/);
+});
+
+Deno.test("renderConsoleIndex points the script and style at the base path", () => {
+  const html = renderConsoleIndex(
+    '<script type="application/json">/*CONSOLE_CONFIG*/</script><script src="/*CONSOLE_BASE*/console.js"></script>',
+    config,
+  );
+  assert.match(html, /src="\/console\/console\.js"/);
 });
 
 Deno.test("consoleHandler serves the built files with a CSP naming the API, nothing else", async () => {

@@ -19,6 +19,15 @@ export const ConsoleBuildEnvSchema = z.object({
   CONSOLE_SUPABASE_URL: z.url({ protocol: /^https?$/ }),
   /** The environment's anon (or publishable) key: public by design. */
   CONSOLE_ANON_KEY: z.string().min(1),
+  /**
+   * The path the console is served under, `/` by default; on App Platform `/console/`, so the
+   * page finds its script and style whether it is opened as `/console` or `/console/`.
+   */
+  CONSOLE_BASE_PATH: z.string().regex(
+    /^\/([A-Za-z0-9._-]+\/)*$/,
+    "expected a path such as /console/",
+  )
+    .default("/"),
 });
 
 /** What the console is built with (embedded in `index.html`). */
@@ -26,6 +35,8 @@ export interface ConsoleConfig {
   env: "development" | "staging" | "production";
   supabaseUrl: string;
   anonKey: string;
+  /** Where the page's files are served, ending in `/`. */
+  basePath: string;
 }
 
 /** The `role` claim of a JWT-shaped key, or null when the key is not a JWT. */
@@ -63,7 +74,7 @@ export function parseConsoleConfig(vars: Record<string, string | undefined>): Co
     const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
     throw new Error(`Cannot read the console settings: ${problems.join("; ")}`);
   }
-  const { CONSOLE_ENV, CONSOLE_SUPABASE_URL, CONSOLE_ANON_KEY } = parsed.data;
+  const { CONSOLE_ENV, CONSOLE_SUPABASE_URL, CONSOLE_ANON_KEY, CONSOLE_BASE_PATH } = parsed.data;
   const role = jwtRole(CONSOLE_ANON_KEY);
   const secretKey = CONSOLE_ANON_KEY.startsWith("sb_secret_");
   if (secretKey || (role !== null && role !== "anon")) {
@@ -77,5 +88,6 @@ export function parseConsoleConfig(vars: Record<string, string | undefined>): Co
     env: CONSOLE_ENV,
     supabaseUrl: CONSOLE_SUPABASE_URL.replace(/\/+$/, ""),
     anonKey: CONSOLE_ANON_KEY,
+    basePath: CONSOLE_BASE_PATH,
   };
 }

@@ -17,7 +17,13 @@ Deno.test("parseConsoleConfig reads the environment, the URL without a trailing 
     env: "staging",
     supabaseUrl: "https://abcdefghijklmnop.supabase.co",
     anonKey: ok.CONSOLE_ANON_KEY,
+    basePath: "/",
   });
+  assert.equal(parseConsoleConfig({ ...ok, CONSOLE_BASE_PATH: "/console/" }).basePath, "/console/");
+  assert.throws(
+    () => parseConsoleConfig({ ...ok, CONSOLE_BASE_PATH: "console" }),
+    /CONSOLE_BASE_PATH: expected a path such as \/console\//,
+  );
   const publishable = parseConsoleConfig({ ...ok, CONSOLE_ANON_KEY: "sb_publishable_abc" });
   assert.equal(publishable.anonKey, "sb_publishable_abc");
 });

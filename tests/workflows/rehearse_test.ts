@@ -114,6 +114,7 @@ Deno.test("the local App Platform deploy validates .do/app.yaml and builds the s
   ]);
   const console = await Deno.readTextFile("console/dist/index.html");
   assert.match(console, /"env":"staging","supabaseUrl":"http:\/\/127\.0\.0\.1:54331"/);
+  assert.match(console, /src="\/console\/console\.js"/, "its files under its route");
 
   const unset = await rehearse("deploy-status", {
     secrets: { DIGITALOCEAN_ACCESS_TOKEN: "dop_v1_test" },
