@@ -5,6 +5,7 @@
  *
  * @module
  */
+/** Every promotion status, in the contract's order. */
 export const PROMOTION_STATUSES_SHOWN = [
   "planned",
   "awaiting_approval",
