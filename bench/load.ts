@@ -16,6 +16,8 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** Every call's latency, sorted (what {@link mergeLoadResults} needs). */
+  latenciesMs?: number[];
 }
 
 /** The `q`-quantile (0..1) of sorted values, nearest rank. */
@@ -65,6 +67,33 @@ export async function runCalls(
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
     errors,
+    latenciesMs: latencies,
+  };
+}
+
+/**
+ * Several runs at the same concurrency as one: requests, seconds and errors added up,
+ * throughput over the summed time, p50 and p99 over every latency. Benchmarks that alternate
+ * two sides in slices use it, so both sides meet the same swings of a shared machine.
+ *
+ * @throws {Error} when a part lacks its latencies
+ */
+export function mergeLoadResults(parts: LoadResult[]): LoadResult {
+  const latencies = parts.flatMap((p) => {
+    if (!p.latenciesMs) throw new Error("Cannot merge load results: a part has no latencies");
+    return p.latenciesMs;
+  }).sort((a, b) => a - b);
+  const requests = parts.reduce((n, p) => n + p.requests, 0);
+  const seconds = parts.reduce((n, p) => n + p.seconds, 0);
+  return {
+    requests,
+    concurrency: parts[0]?.concurrency ?? 0,
+    seconds,
+    perSecond: requests / seconds,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+    errors: parts.reduce((n, p) => n + p.errors, 0),
+    latenciesMs: latencies,
   };
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { quantile, runLoad } from "./load.ts";
+import { type LoadResult, mergeLoadResults, quantile, runLoad } from "./load.ts";
 
 Deno.test("quantile picks the nearest rank", () => {
   const values = Array.from({ length: 100 }, (_, i) => i + 1);
@@ -25,4 +25,28 @@ Deno.test("runLoad sends exactly the requested number and counts non-2xx as erro
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("mergeLoadResults adds slices up and takes quantiles over every latency", () => {
+  const part = (latenciesMs: number[], seconds: number, errors: number): LoadResult => ({
+    requests: latenciesMs.length,
+    concurrency: 2,
+    seconds,
+    perSecond: latenciesMs.length / seconds,
+    p50Ms: NaN,
+    p99Ms: NaN,
+    errors,
+    latenciesMs,
+  });
+  const merged = mergeLoadResults([part([1, 2, 3], 1, 0), part([4, 5, 6, 7, 8], 3, 2)]);
+  assert.equal(merged.requests, 8);
+  assert.equal(merged.seconds, 4);
+  assert.equal(merged.perSecond, 2);
+  assert.equal(merged.errors, 2);
+  assert.equal(merged.p50Ms, 4);
+  assert.equal(merged.p99Ms, 8);
+  assert.throws(
+    () => mergeLoadResults([{ ...part([1], 1, 0), latenciesMs: undefined }]),
+    /has no latencies/,
+  );
 });

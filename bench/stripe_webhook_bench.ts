@@ -7,11 +7,15 @@
  * - in process: our receiver `(body, signature)` from `createReceiver` (what the function's
  *   route runs, batching concurrent deliveries the same way) vs
  *   `StripeSync.processWebhook(payload, signature)`;
- * - end to end over HTTP: ours through the local functions gateway to the function's own
- *   process, theirs behind a minimal `Deno.serve` server in a process of its own
- *   (`stripe_sync_engine_server.ts`); the load generator is this process in both.
+ * - over HTTP with one hop each: ours to the function's own process (as the gateway starts
+ *   it, reached directly), theirs behind a minimal `Deno.serve` server in a process of its own
+ *   (`stripe_sync_engine_server.ts`); the load generator is this process in both;
+ * - as information, ours through the local functions gateway (two hops: the gateway is our
+ *   stand-in for Supabase's, not part of the product).
  * Signature checks, the event ledger and the ordering guard stay on. Every run sends fresh
- * events (new ids and objects) and checks afterwards that each one landed.
+ * events (new ids and objects) and checks afterwards that each one landed. The sides of a
+ * comparison take turns in slices (`STRIPE_BENCH_ROUNDS`, order reversed every round), so the
+ * swings of a shared machine hit both alike.
  *
  * The baseline is loaded from its CommonJS build (see `stripe_sync_engine.ts`).
  *
@@ -43,7 +47,7 @@ import { newId } from "../scripts/local/stripe_emulator/store.ts";
 import { createDb } from "../supabase/functions/_shared/db.ts";
 import { createStripeClient, cryptoProvider } from "../supabase/functions/_shared/stripe/client.ts";
 import { createReceiver } from "../supabase/functions/stripe-webhook/app.ts";
-import { type LoadResult, runCalls, runLoad } from "./load.ts";
+import { type LoadResult, mergeLoadResults, runCalls, runLoad } from "./load.ts";
 import { type BaselineConfig, createBaseline, migrateBaseline } from "./stripe_sync_engine.ts";
 import { LISTENING_PREFIX } from "./stripe_sync_engine_server.ts";
 
@@ -71,7 +75,7 @@ const PRICE_ID = "price_benchTierMonthly";
  * customer.subscription.created and .updated (a second later), each unit its own objects;
  * every subscription uses the bench tier's price and a customer linked to its own user.
  */
-function makeCorpus(
+export function makeCorpus(
   units: number,
   created: number,
 ): { events: Record<string, unknown>[]; customers: string[] } {
@@ -174,7 +178,7 @@ function makeCorpus(
   return { events, customers };
 }
 
-async function sign(
+export async function sign(
   events: Record<string, unknown>[],
   secret: string,
 ): Promise<SignedEvent[]> {
@@ -197,7 +201,7 @@ async function sign(
 }
 
 /** Users and customer links for a corpus, so our subscriptions become memberships. */
-async function linkCustomers(sql: postgres.Sql, customers: string[]): Promise<void> {
+export async function linkCustomers(sql: postgres.Sql, customers: string[]): Promise<void> {
   await sql`
     with u as (
       insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
@@ -287,11 +291,11 @@ async function startBaselineServer(
 /**
  * Runs the comparison on the development environment of a running stack.
  *
- * @param opts.units corpus units per run (5 events each)
+ * @param opts.units corpus units per row (5 events each), sent in `rounds` slices
  */
 export async function benchStripeWebhook(
   env: LocalEnv,
-  opts: { stack: StackOptions; units: number; concurrencies: number[] },
+  opts: { stack: StackOptions; units: number; concurrencies: number[]; rounds: number },
 ): Promise<StripeBenchRow[]> {
   const admin = postgres(env.dbUrl, { max: 2, onnotice: () => {} });
   const benchDbUrl = env.dbUrl.replace(/\/postgres$/, "/stripe_sync_bench");
@@ -320,7 +324,7 @@ export async function benchStripeWebhook(
   const theirsServer = await startBaselineServer(baseline);
   const theirsUrl = theirsServer.url;
   const oursUrl = `${env.functionsUrl}/stripe-webhook`;
-  // Diagnostic: our function reached without the gateway (one HTTP hop, as theirs).
+  // One HTTP hop each: our function's own process, reached without the gateway, as theirs.
   const direct = await directFunctionPool(env, ["stripe-webhook"]);
   let oursDirectUrl: string;
   try {
@@ -341,35 +345,36 @@ export async function benchStripeWebhook(
 
   const targets = [
     {
-      path: "in-process  ours",
+      path: "in process   ours",
       // Our handler without HTTP, as theirs is called: (payload, signature) → done.
       call: (e: SignedEvent) => receive(e.body, e.signature).then((r) => r.outcome !== "duplicate"),
       http: null as string | null,
       missing: (events: SignedEvent[]) => oursMissing(admin, events),
     },
     {
-      path: "in-process  baseline",
+      path: "in process   baseline",
       call: (e: SignedEvent) => sync.processWebhook(e.body, e.signature).then(() => true),
       http: null,
       missing: (events: SignedEvent[]) => theirsMissing(theirsDb, events),
     },
     {
-      path: "HTTP        ours (gateway)",
-      call: null,
-      http: oursUrl,
-      missing: (events: SignedEvent[]) => oursMissing(admin, events),
-    },
-    {
-      path: "HTTP        ours (direct)",
+      path: "HTTP 1 hop   ours",
       call: null,
       http: oursDirectUrl,
       missing: (events: SignedEvent[]) => oursMissing(admin, events),
     },
     {
-      path: "HTTP        baseline",
+      path: "HTTP 1 hop   baseline",
       call: null,
       http: theirsUrl,
       missing: (events: SignedEvent[]) => theirsMissing(theirsDb, events),
+    },
+    {
+      // Information only: the local gateway stands in for Supabase's and is not the product.
+      path: "gateway      ours",
+      call: null,
+      http: oursUrl,
+      missing: (events: SignedEvent[]) => oursMissing(admin, events),
     },
   ];
 
@@ -389,16 +394,39 @@ export async function benchStripeWebhook(
     return { result, missing: await t.missing(events) };
   }
 
-  // STRIPE_BENCH_ONLY=<path prefix> (e.g. "HTTP" or "in-process  ours") measures a subset.
+  // STRIPE_BENCH_ONLY=<path prefix> (e.g. "HTTP" or "in process") measures a subset.
   const only = Deno.env.get("STRIPE_BENCH_ONLY");
   if (only) targets.splice(0, targets.length, ...targets.filter((t) => t.path.startsWith(only)));
+  // The sides compared take turns in slices (the order reversed every round), so a swing of
+  // the shared machine hits both alike; each row adds its slices up.
+  const groups = [
+    targets.filter((t) => t.http === null),
+    targets.filter((t) => t.http !== null),
+  ].filter((g) => g.length > 0);
+  const rounds = Math.max(1, opts.rounds);
   const rows: StripeBenchRow[] = [];
   try {
     for (const t of targets) await runOnce(t, 40, 10); // warm up JIT, pools, the gateway
     for (const concurrency of opts.concurrencies) {
-      for (const t of targets) {
-        const { result, missing } = await runOnce(t, opts.units, concurrency);
-        rows.push({ path: t.path, result, missing });
+      for (const group of groups) {
+        const parts = new Map(group.map((t) => [t, [] as LoadResult[]]));
+        const missing = new Map(group.map((t) => [t, 0]));
+        for (let round = 0; round < rounds; round++) {
+          const units = Math.floor(opts.units / rounds) + (round < opts.units % rounds ? 1 : 0);
+          const order = round % 2 === 0 ? group : [...group].reverse();
+          for (const t of order) {
+            const { result, missing: m } = await runOnce(t, units, concurrency);
+            parts.get(t)!.push(result);
+            missing.set(t, missing.get(t)! + m);
+          }
+        }
+        for (const t of group) {
+          rows.push({
+            path: t.path,
+            result: mergeLoadResults(parts.get(t)!),
+            missing: missing.get(t)!,
+          });
+        }
       }
     }
   } finally {
@@ -413,17 +441,21 @@ export async function benchStripeWebhook(
   return rows;
 }
 
-/** Prints the rows as a table, with our throughput as a multiple of the baseline's. */
+/**
+ * Prints the rows as a table, then per sender count our throughput as a multiple of the
+ * baseline's: in process, over HTTP with one hop each, and (information only) ours through the
+ * local gateway — two hops, our stand-in for Supabase's — against the baseline's one hop.
+ */
 export function printStripeBench(rows: StripeBenchRow[]): void {
   console.log(
     "\nstripe-webhook: signed events/s, ours (ledger + ordering guard + memberships) vs @supabase/stripe-sync-engine",
   );
   console.log(
-    "  path                        senders  events   ev/s   p50 ms   p99 ms  errors  missing",
+    "  path                   senders  events   ev/s   p50 ms   p99 ms  errors  missing",
   );
   for (const { path, result: r, missing } of rows) {
     console.log(
-      `  ${path.padEnd(27)} ${String(r.concurrency).padStart(7)} ${
+      `  ${path.padEnd(22)} ${String(r.concurrency).padStart(7)} ${
         String(r.requests).padStart(7)
       } ${r.perSecond.toFixed(0).padStart(6)} ${r.p50Ms.toFixed(2).padStart(8)} ${
         r.p99Ms.toFixed(2).padStart(8)
@@ -431,22 +463,25 @@ export function printStripeBench(rows: StripeBenchRow[]): void {
     );
   }
   const by = (path: string, c: number) =>
-    rows.find((r) => r.path === path && r.result.concurrency === c);
+    rows.find((r) => r.path === path && r.result.concurrency === c)?.result;
+  const figures = (r: LoadResult) =>
+    `${r.perSecond.toFixed(0)} ev/s, p50 ${r.p50Ms.toFixed(2)}, p99 ${r.p99Ms.toFixed(2)} ms`;
   for (const c of [...new Set(rows.map((r) => r.result.concurrency))]) {
+    console.log(`  ${c} sender${c === 1 ? "" : "s"}:`);
     for (
       const [label, ours, theirs] of [
-        ["in-process", "in-process  ours", "in-process  baseline"],
-        ["HTTP", "HTTP        ours (gateway)", "HTTP        baseline"],
-        ["(no gateway)", "HTTP        ours (direct)", "HTTP        baseline"],
+        ["in process", "in process   ours", "in process   baseline"],
+        ["HTTP 1 hop", "HTTP 1 hop   ours", "HTTP 1 hop   baseline"],
+        ["gateway (info)", "gateway      ours", "HTTP 1 hop   baseline"],
       ]
     ) {
       const a = by(ours, c);
       const b = by(theirs, c);
       if (a && b) {
         console.log(
-          `  ${label.padEnd(12)} ${String(c).padStart(2)} senders: ours ${
-            (a.result.perSecond / b.result.perSecond).toFixed(2)
-          }× the baseline's throughput`,
+          `    ${label.padEnd(15)} ${(a.perSecond / b.perSecond).toFixed(2)}×  (ours ${
+            figures(a)
+          }; baseline ${figures(b)})`,
         );
       }
     }
@@ -457,7 +492,7 @@ export function printStripeBench(rows: StripeBenchRow[]): void {
  * `npm run bench -- stripe_webhook`: 600 units (3,000 signed events) per run by default (a
  * run at 50 senders then lasts a second or two: shorter ones swung with the machine);
  * `STRIPE_BENCH_UNITS` changes it, `STRIPE_BENCH_SENDERS` the concurrencies (default
- * `1,10,50`), `STRIPE_BENCH_ONLY` the paths measured (a prefix, e.g. `HTTP`). Also runnable alone against a running stack
+ * `1,10,50`), `STRIPE_BENCH_ROUNDS` the slices each row is sent in (default 5), `STRIPE_BENCH_ONLY` the paths measured (a prefix, e.g. `HTTP`). Also runnable alone against a running stack
  * (`STAGECOACH_HOME=… STAGECOACH_PORT_OFFSET=… deno run -A bench/stripe_webhook_bench.ts`).
  */
 export async function run(ctx: BenchContext): Promise<void> {
@@ -466,6 +501,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       stack: ctx.stack,
       units: Number(Deno.env.get("STRIPE_BENCH_UNITS") ?? "600"),
       concurrencies: (Deno.env.get("STRIPE_BENCH_SENDERS") ?? "1,10,50").split(",").map(Number),
+      rounds: Number(Deno.env.get("STRIPE_BENCH_ROUNDS") ?? "5"),
     }),
   );
 }

@@ -16,6 +16,10 @@ fi
 # Postgres 15 with pg_cron (the local clusters), pgTAP + pg_prove (database tests),
 # plpgsql_check (used by `supabase db lint`) and shellcheck (the workflows' run: blocks).
 packages="postgresql-15 postgresql-contrib postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl shellcheck"
+# The console's browser tests drive Debian's Chromium (playwright-core downloads no browser).
+if [ "$task" = "test" ]; then
+  packages="$packages chromium"
+fi
 missing=""
 for p in $packages; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

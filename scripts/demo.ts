@@ -35,6 +35,7 @@ import { waitFor } from "./local/process.ts";
 import { ApiCallError, requestOps } from "./cli/api.ts";
 import type { Plan } from "../supabase/functions/_shared/promotion/plan.ts";
 import { renderPlan } from "../supabase/functions/_shared/promotion/render.ts";
+import { demoRollout } from "./demo_rollout.ts";
 
 /** Password of the demo's team members on the local stack (never used outside it). */
 const DEMO_PASSWORD = "stagecoach-demo";
@@ -314,6 +315,25 @@ async function main(): Promise<void> {
         say(`${who} edits the price directly → ${(err as Error).message.split(";")[0]}`);
       }
     }
+
+    headline("8c. A flag rolled out in production in stages, halted by its health query");
+    await demoRollout({
+      production,
+      sql: sql.production,
+      say,
+      stagecoach,
+      operator: OLIVIA,
+      approvers: [ADA, BRUNO],
+      async approve(who, p) {
+        const d = await api<{ promotion: Promotion }>(
+          production,
+          who,
+          `/promotions/${p.id}/approve`,
+          { plan_hash: p.plan_hash, comment: "reviewed the rollout plan" },
+        );
+        return d.promotion.status;
+      },
+    });
 
     headline("9. The Stripe catalog: staging's Stripe account has its tiers and prices");
     const catalog = await api<{ promotion?: Promotion; plan: Plan }>(

@@ -36,6 +36,14 @@ import { stripeReconcileCommand } from "./cli/stripe.ts";
 import { releaseCommand, releaseListCommand, releaseShowCommand } from "./cli/release.ts";
 import { releaseRollbackCommand } from "./cli/release_rollback.ts";
 import {
+  rolloutAbortCommand,
+  rolloutListCommand,
+  rolloutPauseCommand,
+  rolloutResumeCommand,
+  rolloutStartCommand,
+  rolloutStatusCommand,
+} from "./cli/rollout.ts";
+import {
   backupCreateCommand,
   backupListCommand,
   backupRestoreCommand,
@@ -60,6 +68,14 @@ COMMANDS.push(notificationsAddCommand, notificationsListCommand, notificationsRe
 COMMANDS.push(usersCopyCommand, etlRunCommand, etlListCommand);
 COMMANDS.push(stripeReconcileCommand);
 COMMANDS.push(releaseCommand, releaseShowCommand, releaseListCommand, releaseRollbackCommand);
+COMMANDS.push(
+  rolloutStartCommand,
+  rolloutStatusCommand,
+  rolloutListCommand,
+  rolloutPauseCommand,
+  rolloutResumeCommand,
+  rolloutAbortCommand,
+);
 COMMANDS.push(backupCreateCommand, backupVerifyCommand, backupRestoreCommand, backupListCommand);
 
 function overview(): string {

@@ -6,7 +6,8 @@
  *    neither needs nor disturbs the one `npm start` runs;
  * 3. pgTAP (`supabase/tests/database`) through `pg_prove`, against development;
  * 4. Deno tests (unit tests beside the code, integration tests and the workflow tests in
- *    `tests/`, the status page in `web/`);
+ *    `tests/`, the status page in `web/`, the console in `console/` — its browser test in
+ *    `tests/` drives Debian's Chromium);
  * 5. the stack is stopped and its folder removed, whatever happened.
  *
  * Every step runs even when an earlier one failed; the exit code says whether all passed.
@@ -104,6 +105,7 @@ async function main(): Promise<number> {
           "supabase/functions/",
           "tests/",
           "web/",
+          "console/",
         ], stackEnv));
     }
   } finally {

@@ -34,6 +34,7 @@ import {
 import { reconcileKind } from "../../supabase/functions/_shared/stripe/reconcile.ts";
 import { usersCopyKind } from "../../supabase/functions/_shared/users/copy_job.ts";
 import { createReleaseWatchKind } from "../../supabase/functions/_shared/release/watch_job.ts";
+import { createRolloutKind } from "../../supabase/functions/_shared/rollouts/rollout_job.ts";
 import { CUSTOM_CHECKS } from "../../supabase/functions/_shared/validation/custom_checks.generated.ts";
 import { UsageError, withDatabase } from "./command.ts";
 import { createProgress } from "./progress.ts";
@@ -53,6 +54,7 @@ export function cliJobRegistry(): JobRegistry {
     createEtlKind(ETL_TRANSFORMS),
     reconcileKind,
     createReleaseWatchKind(CUSTOM_CHECKS),
+    createRolloutKind(CUSTOM_CHECKS),
   ]);
 }
 

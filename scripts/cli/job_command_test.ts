@@ -55,6 +55,7 @@ async function withDb(fn: (sql: postgres.Sql) => Promise<void>): Promise<void> {
 Deno.test("cliJobRegistry holds the kinds the CLI runs", () => {
   assert.deepEqual(cliJobRegistry().kinds(), [
     "etl.run",
+    "flag.rollout",
     "release.watch",
     "stripe.reconcile",
     "users.copy",

@@ -23,11 +23,14 @@ export const REPO_ROOT: string = fileURLToPath(new URL("../../", import.meta.url
   "",
 );
 
-/** Base ports, as the Supabase CLI's local defaults: API 5xx21, DB 5xx22. */
-const BASE_PORTS: Record<EnvName, { api: number; db: number }> = {
-  development: { api: 54321, db: 54322 },
-  staging: { api: 54331, db: 54332 },
-  production: { api: 54341, db: 54342 },
+/**
+ * Base ports, as the Supabase CLI's local defaults: API 5xx21, DB 5xx22; the console where
+ * Supabase puts Studio, 5xx23.
+ */
+const BASE_PORTS: Record<EnvName, { api: number; db: number; console: number }> = {
+  development: { api: 54321, db: 54322, console: 54323 },
+  staging: { api: 54331, db: 54332, console: 54333 },
+  production: { api: 54341, db: 54342, console: 54343 },
 };
 
 /**
@@ -71,6 +74,10 @@ export interface LocalEnv {
   apiUrl: string;
   /** `<apiUrl>/functions/v1` */
   functionsUrl: string;
+  /** Where the stack serves this environment's console (`console/serve.ts`). */
+  consolePort: number;
+  /** `http://127.0.0.1:<consolePort>`: also the origin the `ops` function allows (CORS). */
+  consoleUrl: string;
   /** JSON file with the environment's JWT secret and API keys ({@link EnvKeys}). */
   keysFile: string;
   /**
@@ -145,6 +152,8 @@ export function localEnv(name: EnvName, opts: StackOptions = stackOptionsFromEnv
     dbUrl: `postgresql://postgres:postgres@127.0.0.1:${dbPort}/postgres`,
     apiUrl,
     functionsUrl: `${apiUrl}/functions/v1`,
+    consolePort: base.console + opts.portOffset,
+    consoleUrl: `http://127.0.0.1:${base.console + opts.portOffset}`,
     keysFile: join(dir, "keys.json"),
     functionsEnvFile: join(dir, "functions.env"),
     deployDir: join(dir, "functions"),

@@ -245,7 +245,10 @@ async function pipeLines(
   onLine: (line: string) => void,
 ): Promise<void> {
   let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+  // Typed as what it is here: with the DOM library in the program (the console's Preact types
+  // bring it), TextDecoderStream's writable side is typed for any BufferSource.
+  const decoder = new TextDecoderStream() as TransformStream<Uint8Array, string>;
+  for await (const chunk of stream.pipeThrough(decoder)) {
     rest += chunk;
     let nl = rest.indexOf("\n");
     while (nl !== -1) {

@@ -6,7 +6,8 @@
  * `supabase db push`), a functions gateway and the pg_net stand-in's delivery worker; then,
  * with the real CLI against the stack's Management API stand-in, sets each environment's
  * function secrets (`supabase secrets set`) and deploys its functions (`supabase functions
- * deploy --use-api`), and prints the status. A second start on a running stack only applies
+ * deploy --use-api`), builds and serves each environment's console (`console/`), and prints
+ * the status. A second start on a running stack only applies
  * new migrations and deploys only what changed.
  * `deno task stop` stops everything; state stays in the home folder for the next start.
  *
@@ -16,6 +17,7 @@ import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { writeCustomChecksModule } from "../build/custom_checks.ts";
+import { buildConsole } from "../../console/build.ts";
 import {
   type EnvKeys,
   LOCAL_OUTBOUND_ALLOW,
@@ -79,9 +81,10 @@ async function writeFunctionsEnv(
     // Local notification receivers (tests, a developer's) listen on 127.0.0.1; a hosted
     // project sets no allow-list (https to public addresses only).
     `STAGECOACH_OUTBOUND_ALLOW=${LOCAL_OUTBOUND_ALLOW}`,
-    // The console served locally calls ops from its own origin (CORS); a hosted project lists
-    // its deployed console's origin.
-    `STAGECOACH_CONSOLE_ORIGINS=${localConsoleOrigin(opts)}`,
+    // The console served locally calls ops from its own origin (CORS): each environment's own
+    // console (console/serve.ts) and the one shared origin tests and tools use; a hosted
+    // project lists its deployed console's origin.
+    `STAGECOACH_CONSOLE_ORIGINS=${env.consoleUrl},${localConsoleOrigin(opts)}`,
     "",
   ];
   await Deno.writeTextFile(env.functionsEnvFile, lines.join("\n"), { mode: 0o600 });
@@ -198,6 +201,44 @@ async function startProcesses(env: LocalEnv, opts: StackOptions, log: Logger): P
   });
 }
 
+/**
+ * Builds the console for every environment (bundled once; each gets its own `index.html` with
+ * its API URL and anon key) into `<env dir>/console`, and serves each on its console port.
+ * A running server keeps serving the rebuilt files.
+ */
+async function startConsoles(envs: LocalEnv[], keys: EnvKeys[], opts: StackOptions, log: Logger) {
+  let script: string | undefined;
+  for (const [i, env] of envs.entries()) {
+    const dir = join(env.dir, "console");
+    const vars = {
+      CONSOLE_ENV: env.name,
+      CONSOLE_SUPABASE_URL: env.apiUrl,
+      CONSOLE_ANON_KEY: keys[i].anon_key,
+    };
+    const built = await buildConsole(vars, { outDir: dir, script });
+    script ??= join(built.outDir, "console.js");
+    const pidFile = join(env.runDir, "console.pid");
+    if (await livePid(pidFile) !== null) continue;
+    await spawnDetached(
+      Deno.execPath(),
+      [
+        "run",
+        "-A",
+        "--no-prompt",
+        "console/serve.ts",
+        "--dir",
+        dir,
+        "--port",
+        String(env.consolePort),
+        "--api",
+        env.apiUrl,
+      ],
+      { logFile: join(env.logDir, "console.log"), pidFile, cwd: REPO_ROOT, env: processEnv(opts) },
+    );
+    log(`${env.name}: serving the console on ${env.consoleUrl}`);
+  }
+}
+
 /** Cluster, keys, function secrets and platform shim of one environment. */
 async function prepareEnv(
   env: LocalEnv,
@@ -255,13 +296,14 @@ export async function startStack(opts: StackOptions, log: Logger): Promise<void>
     const deployed = await deployFunctions(env, api);
     log(`${env.name}: ${deployed ? "deployed functions" : "functions up to date"}`);
   }
+  await startConsoles(envs, keys, opts, log);
 }
 
 /** Stops every process and cluster of a stack; the state folder stays. */
 export async function stopStack(opts: StackOptions, log: Logger): Promise<void> {
   await Promise.all(
     localEnvs(opts).map(async (env) => {
-      for (const name of ["gateway", "net_worker"]) {
+      for (const name of ["gateway", "net_worker", "console"]) {
         await stopDetached(join(env.runDir, `${name}.pid`));
       }
       if (await clusterRunning(env)) {

@@ -18,6 +18,9 @@ export interface EnvStatus {
   db_url: string;
   api_url: string;
   functions_url: string;
+  /** The environment's console (`npm start` serves it). */
+  console_url: string;
+  console: "up" | "down";
   anon_key: string | null;
   service_role_key: string | null;
   database: "up" | "down";
@@ -89,10 +92,11 @@ export async function collectStatus(opts: StackOptions): Promise<EnvStatus[]> {
   return await Promise.all(
     localEnvs(opts).map(async (env) => {
       const keys = await readKeys(env).catch(() => null);
-      const [db, gw, worker] = await Promise.all([
+      const [db, gw, worker, consolePid] = await Promise.all([
         databaseFacts(env),
         gatewayFacts(env),
         livePid(join(env.runDir, "net_worker.pid")),
+        livePid(join(env.runDir, "console.pid")),
       ]);
       const netWorker = worker === null ? "down" : "up";
       const stripe = await stripeStatus(env, opts);
@@ -105,6 +109,8 @@ export async function collectStatus(opts: StackOptions): Promise<EnvStatus[]> {
         db_url: env.dbUrl,
         api_url: env.apiUrl,
         functions_url: env.functionsUrl,
+        console_url: env.consoleUrl,
+        console: consolePid === null ? "down" : "up",
         anon_key: keys?.anon_key ?? null,
         service_role_key: keys?.service_role_key ?? null,
         ...db,
@@ -135,6 +141,7 @@ export function printStatus(statuses: EnvStatus[], opts: { json: boolean }): voi
     const rows: [string, string][] = [
       ["API URL", s.api_url],
       ["Functions URL", s.functions_url],
+      ["Console", state(s.console === "up", `${s.console_url} (${s.console})`)],
       ["DB URL", s.db_url],
       ["anon key", s.anon_key ?? "(not minted: run npm start)"],
       ["service_role key", s.service_role_key ?? "(not minted: run npm start)"],

@@ -6,8 +6,9 @@
 --
 -- The helpers run as the caller and set no search_path: a `set` clause costs a GUC change on
 -- every call and stops SQL functions from being inlined, and 100,000 evaluations make the
--- difference. Every name in them is qualified (flags., pg_catalog.), and the security definer
--- entry points below set an empty search_path, which their calls inherit.
+-- difference. They call only flags.* (qualified) and built-ins, which resolve in pg_catalog
+-- first unless a caller's search_path names pg_catalog later; they run as the caller, and the
+-- security definer entry points below set an empty search_path, which their calls inherit.
 --
 -- `flags.evaluate(flag_key, context)` and `flags.evaluate_all(context, flag_keys)` read
 -- public.feature_flags as their owner (security definer, empty search_path) and return only

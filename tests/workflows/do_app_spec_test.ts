@@ -10,6 +10,7 @@ const SAMPLE = {
   GITHUB_REPOSITORY: "acme/stagecoach",
   STATUS_FUNCTIONS_URL: "https://abcdefghijklmnopqrst.supabase.co/functions/v1",
   STATUS_ANON_KEY: "sample-anon-key",
+  CONSOLE_SUPABASE_URL: "https://abcdefghijklmnopqrst.supabase.co",
 };
 
 Deno.test(".do/app.yaml, expanded as app_action would, is valid for DigitalOcean", async () => {

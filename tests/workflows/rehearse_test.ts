@@ -93,10 +93,14 @@ Deno.test("rehearseJob refuses a workflow GitHub's parser refuses", async () => 
   }
 });
 
-Deno.test("the local App Platform deploy validates .do/app.yaml and builds the status page", async () => {
+Deno.test("the local App Platform deploy validates .do/app.yaml and builds the status page and the console", async () => {
+  const vars = {
+    FUNCTIONS_URL: "http://127.0.0.1:54331/functions/v1",
+    API_URL: "http://127.0.0.1:54331",
+  };
   const ok = await rehearse("deploy-status", {
     secrets: { ANON_KEY: "anon", DIGITALOCEAN_ACCESS_TOKEN: "dop_v1_test" },
-    vars: { FUNCTIONS_URL: "http://127.0.0.1:54331/functions/v1" },
+    vars,
   });
   assert.equal(ok.result, "success", ok.steps[0].error);
   const app = JSON.parse(ok.steps[0].outputs.app);
@@ -104,10 +108,17 @@ Deno.test("the local App Platform deploy validates .do/app.yaml and builds the s
   assert.equal(app.spec.static_sites[0].github.repo, "stagecoach/stagecoach");
   const html = await Deno.readTextFile("web/status/dist/index.html");
   assert.match(html, /"functionsUrl":"http:\/\/127\.0\.0\.1:54331\/functions\/v1"/);
+  assert.deepEqual(app.spec.static_sites.map((s: { name: string }) => s.name), [
+    "status",
+    "console",
+  ]);
+  const console = await Deno.readTextFile("console/dist/index.html");
+  assert.match(console, /"env":"staging","supabaseUrl":"http:\/\/127\.0\.0\.1:54331"/);
+  assert.match(console, /src="\/console\/console\.js"/, "its files under its route");
 
   const unset = await rehearse("deploy-status", {
     secrets: { DIGITALOCEAN_ACCESS_TOKEN: "dop_v1_test" },
-    vars: { FUNCTIONS_URL: "http://127.0.0.1:54331/functions/v1" },
+    vars,
   });
   assert.match(unset.steps[0].error ?? "", /STATUS_ANON_KEY, unset in the step/);
   const noToken = await rehearse("deploy-status", { secrets: { ANON_KEY: "anon" } });

@@ -15,8 +15,24 @@ const HERE = fileURLToPath(new URL(".", import.meta.url));
 const PLACEHOLDER = "/*STATUS_CONFIG*/";
 
 /**
- * Renders `index.html` with the settings embedded as JSON. `<` is escaped so that no value
- * can close the script element.
+ * Embeds settings as JSON at a placeholder of an HTML template. `<` is escaped so that no value
+ * can close the script element. Shared with the console's build (`console/build.ts`).
+ *
+ * @param template the HTML
+ * @param placeholder the text to replace, e.g. `/*STATUS_CONFIG*\/`
+ * @param settings any JSON-serialisable value
+ * @throws {Error} when the template lacks the placeholder
+ */
+export function embedSettings(template: string, placeholder: string, settings: unknown): string {
+  if (!template.includes(placeholder)) {
+    throw new Error(`Cannot render index.html: the template lacks ${placeholder}`);
+  }
+  const json = JSON.stringify(settings).replaceAll("<", "\\u003c");
+  return template.replace(placeholder, () => json);
+}
+
+/**
+ * Renders `index.html` with the settings embedded as JSON (see {@link embedSettings}).
  *
  * @param template the contents of `web/status/index.html`
  * @param config the page's settings
@@ -24,11 +40,26 @@ const PLACEHOLDER = "/*STATUS_CONFIG*/";
  * @throws {Error} when the template has no `/*STATUS_CONFIG*\/` placeholder
  */
 export function renderIndex(template: string, config: StatusConfig): string {
-  if (!template.includes(PLACEHOLDER)) {
-    throw new Error(`Cannot render index.html: the template lacks ${PLACEHOLDER}`);
+  return embedSettings(template, PLACEHOLDER, config);
+}
+
+/**
+ * Bundles an entry module for the browser, minified, with `deno bundle` (also the console's).
+ *
+ * @param entry the entry module
+ * @param output the file to write
+ * @param what what is bundled, for the error message
+ * @throws {Error} "Cannot bundle <what>: <deno's message>"
+ */
+export async function bundleForBrowser(entry: string, output: string, what: string): Promise<void> {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--quiet", "--platform", "browser", "--minify", "--output", output, entry],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(`Cannot bundle ${what}: ${new TextDecoder().decode(stderr)}`);
   }
-  const json = JSON.stringify(config).replaceAll("<", "\\u003c");
-  return template.replace(PLACEHOLDER, () => json);
 }
 
 /**
@@ -50,23 +81,7 @@ export async function buildStatusPage(
   const config = parseStatusConfig(vars);
   const outDir = options.outDir ?? join(HERE, "dist");
   await Deno.mkdir(outDir, { recursive: true });
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "bundle",
-      "--quiet",
-      "--platform",
-      "browser",
-      "--minify",
-      "--output",
-      join(outDir, "status.js"),
-      join(HERE, "main.ts"),
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(`Cannot bundle the status page: ${new TextDecoder().decode(stderr)}`);
-  }
+  await bundleForBrowser(join(HERE, "main.ts"), join(outDir, "status.js"), "the status page");
   const template = await Deno.readTextFile(join(HERE, "index.html"));
   await Deno.writeTextFile(join(outDir, "index.html"), renderIndex(template, config));
   return outDir;

@@ -35,6 +35,7 @@ import { usersCopyKind } from "../_shared/users/copy_job.ts";
 import { createEtlKind } from "../_shared/etl/run_job.ts";
 import { ETL_TRANSFORMS } from "../../etl/transforms.ts";
 import { createReleaseWatchKind } from "../_shared/release/watch_job.ts";
+import { createRolloutKind } from "../_shared/rollouts/rollout_job.ts";
 import { CUSTOM_CHECKS } from "../_shared/validation/custom_checks.generated.ts";
 
 /** What the ops-worker app needs from the outside world. */
@@ -52,7 +53,8 @@ export interface OpsWorkerDeps {
 
 /**
  * The kinds the ops-worker runs: user copies and ETL transforms queued with `--queue`, the
- * Stripe reconciliation pg_cron queues nightly, and release watches whose CLI went away.
+ * Stripe reconciliation pg_cron queues nightly, release watches whose CLI went away, and flag
+ * rollouts (advanced on pg_cron's beat).
  *
  * @returns a fresh registry of those kinds
  */
@@ -62,6 +64,7 @@ export function workerJobRegistry(): JobRegistry {
     createEtlKind(ETL_TRANSFORMS),
     reconcileKind,
     createReleaseWatchKind(CUSTOM_CHECKS),
+    createRolloutKind(CUSTOM_CHECKS),
   ]);
 }
 

@@ -73,6 +73,7 @@ Deno.test("WorkerCallSchema defaults the source to manual", () => {
 Deno.test("workerJobRegistry holds the kinds the worker runs", () => {
   assert.deepEqual(workerJobRegistry().kinds(), [
     "etl.run",
+    "flag.rollout",
     "release.watch",
     "stripe.reconcile",
     "users.copy",

@@ -7,6 +7,7 @@
  * - `PUT /ops/config/secrets/:key` `{ value, description? }` → 200 `{ key, fingerprint, promotion:
  *   null }` when stored at once, or 202 with the promotion that carries it where approval is
  *   required (high risk; applied like any promotion once approved)
+ * - `GET /ops/audit?before_id=&limit=` → `{ entries }`, newest first (actors by email)
  * - `GET /ops/audit/verify` → `{ intact, entries, first_broken_id }`
  *
  * The transfer key travels in a header, is used in memory, and is never stored or logged.
@@ -18,6 +19,7 @@ import { TRANSFER_KEY_HEADER } from "../_shared/api/contract.ts";
 import { reply, serveRoute } from "../_shared/api/route.ts";
 import { setSecret } from "../_shared/config/secret_proposal.ts";
 import { exportBundle, importBundle } from "../_shared/config/transfer.ts";
+import { listAuditEntries } from "../_shared/audit/list.ts";
 import { asCaller } from "../_shared/db.ts";
 import { ApiError } from "../_shared/http.ts";
 import { toApiError } from "../_shared/promotion/service.ts";
@@ -60,6 +62,11 @@ export function configRoutes(contextFor: ContextFor) {
       description: body.description,
     });
     return out.promotion ? reply(202, out) : reply(200, out);
+  });
+
+  serveRoute(app, "audit.list", async ({ user, query }) => {
+    const entries = await listAuditEntries(contextFor(user).target, user, query);
+    return reply(200, { entries });
   });
 
   serveRoute(app, "audit.verify", async ({ user }) => {

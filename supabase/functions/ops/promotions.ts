@@ -4,6 +4,8 @@
  * - `POST /ops/promotions` `{ source, scope?, include_flag_state?, dry_run?, migrations?, release_id? }` → 201 the promotion and its
  *   plan, or 200 `{ empty: true }` when there is nothing to do, or the plan alone with
  *   `dry_run: true` (nothing is recorded in either case)
+ * - `GET /ops/promotions?status=&risk=&source=&before=&limit=` → `{ promotions }`, newest first,
+ *   without plans (the console's list)
  * - `GET /ops/promotions/:id` → the promotion, its decisions, validation results
  * - `POST /ops/promotions/:id/approve` `{ plan_hash, comment? }`, `…/reject` `{ plan_hash, comment? }`
  * - `POST /ops/promotions/:id/apply` → the outcome with the validation report (a bundle import
@@ -25,6 +27,7 @@ import {
   applyPromotion,
   createPromotion,
   decide,
+  listPromotions,
   type PromotionContext,
   promotionSource,
   rollbackPromotion,
@@ -50,6 +53,7 @@ export function promotionRoutes(contextFor: ContextFor) {
         migrations: body.migrations,
         releaseId: body.release_id,
         backup: body.backup,
+        rollout: body.rollout,
       },
       { dryRun: body.dry_run },
     );
@@ -63,6 +67,11 @@ export function promotionRoutes(contextFor: ContextFor) {
       promotion: { ...out.promotion, plan: out.plan },
       plan_hash: out.plan_hash,
     });
+  });
+
+  serveRoute(app, "promotion.list", async ({ user, query }) => {
+    const promotions = await listPromotions(contextFor(user), query);
+    return reply(200, { promotions });
   });
 
   serveRoute(app, "promotion.show", async ({ user, params }) => {

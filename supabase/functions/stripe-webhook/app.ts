@@ -7,8 +7,8 @@
  *   it is read whole: a `Content-Length` over the limit is refused without reading anything,
  *   and a body without one (chunked) is counted while it streams and cut off at the limit.
  *   Nothing is written;
- * - the signature is checked on the raw body (`constructEventAsync`, SubtleCrypto, 300 s
- *   tolerance): missing → 400 `missing_signature`, wrong → 400 `invalid_signature`, too old
+ * - the signature is checked on the raw body (`checkSignature`: HMAC-SHA256 as Stripe signs,
+ *   300 s tolerance): missing → 400 `missing_signature`, wrong → 400 `invalid_signature`, too old
  *   → 400 `stale_signature`; a body that is not JSON → 400 `invalid_json`; not an event →
  *   400 `invalid_event`. Nothing is written for any of them;
  * - otherwise the event is recorded in `stripe.events` and applied (see `_shared/stripe`):
@@ -25,7 +25,6 @@ import { bodyLimit } from "hono/body-limit";
 import type Stripe from "stripe";
 import type { Sql } from "../_shared/db.ts";
 import { ApiError, notFound, onError } from "../_shared/http.ts";
-import { cryptoProvider } from "../_shared/stripe/client.ts";
 import { StripeEventSchema } from "../_shared/stripe/events.ts";
 import {
   createIngestBatcher,
@@ -34,6 +33,7 @@ import {
   recordFailure,
   replaceNul,
 } from "../_shared/stripe/mirror.ts";
+import { checkSignature, type SignatureProblem } from "../_shared/stripe/signature.ts";
 
 /** Stripe's default tolerance for a signature's timestamp, in seconds. */
 export const SIGNATURE_TOLERANCE_SECONDS = 300;
@@ -58,7 +58,7 @@ export const MAX_EVENT_BYTES = 1024 * 1024;
 /** What the webhook app needs. */
 export interface StripeWebhookDeps {
   sql: Sql;
-  /** A client of this environment's Stripe account (re-reads objects; checks signatures). */
+  /** A client of this environment's Stripe account (re-reads objects). */
   stripe: Stripe;
   /** The endpoint's signing secret (`whsec_…`) from the function's secrets; may be empty. */
   webhookSecret: string;
@@ -85,59 +85,60 @@ export interface StripeWebhookDeps {
  * `invalid_json` or `invalid_event`
  */
 export async function verifyEvent(
-  deps: Pick<StripeWebhookDeps, "stripe" | "webhookSecret" | "toleranceSeconds" | "storedSecret">,
+  deps: Pick<StripeWebhookDeps, "webhookSecret" | "toleranceSeconds" | "storedSecret">,
   body: string,
   signature: string | undefined,
 ) {
   try {
-    return await verifyWith(deps, deps.webhookSecret, body, signature);
+    return verifyWith(deps, deps.webhookSecret, body, signature);
   } catch (err) {
     const stored = err instanceof ApiError && err.code === "invalid_signature" && deps.storedSecret
       ? await deps.storedSecret()
       : null;
     if (!stored || stored === deps.webhookSecret) throw err;
-    return await verifyWith(deps, stored, body, signature);
+    return verifyWith(deps, stored, body, signature);
   }
 }
 
-async function verifyWith(
-  deps: Pick<StripeWebhookDeps, "stripe" | "toleranceSeconds">,
+/** The answer to each refused signature. */
+const SIGNATURE_ERRORS: Record<SignatureProblem, () => ApiError> = {
+  missing: () =>
+    new ApiError(
+      400,
+      "missing_signature",
+      "Cannot verify the event: the Stripe-Signature header is missing",
+    ),
+  invalid: () =>
+    new ApiError(
+      400,
+      "invalid_signature",
+      "Cannot verify the event: the signature does not match the body",
+    ),
+  stale: () =>
+    new ApiError(
+      400,
+      "stale_signature",
+      "Cannot verify the event: its signature is older than the tolerance",
+    ),
+};
+
+function verifyWith(
+  deps: Pick<StripeWebhookDeps, "toleranceSeconds">,
   secret: string,
   body: string,
   signature: string | undefined,
 ) {
-  if (!signature) {
-    throw new ApiError(
-      400,
-      "missing_signature",
-      "Cannot verify the event: the Stripe-Signature header is missing",
-    );
-  }
+  const verdict = checkSignature(body, {
+    header: signature,
+    secret,
+    toleranceSeconds: deps.toleranceSeconds ?? SIGNATURE_TOLERANCE_SECONDS,
+  });
+  if (!verdict.ok) throw SIGNATURE_ERRORS[verdict.problem]();
   let parsed: unknown;
   try {
-    parsed = await deps.stripe.webhooks.constructEventAsync(
-      body,
-      signature,
-      secret,
-      deps.toleranceSeconds ?? SIGNATURE_TOLERANCE_SECONDS,
-      cryptoProvider,
-    );
-  } catch (err) {
-    const e = err as { type?: string; message?: string };
-    if (e.type === "StripeSignatureVerificationError") {
-      const stale = /tolerance/i.test(e.message ?? "");
-      throw new ApiError(
-        400,
-        stale ? "stale_signature" : "invalid_signature",
-        stale
-          ? "Cannot verify the event: its signature is older than the tolerance"
-          : "Cannot verify the event: the signature does not match the body",
-      );
-    }
-    if (err instanceof SyntaxError) {
-      throw new ApiError(400, "invalid_json", "Cannot read the event: the body is not JSON");
-    }
-    throw err;
+    parsed = JSON.parse(body);
+  } catch {
+    throw new ApiError(400, "invalid_json", "Cannot read the event: the body is not JSON");
   }
   const event = StripeEventSchema.safeParse(parsed);
   if (!event.success) {

@@ -74,14 +74,14 @@ Deno.test("verifyEvent falls back to the secret catalog sync stored when the fun
   const signature = await sign(body, { secret: "whsec_new_endpoint_secret_02" });
   const stored = () => Promise.resolve("whsec_new_endpoint_secret_02");
   const event = await verifyEvent(
-    { stripe, webhookSecret: secret, storedSecret: stored },
+    { webhookSecret: secret, storedSecret: stored },
     body,
     signature,
   );
   assert.equal((event as { id: string }).id, "evt_unit");
   await assert.rejects(
     verifyEvent(
-      { stripe, webhookSecret: secret, storedSecret: () => Promise.resolve(null) },
+      { webhookSecret: secret, storedSecret: () => Promise.resolve(null) },
       body,
       signature,
     ),

@@ -5,7 +5,7 @@
 begin;
 \ir _setup.psql
 \ir _promotions.psql
-select plan(104);
+select plan(107);
 
 -- Planning: operators and admins only, through ops.create_promotion ----------------------------------------
 
@@ -205,6 +205,17 @@ select throws_ok(
   format($$update ops.promotions set target_env = 'staging' where id = %L$$, pg_temp.pid('low')),
   '23514', null, 'postgres cannot retarget a promotion'
 );
+select throws_ok(
+  format($$update ops.promotions set plan = plan || '{"x": 1}' where id = %L$$, pg_temp.pid('low')),
+  '23514', 'Cannot change promotion ' || pg_temp.pid('low') || ': a plan is immutable once made (re-plan instead)',
+  'postgres cannot change the plan (refused by the trigger on the named column)'
+);
+select lives_ok(
+  format($$update ops.promotions set plan = plan where id = %L$$, pg_temp.pid('low')),
+  'naming the plan without changing it is no change'
+);
+select trigger_is('ops', 'promotions', 'refuse_plan_change', 'ops', 'refuse_plan_change',
+  'the plan is guarded by a trigger on its own column');
 
 select pg_temp.act_as('viewer');
 update ops.promotions set status = 'approved' where id = pg_temp.pid('low');

@@ -17,6 +17,7 @@ import { DEFAULT_SCOPES, SCOPES } from "../promotion/kinds.ts";
 import type { Action, Plan, PlanChange } from "../promotion/plan.ts";
 import { PendingMigration } from "../promotion/schema.ts";
 import { RestoreBackup } from "../promotion/restore_scope.ts";
+import { RolloutPlanSchema } from "../promotion/rollout_scope.ts";
 
 // ── Building blocks ─────────────────────────────────────────────────────────────────────────
 
@@ -126,6 +127,21 @@ export type Promotion = z.output<typeof PromotionSchema>;
 /** A promotion read with its plan (show, apply, a new promotion). */
 export const PromotionWithPlan = PromotionSchema.extend({ plan: PlanSchema });
 
+/** Whether the caller may take one action on a promotion now, and why not. */
+export const PromotionActionSchema = z.object({
+  allowed: z.boolean(),
+  /** `role` (never with this role), `status`, `own`, `decided` or `expired`; null when allowed. */
+  code: z.enum(["role", "status", "own", "decided", "expired"]).nullable(),
+  reason: z.string().nullable(),
+});
+
+/** What the caller may do with a promotion now (`ops.promotion_actions`), as the guards rule. */
+export const PromotionActionsSchema = z.object({
+  decide: PromotionActionSchema,
+  apply: PromotionActionSchema,
+  rollback: PromotionActionSchema,
+});
+
 /** The outcome of one validation check. */
 export const CheckResultSchema = z.object({
   name: z.string(),
@@ -157,6 +173,8 @@ export const PlanRequest = z.object({
   release_id: z.uuid().optional(),
   /** Scope `restore`: the backup to restore (`stagecoach backup restore --plan`). */
   backup: RestoreBackup.optional(),
+  /** Scope `rollout`: the rollout to allow (`stagecoach rollout start --plan`). */
+  rollout: RolloutPlanSchema.optional(),
 }).refine((b) => !b.migrations || b.scope.includes("schema"), {
   message: "migrations are only planned with scope schema",
   path: ["migrations"],
@@ -166,6 +184,9 @@ export const PlanRequest = z.object({
 }).refine((b) => b.scope.includes("restore") === (b.backup !== undefined), {
   message: "a backup is planned with scope restore, and scope restore needs a backup",
   path: ["backup"],
+}).refine((b) => b.scope.includes("rollout") === (b.rollout !== undefined), {
+  message: "a rollout is planned with scope rollout, and scope rollout needs a rollout",
+  path: ["rollout"],
 });
 
 /** `POST /validate`: what parity covers. */
@@ -206,6 +227,57 @@ export const ConfigKeyParams = z.object({
 export const ReleaseListQuery = z.object({
   limit: z.coerce.number("expected 1..200").int("expected 1..200").min(1, "expected 1..200")
     .max(200, "expected 1..200").default(20).describe("limit"),
+});
+
+/** The statuses a promotion passes through (`ops.promotion_status`). */
+export const PROMOTION_STATUSES = [
+  "planned",
+  "awaiting_approval",
+  "approved",
+  "rejected",
+  "expired",
+  "applying",
+  "succeeded",
+  "failed",
+  "rolled_back",
+] as const;
+
+const Limit = z.coerce.number("expected 1..200").int("expected 1..200").min(1, "expected 1..200")
+  .max(200, "expected 1..200").default(50).describe("limit");
+
+/** `GET /promotions?status=&risk=&source=&before=&limit=`: filters, newest first. */
+export const PromotionListQuery = z.object({
+  status: z.enum(PROMOTION_STATUSES).optional().describe("status"),
+  risk: z.enum(["low", "high"]).optional().describe("risk"),
+  source: z.string().regex(/^[a-z][a-z0-9_-]*$/, "not an environment name").max(64).optional()
+    .describe("source"),
+  /** Keyset paging: promotions created before this time. */
+  before: z.iso.datetime({ offset: true, message: "expected an ISO time" }).optional()
+    .describe("before"),
+  limit: Limit,
+});
+
+/** `GET /audit?before_id=&limit=`: audit entries, newest first. */
+export const AuditListQuery = z.object({
+  /** Keyset paging: entries with a smaller id. */
+  before_id: z.coerce.number("expected a positive id").int("expected a positive id")
+    .min(1, "expected a positive id").optional().describe("before_id"),
+  limit: Limit,
+});
+
+/** One entry of the audit log (`ops.audit_log`). */
+export const AuditEntrySchema = z.object({
+  id: z.string(),
+  occurred_at: Timestamp,
+  actor: z.string().nullable(),
+  actor_email: z.string().nullable(),
+  actor_role: z.string().nullable(),
+  action: z.string(),
+  environment: z.string().nullable(),
+  subject_type: z.string().nullable(),
+  subject_id: z.string().nullable(),
+  details: AnyJson,
+  hash: z.string(),
 });
 
 /** The header carrying the operator's transfer key (used in memory, never stored or logged). */
@@ -376,6 +448,8 @@ export const OPS_ROUTES = {
           run_at: Timestamp,
         })),
         touched_rows: Count,
+        /** What the caller may do with it now; null when not a member (or an older database). */
+        actions: PromotionActionsSchema.nullable().default(null),
       }),
     },
   },
@@ -470,6 +544,20 @@ export const OPS_ROUTES = {
         first_broken_id: z.string().nullable(),
       }),
     },
+  },
+  "promotion.list": {
+    method: "GET",
+    path: "/promotions",
+    auth: true,
+    query: PromotionListQuery,
+    responses: { 200: z.object({ promotions: z.array(PromotionSchema) }) },
+  },
+  "audit.list": {
+    method: "GET",
+    path: "/audit",
+    auth: true,
+    query: AuditListQuery,
+    responses: { 200: z.object({ entries: z.array(AuditEntrySchema) }) },
   },
   "release.list": {
     method: "GET",

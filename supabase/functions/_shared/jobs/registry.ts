@@ -56,8 +56,13 @@ export interface JobContext<P> {
   checkpoint(patch: CheckpointPatch, tx?: Tx): Promise<void>;
 }
 
-/** What a step says when it returns. */
-export type StepOutcome = { done: false } | { done: true; result?: Record<string, unknown> };
+/**
+ * What a step says when it returns. `wakeAt`: nothing to do before then (e.g. a rollout's next
+ * stage) — the runner sleeps until it within the slice, or re-queues the job due at it.
+ */
+export type StepOutcome =
+  | { done: false; wakeAt?: Date }
+  | { done: true; result?: Record<string, unknown> };
 
 /**
  * A job kind. `open` (optional) runs once per slice and returns what the steps of that slice

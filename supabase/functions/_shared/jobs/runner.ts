@@ -59,6 +59,12 @@ export interface SliceOptions {
   steal?: boolean;
   /** Kept free at the end of the slice for releasing the job, default 2 s. */
   marginMs?: number;
+  /**
+   * Longest a step's `wakeAt` is slept in the slice; a later one re-queues the job due then and
+   * frees the runner (the ops-worker passes a few seconds, so one waiting job never holds the
+   * due jobs behind it). Default: as long as the slice lasts.
+   */
+  maxSleepMs?: number;
   /** Stops the slice after the current step (the job is re-queued). */
   signal?: AbortSignal;
   /** Called after every checkpoint with the job's current progress. */
@@ -223,6 +229,15 @@ export async function runSlice(sql: Sql, jobId: string, opts: SliceOptions): Pro
           `Cannot continue job ${jobId}: a ${kindName} step returned without a checkpoint`,
         );
       }
+      const wakeAt = outcome.wakeAt?.getTime() ?? 0;
+      if (wakeAt > deadline - margin || wakeAt - Date.now() > (opts.maxSleepMs ?? Infinity)) {
+        // Nothing to do within this slice: free the runner, due again at wakeAt.
+        if (!(await releaseJob(sql, jobId, { token, runAfter: outcome.wakeAt }))) {
+          throw new LeaseLostError(jobId);
+        }
+        return await done("queued", steps);
+      }
+      if (wakeAt > Date.now()) await sleep(wakeAt - Date.now(), opts.signal);
       const next = Date.now() + longestStep;
       if (next > deadline - margin || opts.signal?.aborted) {
         if (!(await releaseJob(sql, jobId, { token }))) throw new LeaseLostError(jobId);
@@ -262,6 +277,10 @@ export async function runJob(
   opts: Omit<SliceOptions, "deadlineMs"> & { sliceMs?: number },
 ): Promise<SliceResult> {
   let steal = opts.steal;
+  // A job a step asked to be woken later (StepOutcome.wakeAt) is run when it is due.
+  const queued = await loadJob(sql, jobId);
+  const due = queued?.status === "queued" ? queued.run_after.getTime() : 0;
+  if (due > Date.now()) await sleep(due - Date.now(), opts.signal);
   while (true) {
     const r = await runSlice(sql, jobId, {
       ...opts,
@@ -270,8 +289,14 @@ export async function runJob(
     });
     steal = false;
     if (r.status !== "queued" || opts.signal?.aborted) return r;
+    // A step asked to be woken later (StepOutcome.wakeAt): wait here rather than spin.
+    const due = r.job?.run_after.getTime() ?? 0;
+    if (due > Date.now()) await sleep(due - Date.now(), opts.signal);
   }
 }
+
+/** Longest a due job's step is slept in a worker's slice (see {@link SliceOptions.maxSleepMs}). */
+export const DUE_JOB_MAX_SLEEP_MS = 5_000;
 
 /**
  * Runs slices of due jobs for the ops-worker within a total budget, oldest first, one slice
@@ -302,7 +327,14 @@ export async function runDueJobs(
   for (const id of ids) {
     const left = end - Date.now();
     if (left < minSlice) break;
-    results.push(await runSlice(sql, id, { ...opts, registry, deadlineMs: left }));
+    results.push(
+      await runSlice(sql, id, {
+        maxSleepMs: DUE_JOB_MAX_SLEEP_MS,
+        ...opts,
+        registry,
+        deadlineMs: left,
+      }),
+    );
   }
   return results;
 }
@@ -313,4 +345,17 @@ export function describeProgress(job: Pick<JobRow, "counts" | "totals">): string
   const fmt = (n: number) => n.toLocaleString("en-US");
   if (total === null || total === 0) return `${fmt(done)} rows`;
   return `${fmt(done)} / ${fmt(total)} rows (${Math.floor((done / total) * 100)} %)`;
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }

@@ -279,3 +279,45 @@ Deno.test("runDueJobs runs worker jobs only and leaves CLI jobs alone", async ()
     }
   });
 });
+
+Deno.test("a step's wakeAt past the slice re-queues the job due then; runJob waits for it", async () => {
+  await withDb(async (sql) => {
+    const registry = createJobRegistry();
+    // Two steps: the first asks to be woken 1.5 s later, the second finishes.
+    registry.register<{ n: number }, unknown>({
+      kind: "test.sleeper",
+      paramsSchema: z.object({ n: z.number() }),
+      async step(ctx) {
+        const woken = Number(ctx.job.counts.woken ?? 0);
+        if (woken > 0) return { done: true, result: { woken } };
+        await ctx.checkpoint({ counts: { woken: 1 } });
+        return { done: false, wakeAt: new Date(Date.now() + 1_500) };
+      },
+    });
+    const job = await createJob(sql, registry, { kind: "test.sleeper", params: { n: 1 } });
+    const first = await runSlice(sql, job.id, { host, registry, deadlineMs: 1_000, marginMs: 0 });
+    assert.equal(first.status, "queued");
+    assert.equal(first.steps, 1, "the runner did not spin until the deadline");
+    assert.ok(first.job!.run_after.getTime() > Date.now() + 500, "due when the step asked");
+    const [due] = await sql`select count(*)::int as n from ops.jobs
+                            where id = ${job.id} and run_after <= clock_timestamp()`;
+    assert.equal(due.n, 0, "not due to a worker before then");
+    const last = await runJob(sql, job.id, { host, registry });
+    assert.equal(last.status, "succeeded");
+    assert.ok(
+      last.job!.finished_at!.getTime() >= first.job!.run_after.getTime(),
+      "runJob waited until the job was due",
+    );
+    // Within a long slice too, a wait beyond maxSleepMs frees the runner (the ops-worker's way).
+    const again = await createJob(sql, registry, { kind: "test.sleeper", params: { n: 2 } });
+    const freed = await runSlice(sql, again.id, {
+      host,
+      registry,
+      deadlineMs: 30_000,
+      maxSleepMs: 500,
+    });
+    assert.equal(freed.status, "queued", "released, not slept until wakeAt (then it would end)");
+    assert.equal(freed.steps, 1);
+    assert.ok(freed.job!.run_after.getTime() > Date.now(), "due again at wakeAt");
+  });
+});

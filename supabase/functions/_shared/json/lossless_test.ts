@@ -80,3 +80,28 @@ Deno.test("parseJson takes the fast path only when every number is exact as a do
     assert.equal((v.a as JsonNumber).text, literal);
   }
 });
+
+Deno.test("parseJson keeps risky numbers exactly without a reviver, and strings as they are", () => {
+  // No `\u0000` in the text: the marker path. Numbers inside strings (after escaped quotes
+  // and backslashes too) stay strings; every risky number outside them is kept verbatim.
+  const text = '{"s": "a \\" 12345678901234567 \\\\", "n": [9007199254740993, -0, 1.50, 1e5, ' +
+    '-2.50E+3, 7, 0.25], "k": "x\\\\\\" 1.50", "m": {"deep": 123456789012345678}}';
+  const v = parseJson(text) as JsonObject;
+  assert.equal(v.s, 'a " 12345678901234567 \\');
+  assert.equal(v.k, 'x\\" 1.50');
+  assert.deepEqual(
+    (v.n as JsonNumber[]).map((n) => n.text),
+    ["9007199254740993", "-0", "1.50", "1e5", "-2.50E+3", "7", "0.25"],
+  );
+  assert.equal(
+    canonicalJson(v),
+    '{"k":"x\\\\\\" 1.50","m":{"deep":123456789012345678},' +
+      '"n":[9007199254740993,-0,1.50,1e5,-2.50E+3,7,0.25],"s":"a \\" 12345678901234567 \\\\"}',
+  );
+});
+
+Deno.test("parseJson refuses malformed text with a risky number, naming the position", () => {
+  for (const bad of ["{12345678901234567: 1}", '{"a": 1.50', "[1.50]]", '{"a": 01.50}']) {
+    assert.throws(() => parseJson(bad), SyntaxError, bad);
+  }
+});

@@ -37,11 +37,21 @@ export const RELEASE_EVENT_TYPES = [
   "release.rolled_back",
 ] as const;
 
+/** A flag rollout starting, halted by a breach (paused or back to 0 %), completed or aborted. */
+export const ROLLOUT_EVENT_TYPES = [
+  "rollout.started",
+  "rollout.paused",
+  "rollout.rolled_back",
+  "rollout.completed",
+  "rollout.aborted",
+] as const;
+
 /** Every event type an endpoint may subscribe to (as `ops.notification_event_types()`). */
 export const EVENT_TYPES = [
   ...PROMOTION_EVENT_TYPES,
   ...SECURITY_EVENT_TYPES,
   ...RELEASE_EVENT_TYPES,
+  ...ROLLOUT_EVENT_TYPES,
 ] as const;
 
 /** One of {@link EVENT_TYPES}. */
@@ -97,6 +107,22 @@ export const ReleaseEventDataSchema = z.looseObject({
   rollback: z.record(z.string(), z.unknown()).optional(),
 });
 
+/** The facts of a rollout notification (migration `create_flag_rollouts`). */
+export const RolloutEventDataSchema = z.looseObject({
+  rollout_id: z.uuid(),
+  environment: z.string(),
+  flag_key: z.string(),
+  status: z.string(),
+  percent: z.number().int(),
+  stages: z.array(z.number().int()),
+  stage_index: z.number().int(),
+  on_breach: z.string(),
+  started_by: z.string(),
+  promotion_id: z.uuid().nullable(),
+  /** Why it stopped: `{ by, breached: [{ seq, percent, unhealthy }], action, at, percent }`. */
+  halted: z.record(z.string(), z.unknown()).optional(),
+});
+
 /** The generic payload of one notification (`ops.notification_outbox.payload`). */
 export const NotificationPayloadSchema = z.union([
   z.object({
@@ -114,6 +140,11 @@ export const NotificationPayloadSchema = z.union([
     timestamp: z.string(),
     data: ReleaseEventDataSchema,
   }),
+  z.object({
+    type: z.enum(ROLLOUT_EVENT_TYPES),
+    timestamp: z.string(),
+    data: RolloutEventDataSchema,
+  }),
 ]);
 
 /** The payload of a promotion transition. */
@@ -123,6 +154,9 @@ export type SecurityNotification = Extract<NotificationPayload, { type: `securit
 
 /** The payload of a release outcome. */
 export type ReleaseNotification = Extract<NotificationPayload, { type: `release.${string}` }>;
+
+/** The payload of a rollout event. */
+export type RolloutNotification = Extract<NotificationPayload, { type: `rollout.${string}` }>;
 
 /** A notification payload. */
 export type NotificationPayload = z.infer<typeof NotificationPayloadSchema>;

@@ -27,7 +27,7 @@ Deno.test("parseEventList accepts *, full names and short names, and names unkno
     "promotion.approved",
     "promotion.failed",
   ]);
-  assert.equal(EVENT_TYPES.length, 15);
+  assert.equal(EVENT_TYPES.length, 20);
   assert.throws(
     () => parseEventList("approved,planned,bogus.x"),
     /unknown promotion\.planned, bogus\.x/,

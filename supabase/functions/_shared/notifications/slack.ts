@@ -9,6 +9,7 @@ import type {
   NotificationPayload,
   PromotionNotification as PromotionPayload,
   ReleaseNotification as ReleasePayload,
+  RolloutNotification as RolloutPayload,
   SecurityNotification as SecurityPayload,
 } from "./payload.ts";
 
@@ -34,6 +35,11 @@ const HEADLINES: Record<string, string> = {
   "release.succeeded": "Release succeeded",
   "release.failed": "Release failed",
   "release.rolled_back": "Release rolled back by its watch",
+  "rollout.started": "Rollout started",
+  "rollout.paused": "Rollout paused",
+  "rollout.rolled_back": "Rollout returned to 0 %",
+  "rollout.completed": "Rollout completed",
+  "rollout.aborted": "Rollout aborted",
 };
 
 /** Most characters of the failure shown in a message (Slack caps a text object at 3000). */
@@ -65,6 +71,7 @@ export function slackMessage(payload: NotificationPayload): SlackMessage {
     return securityMessage(payload as SecurityPayload);
   }
   if (payload.type.startsWith("release.")) return releaseMessage(payload as ReleasePayload);
+  if (payload.type.startsWith("rollout.")) return rolloutMessage(payload as RolloutPayload);
   payload = payload as PromotionPayload;
   const d = payload.data;
   const headline = HEADLINES[payload.type] ?? payload.type;
@@ -155,6 +162,36 @@ function securityMessage(payload: SecurityPayload): SlackMessage {
 }
 
 /** The message of a release outcome: route, commit, starter and each step's status. */
+function rolloutMessage(payload: RolloutPayload): SlackMessage {
+  const d = payload.data;
+  const headline = HEADLINES[payload.type] ?? payload.type;
+  const halted = d.halted ? JSON.stringify(d.halted) : "";
+  const text = escapeMrkdwn(
+    `${headline}: ${d.flag_key} in ${d.environment} at ${d.percent} % (rollout ${d.rollout_id}, stages ${
+      d.stages.join(",")
+    }) by ${d.started_by}`,
+  );
+  return {
+    text,
+    blocks: [
+      { type: "section", text: { type: "mrkdwn", text } },
+      ...(halted
+        ? [{
+          type: "section",
+          text: {
+            type: "mrkdwn",
+            text: `*Why*\n\`\`\`${
+              escapeMrkdwn(
+                halted.length > FAILURE_CHARS ? `${halted.slice(0, FAILURE_CHARS)}…` : halted,
+              )
+            }\`\`\``,
+          },
+        }]
+        : []),
+    ],
+  };
+}
+
 function releaseMessage(payload: ReleasePayload): SlackMessage {
   const d = payload.data;
   const restore = d.rollback?.restore_command;

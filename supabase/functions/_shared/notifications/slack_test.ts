@@ -91,3 +91,30 @@ Deno.test("slackMessage reports a release: route, commit, starter and every step
   assert.match(steps, /succeeded plan: 3 change\(s\)/);
   assert.match(steps, /failed {4}schema_check: Cannot release: &lt;drift&gt;/);
 });
+
+Deno.test("slackMessage reports a rollout halted by a breach: flag, environment, percent and why", () => {
+  const payload = NotificationPayloadSchema.parse({
+    type: "rollout.rolled_back",
+    timestamp: "2026-12-07T10:00:00.000000Z",
+    data: {
+      rollout_id: "4f1c2a0e-0000-4000-8000-000000000001",
+      environment: "production",
+      flag_key: "new_checkout",
+      status: "rolled_back",
+      percent: 0,
+      stages: [1, 5, 25, 50, 100],
+      stage_index: 2,
+      on_breach: "rollback",
+      started_by: "cli:ana@host",
+      promotion_id: null,
+      halted: { by: "health", breached: [{ seq: 7, percent: 25 }] },
+    },
+  });
+  const m = slackMessage(payload);
+  assert.equal(
+    m.text,
+    "Rollout returned to 0 %: new_checkout in production at 0 % (rollout 4f1c2a0e-0000-4000-8000-000000000001, stages 1,5,25,50,100) by cli:ana@host",
+  );
+  assert.ok(JSON.stringify(m.blocks).includes("breached"), "the message says why");
+  assert.ok(!JSON.stringify(m).includes("http"), "no links");
+});

@@ -14,10 +14,10 @@
  * @module
  */
 import type postgres from "postgres";
-import { canonicalJson, toJsonValue } from "../json/lossless.ts";
+import { canonicalJson, JsonNumber } from "../json/lossless.ts";
 import { KINDS, type KindSpec } from "./kinds.ts";
 import type { Plan, PlanChange, Row } from "./plan.ts";
-import { imageCascade, imageRows, markCreated } from "./snapshots.ts";
+import { imageCascade, imageRows, insertMarked } from "./snapshots.ts";
 import { fieldValue, keyColumns, keyMatch, physicalColumn, recordsetColumns } from "./sql.ts";
 
 type Tx = postgres.TransactionSql;
@@ -28,9 +28,9 @@ export interface WriteResult {
   byAction: Record<string, number>;
 }
 
-/** Rows as one lossless JSON parameter. */
-function param(rows: unknown[]): string {
-  return canonicalJson(toJsonValue(rows));
+/** Rows as one lossless JSON parameter (plan values and strings: serialised as they are). */
+function param(rows: Row[]): string {
+  return canonicalJson(rows);
 }
 
 /** Records with the change's `after` fields plus its key from `before` (as `k_<field>`). */
@@ -70,13 +70,14 @@ function columnsToWrite(spec: KindSpec): { column: string; value: string }[] {
   return out;
 }
 
-function recordset(spec: KindSpec): string {
+function recordset(spec: KindSpec, extra: string[] = []): string {
   return `jsonb_to_recordset($1::text::jsonb) as x(${
     recordsetColumns(spec, [
       ...keyColumns(spec, "k_"),
       "natural_key text",
       "action text",
       "__secret text",
+      ...extra,
     ])
   })`;
 }
@@ -106,14 +107,22 @@ async function updateRows(tx: Tx, spec: KindSpec, recs: Row[]): Promise<void> {
   );
 }
 
-async function insertRows(tx: Tx, spec: KindSpec, recs: Row[]): Promise<void> {
-  if (!recs.length) return;
+/** Inserts the rows and, in the same statement, their "created" markers; returns the markers. */
+async function insertRows(
+  tx: Tx,
+  promotionId: string,
+  opts: { spec: KindSpec; recs: Row[] },
+): Promise<number> {
+  const { spec, recs } = opts;
+  if (!recs.length) return 0;
   const cols = columnsToWrite(spec);
-  await tx.unsafe(
-    `insert into ${spec.table} (${cols.map((c) => c.column).join(", ")})
-     select ${cols.map((c) => c.value).join(", ")} from ${recordset(spec)}`,
-    [param(recs)],
-  );
+  return await insertMarked(tx, promotionId, {
+    spec,
+    recordset: recordset(spec, ["n integer"]),
+    insert: `insert into ${spec.table} (${cols.map((c) => c.column).join(", ")})
+             select ${cols.map((c) => c.value).join(", ")} from x returning *`,
+    rows: param(recs.map((r, i) => ({ ...r, n: new JsonNumber(String(i + 1)) }))),
+  });
 }
 
 /**
@@ -168,9 +177,7 @@ export async function writePlan(
     await image(imageRows(tx, promotionId, { spec, recs: updated }));
     await updateRows(tx, spec, updated);
 
-    const fresh = of(spec, "create", "replace");
-    await insertRows(tx, spec, fresh);
-    await image(markCreated(tx, promotionId, { spec, recs: fresh }));
+    await image(insertRows(tx, promotionId, { spec, recs: of(spec, "create", "replace") }));
   }
   return { snapshots, byAction };
 }

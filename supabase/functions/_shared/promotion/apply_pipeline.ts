@@ -3,7 +3,8 @@
  * lock, each handing what it read and computed to the next (nothing is read or planned
  * twice):
  *
- * 1. **load** — the promotion as the caller, the request it was planned with, its systems;
+ * 1. **load** — the promotion as the caller (without its plan: only the carried migrations and
+ *    the secret changes are picked from it), the request it was planned with, its systems;
  * 2. **check** — the approved migrations pushed, the source read once, secrets read from it,
  *    the target and every external system read once, the plan computed once and compared with
  *    the approved hash (`plan_drift`; nothing changed yet, the promotion stays approved);
@@ -23,9 +24,9 @@
  *
  * @module
  */
-import { asCaller } from "../db.ts";
+import { asCaller, type Tx } from "../db.ts";
 import { ApiError } from "../http.ts";
-import { canonicalJson, toJsonValue } from "../json/lossless.ts";
+import { parseJson } from "../json/lossless.ts";
 import { type CheckResult, runChecks } from "../validation/checks.ts";
 import { writePlan } from "./apply.ts";
 import {
@@ -45,7 +46,7 @@ import {
 import { revertEffects, saveEffects } from "./effects.ts";
 import type { EffectsRecord, ExternalSystem } from "./external.ts";
 import { CARRIED_SCOPES, SECRET_SOURCE } from "./kinds.ts";
-import { type Plan, planDifferences, type RowsByKind } from "./plan.ts";
+import { type Plan, type PlanChange, planDifferences, type RowsByKind } from "./plan.ts";
 import {
   databasePart,
   type ExternalStates,
@@ -55,14 +56,14 @@ import {
   readScope,
 } from "./planning.ts";
 import {
-  readRows,
   readSecretPlaintexts,
   readSide,
-  readTierUsage,
+  readSideIn,
+  readSideText,
   type SideSnapshot,
 } from "./read.ts";
 import { restoreSnapshots } from "./rollback.ts";
-import { appliedVersions, assertPushed, migrationsOf } from "./schema.ts";
+import { appliedVersions, assertPushed, migrationsOf, SCHEMA_KIND } from "./schema.ts";
 
 /** The outcome of an apply. */
 export interface ApplyOutcome {
@@ -82,7 +83,10 @@ export interface ApplyInput {
 interface Run {
   ctx: PromotionContext;
   id: string;
+  /** The promotion without its plan (megabytes at scale: see {@link carriedChanges}). */
   promotion: PromotionRow;
+  /** The approved plan's carried migrations and secret changes. */
+  carried: PlanChange[];
   /** The request it was planned with (the approved migrations carried). */
   req: PlanRequest;
   systems: ExternalSystem[];
@@ -98,16 +102,35 @@ interface Checked {
   plaintexts: Map<string, string>;
 }
 
+/**
+ * The changes of the stored plan that an apply needs before re-planning: the carried
+ * migrations and the secret entries. Picked in the database: the whole plan is read and
+ * parsed only to explain a drift.
+ */
+async function carriedChanges(tx: Tx, id: string): Promise<PlanChange[]> {
+  const [row] = await tx.unsafe(
+    `select jsonb_path_query_array(plan, '$.changes[*] ? (@.kind == "${SCHEMA_KIND}"
+              || (@.kind == "config" && (@.after.is_secret == true || @.before.is_secret == true)))')::text
+            as changes
+     from ops.promotions where id = $1`,
+    [id],
+  );
+  return row ? parseJson(row.changes as string) as unknown as PlanChange[] : [];
+}
+
 async function load(ctx: PromotionContext, id: string, input: ApplyInput): Promise<Run> {
-  const promotion = await guarded(() =>
-    asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id))
+  const [promotion, carried] = await guarded(() =>
+    asCaller(ctx.target, ctx.claims, async (tx) => {
+      const promotion = await loadPromotion(tx, id, false);
+      return [promotion, await carriedChanges(tx, id)] as const;
+    })
   );
   const req: PlanRequest = {
     source: promotion.source_env,
     scope: promotion.scope,
     includeFlagState: promotion.options.include_flag_state,
     // The approved migrations are carried; they must be pushed before the apply.
-    migrations: migrationsOf(promotion.plan!.changes),
+    migrations: migrationsOf(carried),
   };
   const stored = promotion.source_env === BUNDLE_SOURCE || promotion.source_env === SECRET_SOURCE;
   if (stored && !input.sourceRows) {
@@ -122,13 +145,22 @@ async function load(ctx: PromotionContext, id: string, input: ApplyInput): Promi
   let rows: Promise<RowsByKind> | undefined = input.sourceRows && Promise.resolve(input.sourceRows);
   const source = () =>
     rows ??= readSide(ctx.sourceDb(req.source), readScope(ctx, req.scope)).then((s) => s.rows);
-  return { ctx, id, promotion, req, systems: externalsIn(ctx, req.scope), source, input };
+  return {
+    ctx,
+    id,
+    promotion,
+    carried,
+    req,
+    systems: externalsIn(ctx, req.scope),
+    source,
+    input,
+  };
 }
 
 /** Plaintext a plan needs: secret entries whose value is new or changes. */
-function secretsNeeded(plan: Plan): Map<string, string> {
+function secretsNeeded(changes: readonly PlanChange[]): Map<string, string> {
   const out = new Map<string, string>();
-  for (const c of plan.changes) {
+  for (const c of changes) {
     if (c.kind !== "config" || !c.after || c.after.is_secret !== true) continue;
     const fp = c.after.secret_fingerprint as string;
     if (!c.before || c.before.secret_fingerprint !== fp) out.set(c.key, fp);
@@ -152,7 +184,7 @@ async function check(run: Run): Promise<Checked> {
   assertPushed(await appliedVersions(ctx.target), req.migrations ?? []);
   const source = await run.source();
   let plaintexts = run.input.plaintexts ?? new Map<string, string>();
-  const needed = secretsNeeded(promotion.plan!);
+  const needed = secretsNeeded(run.carried);
   if (!run.input.plaintexts && needed.size) {
     try {
       plaintexts = await readSecretPlaintexts(ctx.sourceDb(req.source), needed);
@@ -167,7 +199,8 @@ async function check(run: Run): Promise<Checked> {
   ]);
   const now = await planFrom(ctx, req, { source, target, external });
   if (now.hash !== promotion.plan_hash) {
-    throw new PlanDriftError(id, planDifferences(promotion.plan!, now.plan));
+    const approved = await asCaller(ctx.target, ctx.claims, (tx) => loadPromotion(tx, id));
+    throw new PlanDriftError(id, planDifferences(approved.plan!, now.plan));
   }
   return { plan: now.plan, target, plaintexts };
 }
@@ -208,13 +241,11 @@ async function applyExternal(
  * The target read again inside the write transaction: unchanged since `check`, its plan
  * stands; otherwise the database part is planned again and must still match.
  */
-async function recheckTarget(run: Run, tx: Parameters<typeof readRows>[0], checked: Checked) {
-  const now: SideSnapshot = {
-    rows: await readRows(tx, readScope(run.ctx, run.req.scope)),
-    tierUsage: await readTierUsage(tx),
-  };
-  const same = (s: SideSnapshot) => canonicalJson(toJsonValue(s));
-  if (same(now) === same(checked.target)) return;
+async function recheckTarget(run: Run, tx: Tx, checked: Checked) {
+  const scope = readScope(run.ctx, run.req.scope);
+  // Compared as read (JSON text from Postgres): nothing is parsed unless it changed.
+  if (await readSideText(tx, scope) === checked.target.text) return;
+  const now = await readSideIn(tx, scope);
   const { plan } = await planFrom(run.ctx, run.req, {
     source: await run.source(),
     target: now,

@@ -18,7 +18,8 @@ import type { PlanChange, RowsByKind } from "./plan.ts";
  * Stripe catalog's, pending migrations (`schema_migrations`, pushed by the Supabase CLI; see
  * schema.ts), the permission of a faithful users copy (`users_copy`; see users_scope.ts), of a
  * release rollback (`release_rollback`; see rollback_scope.ts) and of a backup restore
- * (`backup_restore`; see restore_scope.ts).
+ * (`backup_restore`; see restore_scope.ts) and of a flag rollout (`flag_rollout`; see
+ * rollout_scope.ts).
  */
 export type ExternalKindName =
   | "stripe_products"
@@ -27,7 +28,8 @@ export type ExternalKindName =
   | "schema_migrations"
   | "users_copy"
   | "release_rollback"
-  | "backup_restore";
+  | "backup_restore"
+  | "flag_rollout";
 
 /** What an external system's apply did, kept in `ops.promotion_effects` for revert. */
 export type EffectsRecord = JsonObject;

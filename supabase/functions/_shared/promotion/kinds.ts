@@ -21,7 +21,8 @@ export type KindName = "config" | "tiers" | "tier_features" | "tier_prices" | "f
  * target's Stripe catalog (external.ts); `schema`: the migrations pending in the target, listed
  * by the planner (schema.ts); `users`: permission for one faithful users copy (users_scope.ts);
  * `rollback`: permission to roll one release back (rollback_scope.ts); `restore`: permission for
- * one restore of a named backup (restore_scope.ts).
+ * one restore of a named backup (restore_scope.ts); `rollout`: permission for one rollout of a
+ * flag, as planned (rollout_scope.ts).
  */
 export const SCOPES = [
   "config",
@@ -32,6 +33,7 @@ export const SCOPES = [
   "users",
   "rollback",
   "restore",
+  "rollout",
 ] as const;
 
 /**
@@ -39,7 +41,13 @@ export const SCOPES = [
  * system): `schema` (the pending migrations listed), `users` (a faithful copy's permission) and
  * `rollback` (a release rollback's permission).
  */
-export const CARRIED_SCOPES: readonly string[] = ["schema", "users", "rollback", "restore"];
+export const CARRIED_SCOPES: readonly string[] = [
+  "schema",
+  "users",
+  "rollback",
+  "restore",
+  "rollout",
+];
 
 /**
  * Parses a comma-separated scope list as people write it (`config,tiers`).

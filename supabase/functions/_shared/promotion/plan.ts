@@ -17,7 +17,13 @@
  *
  * @module
  */
-import { canonicalJson, type JsonObject, type JsonValue, sha256Hex } from "../json/lossless.ts";
+import {
+  canonicalJson,
+  JsonNumber,
+  type JsonObject,
+  type JsonValue,
+  sha256Hex,
+} from "../json/lossless.ts";
 import type { ExternalKindName } from "./external.ts";
 import {
   type KindName,
@@ -103,12 +109,22 @@ function pick(row: Row, fields: string[]): Row {
   return out;
 }
 
+/** Same canonical JSON (a missing field is null); strings and numbers without serialising. */
+function fieldEqual(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+  const x = a ?? null;
+  const y = b ?? null;
+  if (x === y) return true;
+  if (typeof x === "string" && typeof y === "string") return false;
+  if (x instanceof JsonNumber && y instanceof JsonNumber) return x.text === y.text;
+  return canonicalJson(x) === canonicalJson(y);
+}
+
 function same(a: Row, b: Row, fields: string[]): boolean {
-  return canonicalJson(pick(a, fields)) === canonicalJson(pick(b, fields));
+  return fields.every((f) => fieldEqual(a[f], b[f]));
 }
 
 function differing(a: Row, b: Row, fields: string[]): string[] {
-  return fields.filter((f) => canonicalJson(a[f] ?? null) !== canonicalJson(b[f] ?? null));
+  return fields.filter((f) => !fieldEqual(a[f], b[f]));
 }
 
 /** Fields compared between source and target for a kind. */

@@ -22,6 +22,8 @@ import { type PendingMigration, schemaChanges } from "./schema.ts";
 import { usersCopyChange } from "./users_scope.ts";
 import { releaseRollbackChange } from "./rollback_scope.ts";
 import { backupRestoreChange, type RestoreBackup } from "./restore_scope.ts";
+import { flagRolloutChange, type RolloutPlanSchema } from "./rollout_scope.ts";
+import type { z } from "zod";
 
 /** The options a plan is made with. */
 export interface PlanRequest {
@@ -34,6 +36,8 @@ export interface PlanRequest {
   releaseId?: string;
   /** Scope `restore`: the backup to restore (see restore_scope.ts). */
   backup?: RestoreBackup;
+  /** Scope `rollout`: the rollout to allow (see rollout_scope.ts). */
+  rollout?: z.infer<typeof RolloutPlanSchema>;
 }
 
 /** A plan with its SHA-256 and canonical text (stored as is). */
@@ -112,6 +116,9 @@ export async function planFrom(
   if (req.scope.includes("restore") && req.backup) {
     external.push(backupRestoreChange(req.backup, ctx.targetEnv));
   }
+  if (req.scope.includes("rollout") && req.rollout) {
+    external.push(flagRolloutChange(req.rollout, ctx.targetEnv));
+  }
   try {
     const plan = buildPlan({
       source: req.source,
@@ -149,8 +156,9 @@ export async function computePlan(
   ctx: PromotionContext,
   req: PlanRequest,
 ): Promise<PlannedText> {
-  // A restore's source is the backup (made in the target itself, usually): nothing to read.
-  if (req.scope.every((s) => s === "restore")) {
+  // A restore's source is the backup (made in the target itself, usually), a rollout's the
+  // target itself: nothing to read.
+  if (req.scope.every((s) => s === "restore" || s === "rollout")) {
     const target = await readSide(ctx.target, []);
     return await planFrom(ctx, req, { source: {}, target, external: false });
   }

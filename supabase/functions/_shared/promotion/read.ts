@@ -11,21 +11,32 @@
  */
 import type postgres from "postgres";
 import { parseJson } from "../json/lossless.ts";
-import { kindsInScope, type Scope } from "./kinds.ts";
+import { type KindName, kindsInScope, type Scope } from "./kinds.ts";
 import type { Row, RowsByKind, TierUsage } from "./plan.ts";
 import { readRowsQuery } from "./sql.ts";
 
 /** A connection or transaction. */
 type Db = postgres.Sql | postgres.TransactionSql;
 
-/** The promotable rows of every kind in scope, as logical rows. */
-export async function readRows(db: Db, scope: readonly Scope[]): Promise<RowsByKind> {
-  const rows: RowsByKind = {};
+/** The promotable rows of every kind in scope, as the JSON text Postgres wrote per kind. */
+async function readRowTexts(db: Db, scope: readonly Scope[]): Promise<[KindName, string][]> {
+  const out: [KindName, string][] = [];
   for (const spec of kindsInScope(scope)) {
     const [{ rows: text }] = await db.unsafe(readRowsQuery(spec));
-    rows[spec.name] = parseJson(text as string) as Row[];
+    out.push([spec.name, text as string]);
   }
+  return out;
+}
+
+function parseRows(texts: [KindName, string][]): RowsByKind {
+  const rows: RowsByKind = {};
+  for (const [kind, text] of texts) rows[kind] = parseJson(text) as Row[];
   return rows;
+}
+
+/** The promotable rows of every kind in scope, as logical rows. */
+export async function readRows(db: Db, scope: readonly Scope[]): Promise<RowsByKind> {
+  return parseRows(await readRowTexts(db, scope));
 }
 
 /** Memberships per tier slug: all, and live (not canceled or incomplete_expired). */
@@ -46,14 +57,39 @@ export async function readTierUsage(db: Db): Promise<TierUsage> {
 export interface SideSnapshot {
   rows: RowsByKind;
   tierUsage: TierUsage;
+  /**
+   * The text the side was read as (rows per kind and tier usage): equal texts, equal
+   * snapshots, so a re-read is compared without parsing it (absent: compared by re-planning).
+   */
+  text?: string;
+}
+
+/** Reads a side (rows and tier usage) on `db`, as it is in the caller's transaction. */
+export async function readSideIn(db: Db, scope: readonly Scope[]): Promise<SideSnapshot> {
+  const texts = await readRowTexts(db, scope);
+  const tierUsage = await readTierUsage(db);
+  return {
+    rows: parseRows(texts),
+    tierUsage,
+    text: JSON.stringify([texts, Object.entries(tierUsage).sort()]),
+  };
+}
+
+/**
+ * The side's text only, read on `db` (for comparing with a snapshot's {@link SideSnapshot.text});
+ * nothing is parsed.
+ */
+export async function readSideText(db: Db, scope: readonly Scope[]): Promise<string> {
+  const texts = await readRowTexts(db, scope);
+  return JSON.stringify([texts, Object.entries(await readTierUsage(db)).sort()]);
 }
 
 /** Reads a side in a repeatable-read, read-only transaction. */
 export async function readSide(sql: postgres.Sql, scope: readonly Scope[]): Promise<SideSnapshot> {
-  return await sql.begin("isolation level repeatable read read only", async (tx) => ({
-    rows: await readRows(tx, scope),
-    tierUsage: await readTierUsage(tx),
-  })) as SideSnapshot;
+  return await sql.begin(
+    "isolation level repeatable read read only",
+    (tx) => readSideIn(tx, scope),
+  ) as SideSnapshot;
 }
 
 /**

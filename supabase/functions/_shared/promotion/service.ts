@@ -11,6 +11,8 @@
  *
  * @module
  */
+import type { z } from "zod";
+import type { PromotionActionsSchema } from "../api/contract.ts";
 import { asCaller, type Tx } from "../db.ts";
 import { asServiceSession } from "../jobs/store.ts";
 import { ApiError } from "../http.ts";
@@ -128,6 +130,9 @@ export async function showPromotion(ctx: PromotionContext, id: string) {
         [id],
       );
       const touched = await countSnapshots(tx, id);
+      // What the caller may do now, ruled as the guards would (the console offers only that).
+      const [{ actions }] = await tx<{ actions: PromotionActions | null }[]>`
+        select ops.promotion_actions(${id}) as actions`;
       // Who decided, by email: auth.users is not readable as the caller (service read).
       const ids = approvals.map((a) => a.approver_id);
       const emails = new Map(
@@ -142,10 +147,59 @@ export async function showPromotion(ctx: PromotionContext, id: string) {
         approvals,
         validation: validation.map((v) => ({ ...v, details: parseJson(v.details) })),
         touched_rows: touched,
+        actions,
       };
     })
   );
 }
+
+/** The filters of {@link listPromotions}. */
+export interface PromotionFilters {
+  status?: string;
+  risk?: "low" | "high";
+  source?: string;
+  /** Only promotions created before this time (keyset paging). */
+  before?: string;
+  limit: number;
+}
+
+/**
+ * Lists promotions into this environment, newest first, without their plans, read as the
+ * caller (RLS: ops members read).
+ *
+ * @param ctx the pipeline context (its caller)
+ * @param filters status, risk, source, `before` (ISO time) and limit
+ * @returns the promotions' summaries
+ */
+export async function listPromotions(
+  ctx: PromotionContext,
+  filters: PromotionFilters,
+): Promise<PromotionRow[]> {
+  return await guarded(() =>
+    asCaller(ctx.target, ctx.claims, async (tx) => {
+      const rows = await tx.unsafe(
+        `select ${SUMMARY_COLUMNS} from ops.promotions
+         where ($1::text is null or status::text = $1)
+           and ($2::text is null or risk::text = $2)
+           and ($3::text is null or source_env = $3)
+           and ($4::timestamptz is null or created_at < $4)
+         order by ops.promotions.created_at desc, ops.promotions.id desc
+         limit $5`,
+        [
+          filters.status ?? null,
+          filters.risk ?? null,
+          filters.source ?? null,
+          filters.before ?? null,
+          filters.limit,
+        ],
+      );
+      return rows.map(toPromotion);
+    })
+  );
+}
+
+/** What the caller may do with a promotion (`ops.promotion_actions`). */
+export type PromotionActions = z.input<typeof PromotionActionsSchema>;
 
 /** Records an approval or rejection bound to `planHash` (the database enforces who may). */
 export async function decide(

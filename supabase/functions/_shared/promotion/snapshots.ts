@@ -14,17 +14,20 @@
  * @module
  */
 import type { Sql, Tx } from "../db.ts";
-import { canonicalJson, toJsonValue } from "../json/lossless.ts";
+import { canonicalJson, JsonNumber } from "../json/lossless.ts";
 import { KINDS, type KindSpec, kindSpec } from "./kinds.ts";
 import type { Row } from "./plan.ts";
-import { keyColumns, keyMatch, physicalColumn } from "./sql.ts";
+import { keyColumns, keyMatch, parentLookup, physicalColumn } from "./sql.ts";
 
 const COLUMNS =
   "(promotion_id, seq, kind, natural_key, table_name, row_id, action, before, sql_nulls)";
 
-/** The promotion's next free `seq` base, inside a statement (parameter `$1` is its id). */
-const BASE = `(select coalesce(max(s.seq), 0) from ops.promotion_snapshots as s
-               where s.promotion_id = $1::uuid)`;
+/** The promotion's next free `seq` base, inside a statement (parameter `id` is its id). */
+function base(id = "$1"): string {
+  return `(select coalesce(max(s.seq), 0) from ops.promotion_snapshots as s
+           where s.promotion_id = ${id}::uuid)`;
+}
+const BASE = base();
 
 /** Not imaged yet by this promotion (parameter `$1` its id; `t` the row; `table` its table). */
 function notImaged(spec: KindSpec): string {
@@ -35,7 +38,7 @@ function notImaged(spec: KindSpec): string {
 
 /** Rows as one lossless JSON parameter, each numbered `n` (1, 2, …) in the given order. */
 function numbered(recs: Row[]): string {
-  return canonicalJson(toJsonValue(recs.map((r, i) => ({ ...r, n: i + 1 }))));
+  return canonicalJson(recs.map((r, i) => ({ ...r, n: new JsonNumber(String(i + 1)) })));
 }
 
 /**
@@ -148,22 +151,38 @@ export async function imageCascade(
 }
 
 /**
- * "Created by this promotion" markers (`before` null) for the rows now matching `recs` by
- * their new key (the record's own key fields).
+ * Runs an insert and writes a "created by this promotion" marker (`before` null) for every
+ * row it inserted, in one statement (the rows travel and are parsed once). `insert` is an
+ * `insert … select … from x … returning *` over the records `x` read by `recordset`
+ * (parameter `$1`, each with its natural key fields, `natural_key`, `action` and a number `n`).
  *
- * @returns how many markers were written
+ * @returns how many markers were written (one per inserted row)
  */
-export async function markCreated(
+export async function insertMarked(
   tx: Tx,
   promotionId: string,
-  opts: { spec: KindSpec; recs: Row[] },
+  opts: { spec: KindSpec; recordset: string; insert: string; rows: string },
 ): Promise<number> {
-  const rows = opts.recs.map((r) => {
-    const rec: Row = { natural_key: r.natural_key, action: r.action };
-    for (const f of opts.spec.keyFields) rec[`k_${f}`] = r[f];
-    return rec;
-  });
-  return await insertByKey(tx, promotionId, opts.spec, { rows, image: false });
+  const { spec } = opts;
+  // A parent named by its key is resolved once per record, so the join below is on columns.
+  const parent = parentLookup(spec, "x");
+  const on = spec.keyFields.map((f) =>
+    spec.parent?.field === f
+      ? `t.${spec.parent.column} = x.__parent`
+      : `t.${physicalColumn(spec, f)} = x."${f}"`
+  ).join(" and ");
+  const result = await tx.unsafe(
+    `with x as materialized (
+       select x.*${parent ? `, ${parent} as __parent` : ""} from ${opts.recordset}
+     ),
+     t as (${opts.insert})
+     insert into ops.promotion_snapshots ${COLUMNS}
+     select $2::uuid, ${base("$2")} + x.n, $3, x.natural_key, $4, t.${spec.idColumn}::text,
+            x.action, null, '{}'::text[]
+     from x join t on ${on}`,
+    [opts.rows, promotionId, spec.name, spec.table],
+  );
+  return result.count;
 }
 
 /**

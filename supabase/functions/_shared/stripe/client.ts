@@ -142,8 +142,9 @@ function cachingSubtle(): SubtleCrypto {
 }
 
 /**
- * The SubtleCrypto provider webhook signatures are checked with (works in Edge Functions),
- * over `crypto.subtle` with imported keys cached.
+ * A SubtleCrypto provider for the SDK's webhook helpers (works in Edge Functions), over
+ * `crypto.subtle` with imported keys cached: tests and benchmarks sign events with it. The
+ * webhook itself checks signatures with `checkSignature` (`signature.ts`), in the same turn.
  */
 export const cryptoProvider: Stripe.CryptoProvider = Stripe.createSubtleCryptoProvider(
   cachingSubtle(),
