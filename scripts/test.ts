@@ -2,8 +2,9 @@
  * `npm test`: every check, against a throwaway local stack of its own.
  *
  * 1. `deno fmt --check`, `deno lint`, `deno check` (no stack needed);
- * 2. a fresh stack in a temporary folder on ports shifted by 1000 (55321…55342), so it
- *    neither needs nor disturbs the one `npm start` runs;
+ * 2. a fresh stack in a temporary folder on ports shifted by 1000 (55321…55343), so it
+ *    neither needs nor disturbs the one `npm start` runs (by 1100, 1200, … when one of those
+ *    ports is held, e.g. as the local port of some program's outgoing connection);
  * 3. pgTAP (`supabase/tests/database`) through `pg_prove`, against development;
  * 4. Deno tests (unit tests beside the code, integration tests and the workflow tests in
  *    `tests/`, the status page in `web/`, the console in `console/` — its browser test in
@@ -15,7 +16,7 @@
  * @module
  */
 import { join } from "node:path";
-import { localEnv, REPO_ROOT, type StackOptions } from "./local/config.ts";
+import { busyPorts, localEnv, REPO_ROOT, type StackOptions } from "./local/config.ts";
 import { startStack, stopStack } from "./local/stack.ts";
 
 const deno = Deno.execPath();
@@ -57,12 +58,36 @@ async function sqlFiles(dir: string): Promise<string[]> {
   return files.sort();
 }
 
+/**
+ * The throwaway stack's port offset: `STAGECOACH_TEST_PORT_OFFSET` when set (its ports must be
+ * free), else the first of +1000, +1100, … (+1500 is the benchmarks') whose ports are all free —
+ * a long-lived outgoing connection may hold one of them as its local port.
+ */
+function testPortOffset(): number {
+  const asked = Deno.env.get("STAGECOACH_TEST_PORT_OFFSET");
+  if (asked !== undefined) {
+    const busy = busyPorts(Number(asked));
+    if (busy.length) {
+      throw new Error(
+        `STAGECOACH_TEST_PORT_OFFSET=${asked}: ports ${busy.join(", ")} are in use; choose another`,
+      );
+    }
+    return Number(asked);
+  }
+  for (const offset of [1000, 1100, 1200, 1300, 1400, 1600, 1700, 1800, 1900]) {
+    const busy = busyPorts(offset);
+    if (!busy.length) return offset;
+    console.log(`stack: ports ${busy.join(", ")} (+${offset}) are in use; trying the next offset`);
+  }
+  throw new Error("no free port offset between +1000 and +1900 for the test stack");
+}
+
 async function main(): Promise<number> {
   await step("deno fmt --check", () => sh(deno, ["fmt", "--check"]));
   await step("deno lint", () => sh(deno, ["lint"]));
   await step("deno check", () => sh(deno, ["task", "-q", "check"]));
 
-  const offset = Number(Deno.env.get("STAGECOACH_TEST_PORT_OFFSET") ?? "1000");
+  const offset = testPortOffset();
   const opts: StackOptions = {
     home: await Deno.makeTempDir({ prefix: "stagecoach-test-" }),
     portOffset: offset,

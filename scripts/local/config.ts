@@ -375,3 +375,37 @@ export async function readAccessToken(
     );
   }
 }
+
+/**
+ * Every fixed port a stack with this offset listens on: each environment's API, database and
+ * console, the console origin, the Management API stand-in and the Stripe emulator.
+ *
+ * @example
+ * ```ts
+ * stackPorts(0).includes(54322); // true
+ * ```
+ */
+export function stackPorts(portOffset: number): number[] {
+  const envPorts = ENVIRONMENTS.flatMap((name) => {
+    const b = BASE_PORTS[name];
+    return [b.api, b.db, b.console];
+  });
+  return [...envPorts, CONSOLE_BASE_PORT, MANAGEMENT_API_BASE_PORT, STRIPE_EMULATOR_BASE_PORT]
+    .map((p) => p + portOffset);
+}
+
+/**
+ * The ports of {@link stackPorts} that something already holds on 127.0.0.1. The stack's ports
+ * lie in Linux's ephemeral range (32768–60999), so a long-lived outgoing connection of any
+ * program may hold one as its local port; a stack started there would fail on it.
+ */
+export function busyPorts(portOffset: number): number[] {
+  return stackPorts(portOffset).filter((port) => {
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
