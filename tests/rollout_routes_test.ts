@@ -2,9 +2,13 @@
  * The rollout routes of the `ops` API against the running test stack's production, per role:
  * members read (list and one rollout, with what they may do now); operators and admins pause,
  * resume and abort, audited with the actor and their comment; viewers, approvers and
- * non-members are refused by the database and nothing changes.
+ * non-members are refused by the database and nothing changes. The CLI's `rollout
+ * status|list|pause|resume|abort` reach a hosted project (here: production described by its API
+ * URL and a token alone) through these routes.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { localEnv, REPO_ROOT } from "../scripts/local/config.ts";
 import { actorEmail, withHarness } from "./promotion_helpers.ts";
 import { flagPercent, runningRollout } from "./rollout_helpers.ts";
 
@@ -107,6 +111,74 @@ Deno.test("rollout routes: members read, operators and admins pause / resume / a
       assert.match(again.body.error.message, /it is aborted/);
       const after = await h.call("production", "admin", `/rollouts/${r.id}`);
       assert.equal(after.body.actions.abort.code, "status");
+    } finally {
+      await r.cleanup();
+    }
+  });
+});
+
+/** Runs the CLI with production described only by its API URL and a user's token. */
+async function hostedCli(args: string[], token: string) {
+  const nowhere = await Deno.makeTempDir({ prefix: "stagecoach-no-stack-" });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--no-prompt", join(REPO_ROOT, "scripts/stagecoach.ts"), ...args],
+      cwd: REPO_ROOT,
+      clearEnv: true,
+      env: {
+        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+        HOME: Deno.env.get("HOME") ?? "/root",
+        DENO_DIR: Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache/deno"),
+        NO_COLOR: "1",
+        // No stack to fall back to, and no database URL: the API URL and the token only.
+        STAGECOACH_HOME: join(nowhere, "missing"),
+        STAGECOACH_PORT_OFFSET: "4999",
+        STAGECOACH_PRODUCTION_API_URL: localEnv("production").apiUrl,
+        STAGECOACH_TOKEN: token,
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+  } finally {
+    await Deno.remove(nowhere, { recursive: true });
+  }
+}
+
+Deno.test("rollout status|list|pause|resume|abort reach a hosted project through the API with only its URL and a token", async () => {
+  await withHarness(async (h) => {
+    const r = await runningRollout(h);
+    try {
+      const operator = await h.token("production", "operator");
+      const viewer = await h.token("production", "viewer");
+      const env = ["--env", "production"];
+
+      const status = await hostedCli(["rollout", "status", r.flag, ...env], viewer);
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, /running at 5 %/);
+      assert.match(status.stdout, /stages: +\[5\] → 25 → 100 %/);
+      assert.match(status.stdout, new RegExp(`promotion ${r.promotionId}`));
+      const list = await hostedCli(["rollout", "list", ...env], viewer);
+      assert.match(list.stdout, new RegExp(`${r.flag.replace(".", "\\.")}  running at 5 %`));
+
+      const refused = await hostedCli(["rollout", "pause", r.flag, ...env], viewer);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /only operators and admins may/);
+      assert.equal(await flagPercent(h, r.flag), 5, "nothing changed");
+
+      const paused = await hostedCli(["rollout", "pause", r.flag, ...env], operator);
+      assert.equal(paused.code, 0, paused.stderr);
+      assert.match(paused.stdout, /paused at 5 %/);
+      assert.match(paused.stdout, new RegExp(`halted: +pause by ${actorEmail("operator")}`));
+      const resumed = await hostedCli(["rollout", "resume", r.id, ...env, "--json"], operator);
+      assert.equal(JSON.parse(resumed.stdout).status, "running", resumed.stderr);
+      const aborted = await hostedCli(["rollout", "abort", r.flag, ...env], operator);
+      assert.match(aborted.stdout, /aborted at 0 %/, aborted.stderr);
+      assert.equal(await flagPercent(h, r.flag), 0);
+      const unknown = await hostedCli(["rollout", "status", "no_such.flag", ...env], viewer);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /Cannot find a rollout "no_such\.flag"/);
     } finally {
       await r.cleanup();
     }
