@@ -1,6 +1,6 @@
 /**
  * A running production rollout for tests of the rollout routes, the CLI and the console: a
- * flag at 0 %, a rollout promotion planned through the ops API and approved, then started by
+ * flag at 0 % (in staging too), a rollout promotion planned through the ops API and approved, then started by
  * the database owner (`ops.start_rollout`, as the CLI's `rollout start --promotion` does).
  * Stages last an hour, so nothing advances while a test looks at it.
  *
@@ -22,10 +22,14 @@ export interface RunningRollout {
 export async function runningRollout(h: Harness): Promise<RunningRollout> {
   const db = h.db.production;
   const flag = `rollout_ui.f${uniqueSuffix().replace(/[^a-z0-9]/g, "")}`;
-  await breakGlass(db, "tests: a flag to roll out", async (tx) => {
-    await tx`insert into public.feature_flags (key, enabled, rollout_percent)
-             values (${flag}, true, 0)`;
-  });
+  // Staging has the flag too, so a staging → production plan made meanwhile leaves it alone
+  // (its percentage is production's own state).
+  for (const each of [h.db.staging, db]) {
+    await breakGlass(each, "tests: a flag to roll out", async (tx) => {
+      await tx`insert into public.feature_flags (key, enabled, rollout_percent)
+               values (${flag}, true, 0)`;
+    });
+  }
   const stages = [5, 25, 100];
   const plan = rolloutPlan({ flag, stages, everyS: 3600, onBreach: "pause", healthQueries: [] });
   const planned = await h.call("production", "operator", "/promotions", {
@@ -42,9 +46,11 @@ export async function runningRollout(h: Harness): Promise<RunningRollout> {
     flag,
     promotionId,
     async cleanup() {
-      await breakGlass(db, "tests: remove the rolled-out flag", async (tx) => {
-        await tx`delete from public.feature_flags where key = ${flag}`;
-      });
+      for (const each of [h.db.staging, db]) {
+        await breakGlass(each, "tests: remove the rolled-out flag", async (tx) => {
+          await tx`delete from public.feature_flags where key = ${flag}`;
+        });
+      }
     },
   };
 }
