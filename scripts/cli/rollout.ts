@@ -14,6 +14,10 @@
  * scope `rollout` naming this exact plan; approvers approve it with `promote approve`, and
  * `start … --promotion <id>` starts it. Rollout state is the environment's own: never promoted.
  *
+ * `status | list | pause | resume | abort` use the database owner's connection on the local stack
+ * and, on a hosted project, the `ops` API as the signed-in user (`GET /ops/rollouts…`, `POST
+ * /ops/rollouts/:id/pause|resume|abort`; operators and admins act), so they need no database URL.
+ *
  * exit codes: 0 done, 1 refused or failed, 2 usage, 3 waiting for approval
  *
  * @module
