@@ -7,7 +7,9 @@
  * and has no approve button (a forged approve is refused by the API); an admin's approval of
  * their own promotion is refused with a visible message; two approvers approve a high-risk
  * plan and the operator applies it (`succeeded`); an apply after the source changed since the
- * page loaded is refused and the page says so; sign-out clears the session; no request
+ * page loaded is refused and the page says so; a viewer sees a running rollout with no
+ * buttons (a forged pause is refused), the operator pauses then aborts it, each confirmed
+ * first; sign-out clears the session; no request
  * carries the service-role key. Screenshots of the main pages go to `console/screenshots/`
  * (the README shows them) with `STAGECOACH_CONSOLE_SCREENSHOTS=1`.
  */
@@ -26,6 +28,7 @@ import {
   uniqueSuffix,
   withHarness,
 } from "./promotion_helpers.ts";
+import { flagPercent, runningRollout } from "./rollout_helpers.ts";
 
 const CHROMIUM = Deno.env.get("STAGECOACH_CHROMIUM") ?? "/usr/bin/chromium";
 /**
@@ -111,6 +114,27 @@ async function forgeApprove(
   );
 }
 
+/** A pause of a rollout sent from the page with the signed-in user's own session. */
+async function forgePause(
+  page: Page,
+  id: string,
+  // deno-lint-ignore no-explicit-any
+): Promise<{ status: number; body: any }> {
+  return await page.evaluate(
+    async ([url, id]) => {
+      const key = Object.keys(localStorage).find((k) => k.startsWith("sb-"))!;
+      const token = JSON.parse(localStorage.getItem(key)!).access_token;
+      const res = await fetch(`${url}/ops/rollouts/${id}/pause`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: "{}",
+      });
+      return { status: res.status, body: await res.json() };
+    },
+    [prod.functionsUrl, id],
+  );
+}
+
 /** A high-risk production plan made by the admin: deleting a config entry production has. */
 async function highRiskPlan(h: Harness, key: string): Promise<{ id: string; plan_hash: string }> {
   await setConfig(h.db.staging, key, '{"limit": 12345678901234567890, "ratio": 1.50}');
@@ -152,12 +176,14 @@ Deno.test({
       const drifting = `test_${s}.drifting`;
       const browser = await launch();
       const headers: string[] = [];
+      let rollout: Awaited<ReturnType<typeof runningRollout>> | undefined;
       try {
         await Deno.mkdir(SHOTS, { recursive: true });
         const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
         page.on("request", (r) => headers.push(JSON.stringify(r.headers()) + r.url()));
         page.on("pageerror", (e) => console.error(`console page error: ${e.message}`));
         const p = await highRiskPlan(h, key);
+        rollout = await runningRollout(h);
 
         // A viewer reads: the pending approval, the plan exactly; no approve button.
         await signIn(page, "viewer");
@@ -177,6 +203,17 @@ Deno.test({
         await page.goto(`${prod.consoleUrl}/#/promotions?risk=high&status=awaiting_approval`);
         await page.getByRole("link", { name: new RegExp(p.id.slice(0, 8)) }).waitFor();
         await shot(page, "promotions");
+        // The viewer sees the rollout, with no buttons; a forged pause is refused by the API.
+        await page.goto(`${prod.consoleUrl}/#/rollouts`);
+        await page.getByRole("link", { name: rollout.flag }).click();
+        await page.getByTestId("rollout-percent").getByText("5 % (stage 1 of 3)").waitFor();
+        assert.match(await page.locator("main").innerText(), /5 % — current/);
+        for (const name of ["Pause", "Resume", "Abort"]) {
+          assert.equal(await page.getByRole("button", { name }).count(), 0, name);
+        }
+        const forgedPause = await forgePause(page, rollout.id);
+        assert.equal(forgedPause.status, 403, JSON.stringify(forgedPause.body));
+        assert.match(forgedPause.body.error.message, /only operators and admins may/);
         await signOut(page);
 
         // The admin made the plan: the database refuses their decision, and the page says why.
@@ -215,6 +252,26 @@ Deno.test({
         assert.equal(await page.getByRole("button", { name: "Roll back" }).count(), 0);
         await shot(page, "promotion-succeeded");
 
+        // The operator pauses the running rollout, then aborts it; each is confirmed first.
+        await page.goto(`${prod.consoleUrl}/#/rollouts`);
+        await page.getByRole("link", { name: rollout.flag }).waitFor();
+        await shot(page, "rollouts", false);
+        await page.goto(`${prod.consoleUrl}/#/rollouts/${rollout.id}`);
+        await page.getByRole("button", { name: "Pause" }).click();
+        await page.getByLabel("Comment (optional)").fill("error rate up");
+        await page.getByRole("button", { name: "Yes, pause" }).click();
+        await page.getByText("Paused: the rollout is now paused").waitFor();
+        await page.getByTestId("halted").getByText(/pause by .* at 5 % — “error rate up”/)
+          .waitFor();
+        await page.getByRole("button", { name: "Resume" }).waitFor();
+        await shot(page, "rollout-paused");
+        await page.getByRole("button", { name: "Abort" }).click();
+        await page.getByRole("button", { name: "Yes, abort" }).click();
+        await page.getByText("Aborted: the rollout is now aborted").waitFor();
+        await page.getByTestId("rollout-status").getByText("aborted").waitFor();
+        assert.equal(await page.getByRole("button", { name: "Pause" }).count(), 0);
+        assert.equal(await flagPercent(h, rollout.flag), 0, "the flag is back to 0 %");
+
         // The source changes after the page loaded: the apply is refused, and the page says so.
         await setConfig(h.db.staging, drifting, '"before"');
         const q = (await h.plan("staging", "production")).body.promotion;
@@ -240,6 +297,7 @@ Deno.test({
         await signOut(page);
       } finally {
         await browser.close();
+        await rollout?.cleanup();
         await deleteConfig(h.db.staging, key, drifting);
         await h.level("staging", "production");
       }

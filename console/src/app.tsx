@@ -1,7 +1,7 @@
 /**
  * The console: signed out, the sign-in form; signed in, the navigation and the page the
  * address names (`#/`, `#/promotions?status=…`, `#/promotions/<id>`, `#/releases`,
- * `#/releases/<id>`, `#/audit`, `#/rollouts`). The caller's role comes from `GET /ops/me`;
+ * `#/releases/<id>`, `#/audit`, `#/rollouts`, `#/rollouts/<id>`). The caller's role comes from `GET /ops/me`;
  * it only decides which buttons are offered — the API decides what happens.
  *
  * @module
@@ -15,7 +15,7 @@ import { EnvironmentPage } from "./pages/environment.tsx";
 import { PromotionPage } from "./pages/promotion.tsx";
 import { type PromotionFilters, PromotionsPage, readFilters } from "./pages/promotions.tsx";
 import { ReleasePage, ReleasesPage } from "./pages/releases.tsx";
-import { RolloutsPage } from "./pages/rollouts.tsx";
+import { RolloutPage, RolloutsPage } from "./pages/rollouts.tsx";
 import { SignInPage } from "./pages/sign_in.tsx";
 import { Show, useLoad } from "./ui.tsx";
 
@@ -135,6 +135,8 @@ function Page(
   }
   const release = path.match(/^\/releases\/([0-9a-f-]{36})$/);
   if (release) return <ReleasePage ops={ops} id={release[1]} />;
+  const rollout = path.match(/^\/rollouts\/([0-9a-f-]{36})$/);
+  if (rollout) return <RolloutPage ops={ops} id={rollout[1]} />;
   if (path === "/promotions") {
     const filters = readFilters(props.search ?? "");
     const onFilter = (f: PromotionFilters) => {
@@ -146,7 +148,7 @@ function Page(
   }
   if (path === "/releases") return <ReleasesPage ops={ops} />;
   if (path === "/audit") return <AuditPage ops={ops} />;
-  if (path === "/rollouts") return <RolloutsPage />;
+  if (path === "/rollouts") return <RolloutsPage ops={ops} />;
   if (path === "/") return <EnvironmentPage ops={ops} env={props.env} />;
   return (
     <section>

@@ -22,6 +22,11 @@ export const CONSOLE_ROUTES = {
   "release.show": { method: "GET", path: "/releases/:id" },
   "audit.list": { method: "GET", path: "/audit" },
   "audit.verify": { method: "GET", path: "/audit/verify" },
+  "rollout.list": { method: "GET", path: "/rollouts" },
+  "rollout.show": { method: "GET", path: "/rollouts/:id" },
+  "rollout.pause": { method: "POST", path: "/rollouts/:id/pause" },
+  "rollout.resume": { method: "POST", path: "/rollouts/:id/resume" },
+  "rollout.abort": { method: "POST", path: "/rollouts/:id/abort" },
 } as const satisfies Partial<Record<OpsRouteName, { method: string; path: string }>>;
 
 /** A route the console calls. */

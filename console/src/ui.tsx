@@ -101,3 +101,31 @@ export function Table(
     </div>
   );
 }
+
+/**
+ * What an action led to: "Working…", the outcome, or the API's refusal (with `children`, a
+ * hint beside it), announced to screen readers.
+ */
+export function Outcome(
+  props: {
+    busy: boolean;
+    done: string | null;
+    problem: ApiProblem | null;
+    children?: ComponentChildren;
+  },
+) {
+  return (
+    <>
+      <div aria-live="polite">
+        {props.busy && <p class="muted">Working…</p>}
+        {props.done && <p class="ok" role="status">{props.done}</p>}
+      </div>
+      {props.problem && (
+        <div data-testid="action-problem">
+          <Problem problem={props.problem} />
+          {props.children}
+        </div>
+      )}
+    </>
+  );
+}

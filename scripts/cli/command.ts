@@ -212,10 +212,14 @@ export function required(value: string | undefined, flag: string): string {
  *
  * @throws {UsageError} for an unknown environment or a half-described hosted one
  */
-export function envOption(value: string | undefined, flag = "--env"): Target {
+export function envOption(
+  value: string | undefined,
+  flag = "--env",
+  opts: { database?: boolean } = {},
+): Target {
   const name = required(value, flag);
   try {
-    return resolveTarget(name);
+    return resolveTarget(name, opts);
   } catch (err) {
     throw new UsageError(`Invalid ${flag}: ${(err as Error).message}`);
   }

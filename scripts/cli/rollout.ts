@@ -14,6 +14,10 @@
  * scope `rollout` naming this exact plan; approvers approve it with `promote approve`, and
  * `start … --promotion <id>` starts it. Rollout state is the environment's own: never promoted.
  *
+ * `status | list | pause | resume | abort` use the database owner's connection on the local stack
+ * and, on a hosted project, the `ops` API as the signed-in user (`GET /ops/rollouts…`, `POST
+ * /ops/rollouts/:id/pause|resume|abort`; operators and admins act), so they need no database URL.
+ *
  * exit codes: 0 done, 1 refused or failed, 2 usage, 3 waiting for approval
  *
  * @module
@@ -143,6 +147,13 @@ export async function followRollout(
   }
 }
 
+/** A time as the database (a `Date`) or the ops API (ISO text) hands it. */
+type Time = Date | string;
+
+function iso(t: Time): string {
+  return typeof t === "string" ? t : t.toISOString();
+}
+
 interface StatusRow {
   id: string;
   flag_key: string;
@@ -156,18 +167,18 @@ interface StatusRow {
   sample_every_s: number;
   breach_after: number;
   on_breach: string;
-  next_advance_at: Date | null;
+  next_advance_at: Time | null;
   started_by: string;
   promotion_id: string | null;
   halted: Record<string, unknown> | null;
-  created_at: Date;
-  finished_at: Date | null;
+  created_at: Time;
+  finished_at: Time | null;
   health: string[];
 }
 
 interface SampleRow {
   seq: number;
-  taken_at: Date;
+  taken_at: Time;
   percent: number;
   healthy: boolean;
   metrics: { name: string; value: number | null; healthy: boolean; detail?: string }[];
@@ -191,8 +202,8 @@ export function renderRolloutStatus(r: StatusRow, samples: readonly SampleRow[])
     }; ${r.breach_after} unhealthy in a row → ${
       r.on_breach === "pause" ? "pause" : "back to 0 %"
     }; queries: ${r.health.join(", ") || "none"}`,
-    `  next advance: ${r.next_advance_at ? r.next_advance_at.toISOString() : "—"}`,
-    `  started by:   ${r.started_by} at ${r.created_at.toISOString()}${
+    `  next advance: ${r.next_advance_at ? iso(r.next_advance_at) : "—"}`,
+    `  started by:   ${r.started_by} at ${iso(r.created_at)}${
       r.promotion_id ? ` (promotion ${r.promotion_id})` : ""
     }`,
   ];
@@ -202,7 +213,7 @@ export function renderRolloutStatus(r: StatusRow, samples: readonly SampleRow[])
     const bad = s.metrics.filter((m) => !m.healthy)
       .map((m) => `${m.name} ${m.value ?? "unmeasured"}${m.detail ? ` (${m.detail})` : ""}`);
     lines.push(
-      `    #${s.seq} ${s.taken_at.toISOString()} at ${s.percent} %: ${
+      `    #${s.seq} ${iso(s.taken_at)} at ${s.percent} %: ${
         s.healthy ? "healthy" : `unhealthy — ${bad.join("; ")}`
       }`,
     );
@@ -386,19 +397,67 @@ approval, --plan records a rollout promotion for approvers; --promotion starts t
   },
 });
 
+/**
+ * The rollout a command names on a hosted project, through the ops API: an id, or the flag's
+ * newest rollout (`GET /ops/rollouts?flag=`).
+ */
+async function findRolloutByApi(env: Target, token: string, ref: string): Promise<string> {
+  if (UUID.test(ref)) return ref;
+  const flag = FlagKey.safeParse(ref);
+  const found = flag.success
+    ? (await callOps(env, "rollout.list", { token, query: { flag: flag.data, limit: 1 } }))
+      .rollouts[0]
+    : undefined;
+  if (!found) {
+    throw new UsageError(`Cannot find a rollout "${ref}": no rollout of that flag or id`);
+  }
+  return found.id;
+}
+
+/**
+ * `rollout status|pause|resume|abort` on a hosted project: as the signed-in user through the
+ * ops API (operators and admins act; the database decides), needing only its API URL and a
+ * token. Prints what the database path prints.
+ */
+async function rolloutByApi(
+  env: Target,
+  verb: "status" | "pause" | "resume" | "abort",
+  ref: string,
+  json: boolean | undefined,
+): Promise<number> {
+  const token = await resolveToken(env, undefined);
+  const id = await findRolloutByApi(env, token, ref);
+  if (verb !== "status") {
+    await callOps(env, `rollout.${verb}`, { token, params: { id }, body: {} });
+  }
+  const shown = await callOps(env, "rollout.show", { token, params: { id } });
+  const samples = shown.samples.slice(-5);
+  console.log(
+    json
+      ? JSON.stringify({ ...shown.rollout, samples })
+      : renderRolloutStatus(shown.rollout, samples),
+  );
+  return 0;
+}
+
 /** `rollout status`, and the commands that stop or resume a rollout, then show it. */
 function rolloutCommand(verb: "status" | "pause" | "resume" | "abort", summary: string) {
   return defineCommand({
     name: `rollout ${verb}`,
     summary,
     args: "<flag|rollout id>",
+    description:
+      `On the local stack, as the database owner; on a hosted project, as the signed-in user
+through the ops API (STAGECOACH_TOKEN, or STAGECOACH_EMAIL and STAGECOACH_PASSWORD; operators
+and admins pause, resume and abort), with no database URL needed.`,
     options: { env: ENV_OPTION, json: { type: "boolean", help: "print the rollout as JSON" } },
     async run(argv) {
       const parsed = parseCommand(this, argv, ["rollout"]);
       if (!parsed) return 0;
       const { values: v, args } = parsed;
-      const env = envOption(v.env);
+      const env = envOption(v.env, "--env", { database: false });
       const ref = required(args.rollout, "<flag|rollout id>");
+      if (env.mode === "hosted") return await rolloutByApi(env, verb, ref, v.json);
       return await withDatabase(env, async (db) => {
         const id = await findRollout(db, ref);
         const by = cliActor();
@@ -439,43 +498,59 @@ export const rolloutAbortCommand = rolloutCommand(
   "End a rollout and return its flag to 0 %",
 );
 
+/** A rollout as `rollout list` prints it. */
+interface ListRow {
+  id: string;
+  flag_key: string;
+  status: string;
+  percent: number;
+  stages: number[];
+  next_advance_at: Time | null;
+  created_at: Time;
+}
+
 /** `stagecoach rollout list`. */
 export const rolloutListCommand = defineCommand({
   name: "rollout list",
   summary: "List the rollouts of an environment, newest first",
+  description:
+    `On a hosted project, read as the signed-in user through the ops API (no database URL needed).`,
   options: { env: ENV_OPTION, json: { type: "boolean", help: "print as JSON" } },
   async run(argv) {
     const parsed = parseCommand(this, argv, []);
     if (!parsed) return 0;
     const v = parsed.values;
-    const env = envOption(v.env);
-    return await withDatabase(env, async (db) => {
-      const rows = await db<
-        {
-          id: string;
-          flag_key: string;
-          status: string;
-          percent: number;
-          stages: number[];
-          next_advance_at: Date | null;
-          created_at: Date;
-        }[]
-      >`
-        select id::text, flag_key, status, percent, stages, next_advance_at, created_at
-        from ops.flag_rollouts order by created_at desc limit 50`;
-      if (v.json) {
-        console.log(JSON.stringify(rows));
-        return 0;
-      }
-      if (!rows.length) console.log(`no rollouts in ${env.name}`);
-      for (const r of rows) {
-        console.log(
-          `${r.id}  ${r.flag_key}  ${r.status} at ${r.percent} % of ${r.stages.join(",")}${
-            r.next_advance_at ? `  next ${r.next_advance_at.toISOString()}` : ""
-          }  started ${r.created_at.toISOString()}`,
-        );
-      }
+    const env = envOption(v.env, "--env", { database: false });
+    const rows: ListRow[] = env.mode === "hosted"
+      ? (await callOps(env, "rollout.list", {
+        token: await resolveToken(env, undefined),
+        query: { limit: 50 },
+      })).rollouts
+      : await withDatabase(env, async (db) => [
+        ...await db<ListRow[]>`
+          select id::text, flag_key, status, percent, stages, next_advance_at, created_at
+          from ops.flag_rollouts order by created_at desc limit 50`,
+      ]);
+    if (v.json) {
+      console.log(JSON.stringify(rows.map((r) => ({
+        id: r.id,
+        flag_key: r.flag_key,
+        status: r.status,
+        percent: r.percent,
+        stages: r.stages,
+        next_advance_at: r.next_advance_at,
+        created_at: r.created_at,
+      }))));
       return 0;
-    });
+    }
+    if (!rows.length) console.log(`no rollouts in ${env.name}`);
+    for (const r of rows) {
+      console.log(
+        `${r.id}  ${r.flag_key}  ${r.status} at ${r.percent} % of ${r.stages.join(",")}${
+          r.next_advance_at ? `  next ${iso(r.next_advance_at)}` : ""
+        }  started ${iso(r.created_at)}`,
+      );
+    }
+    return 0;
   },
 });

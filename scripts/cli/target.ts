@@ -50,7 +50,7 @@ export interface Target {
   name: EnvName;
   /** `local`: this machine's stack; `hosted`: described by the documented variables. */
   mode: "local" | "hosted";
-  /** Postgres connection string. */
+  /** Postgres connection string; empty for a hosted target resolved without a database. */
   dbUrl: string;
   /** `https://<ref>.supabase.co` or the local API port. */
   apiUrl: string;
@@ -97,6 +97,7 @@ const HttpUrl = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$
 export function hostedTarget(
   name: EnvName,
   vars: Record<string, string | undefined> = Deno.env.toObject(),
+  opts: { database?: boolean } = {},
 ): Target | null {
   const names = hostedVariables(name);
   const set = Object.values(names).filter((v) => vars[v]);
@@ -113,8 +114,9 @@ export function hostedTarget(
     return parsed.data;
   };
   const projectRef = read("projectRef", Ref);
-  const dbUrl = read("dbUrl", DbUrl);
-  if (!dbUrl) {
+  // A command that only calls the ops API (`database: false`) needs no database URL.
+  const dbUrl = read("dbUrl", DbUrl) ?? (opts.database === false ? "" : undefined);
+  if (dbUrl === undefined) {
     throw new Error(`Cannot reach ${name}: ${set.join(", ")} set but ${names.dbUrl} is missing`);
   }
   const apiUrl = read("apiUrl", HttpUrl) ??
@@ -143,10 +145,17 @@ export function hostedTarget(
  */
 export function resolveTarget(
   name: string,
-  opts: { vars?: Record<string, string | undefined>; stack?: StackOptions } = {},
+  opts: {
+    vars?: Record<string, string | undefined>;
+    stack?: StackOptions;
+    /** false: a hosted target may lack its database URL (`dbUrl` is then empty). */
+    database?: boolean;
+  } = {},
 ): Target {
   const env = parseEnvName(name);
-  const hosted = hostedTarget(env, opts.vars ?? Deno.env.toObject());
+  const hosted = hostedTarget(env, opts.vars ?? Deno.env.toObject(), {
+    database: opts.database,
+  });
   if (hosted) return hosted;
   const local = localEnv(env, opts.stack ?? stackOptionsFromEnv());
   return {

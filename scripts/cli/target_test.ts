@@ -143,3 +143,12 @@ Deno.test("accessToken: a refused sign-in names GoTrue's reason", async () => {
     await server.shutdown();
   }
 });
+
+Deno.test("hostedTarget: without a database URL only when the command calls the API alone", () => {
+  const vars = { STAGECOACH_STAGING_API_URL: "https://api.example.test" };
+  assert.throws(() => hostedTarget("staging", vars), /STAGECOACH_STAGING_DB_URL is missing/);
+  const t = hostedTarget("staging", vars, { database: false });
+  assert.equal(t?.mode, "hosted");
+  assert.equal(t?.dbUrl, "");
+  assert.equal(t?.functionsUrl, "https://api.example.test/functions/v1");
+});

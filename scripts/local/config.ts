@@ -112,8 +112,12 @@ export interface EnvKeys {
 export function stackOptionsFromEnv(): StackOptions {
   const home = Deno.env.get("STAGECOACH_HOME") || join(REPO_ROOT, ".stagecoach");
   const offset = Number(Deno.env.get("STAGECOACH_PORT_OFFSET") ?? "0");
-  if (!Number.isInteger(offset) || offset < 0 || offset > 5000) {
-    throw new Error(`Cannot read STAGECOACH_PORT_OFFSET: "${offset}" is not an integer in 0..5000`);
+  // The highest port shifted is production's console (54343): every shifted port stays <= 65535.
+  const max = 65535 - BASE_PORTS.production.console;
+  if (!Number.isInteger(offset) || offset < 0 || offset > max) {
+    throw new Error(
+      `Cannot read STAGECOACH_PORT_OFFSET: "${offset}" is not an integer in 0..${max}`,
+    );
   }
   return { home, portOffset: offset };
 }

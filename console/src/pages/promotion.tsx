@@ -19,7 +19,7 @@ import {
   prettyJson,
   type ShownChange,
 } from "../format.ts";
-import { asProblem, Badge, Problem, Show, useLoad } from "../ui.tsx";
+import { asProblem, Badge, Outcome, Show, useLoad } from "../ui.tsx";
 
 type Shown = OpsAnswer<"promotion.show">;
 type Action = NonNullable<Shown["actions"]>["decide"];
@@ -346,25 +346,18 @@ function Actions(
           Roll back
         </button>
       )}
-      <div aria-live="polite">
-        {busy && <p class="muted">Working…</p>}
-        {done && <p class="ok" role="status">{done}</p>}
-      </div>
-      {problem && (
-        <div data-testid="action-problem">
-          <Problem problem={problem} />
-          {hint && <p class="hint">{hint}</p>}
-          {Array.isArray(problem.details.differences) && (
-            <ul>
-              {(problem.details.differences as string[]).map((d) => (
-                <li key={d} class="mono">
-                  {d}
-                </li>
-              ))}
-            </ul>
-          )}
-        </div>
-      )}
+      <Outcome busy={busy} done={done} problem={problem}>
+        {hint && <p class="hint">{hint}</p>}
+        {problem && Array.isArray(problem.details.differences) && (
+          <ul>
+            {(problem.details.differences as string[]).map((d) => (
+              <li key={d} class="mono">
+                {d}
+              </li>
+            ))}
+          </ul>
+        )}
+      </Outcome>
     </section>
   );
 }

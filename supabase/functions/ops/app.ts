@@ -26,6 +26,7 @@ import type { ExternalSystem } from "../_shared/promotion/external.ts";
 import { configRoutes } from "./config_routes.ts";
 import { type ContextFor, promotionRoutes } from "./promotions.ts";
 import { releaseRoutes } from "./releases.ts";
+import { rolloutRoutes } from "./rollouts.ts";
 
 /** What the ops app needs from the outside world. */
 export interface OpsDeps {
@@ -111,6 +112,7 @@ export function createOpsApp(deps: OpsDeps) {
   app.route("/", promotionRoutes(contextFor));
   app.route("/", configRoutes(contextFor));
   app.route("/", releaseRoutes(deps.sql));
+  app.route("/", rolloutRoutes(deps.sql));
 
   return app;
 }

@@ -18,6 +18,7 @@ import type { Action, Plan, PlanChange } from "../promotion/plan.ts";
 import { PendingMigration } from "../promotion/schema.ts";
 import { RestoreBackup } from "../promotion/restore_scope.ts";
 import { RolloutPlanSchema } from "../promotion/rollout_scope.ts";
+import { FlagKey, ROLLOUT_STATUSES } from "../rollouts/plan.ts";
 
 // ── Building blocks ─────────────────────────────────────────────────────────────────────────
 
@@ -356,6 +357,79 @@ export const ReleaseRevertSchema = z.object({
 /** A release as a client reads it. */
 export type Release = z.output<typeof ReleaseSchema>;
 
+// ── Rollouts ────────────────────────────────────────────────────────────────────────────────
+
+/** A rollout of a feature flag (`ops.flag_rollouts`), its health queries by name only. */
+export const RolloutSchema = z.object({
+  id: z.string(),
+  flag_key: z.string(),
+  environment: z.string(),
+  status: z.enum(ROLLOUT_STATUSES),
+  /** The percentages of the stages, rising. */
+  stages: z.array(Count),
+  /** 0-based index into `stages` of the stage the flag is at. */
+  stage_index: Count,
+  percent: Count,
+  /** The flag's percentage before the rollout. */
+  from_percent: Count,
+  every_s: Count,
+  sample_every_s: Count,
+  breach_after: Count,
+  on_breach: z.enum(["pause", "rollback"]),
+  next_advance_at: Timestamp.nullable(),
+  started_by: z.string(),
+  /** The rollout promotion that approved it (gated environments). */
+  promotion_id: z.string().nullable(),
+  /** Why it stopped: the breach's samples, or who paused or aborted it (`by`, `comment`). */
+  halted: z.record(z.string(), AnyJson).nullable(),
+  created_at: Timestamp,
+  finished_at: Timestamp.nullable(),
+  /** The names of its health queries. */
+  health: z.array(z.string()),
+});
+
+/** A rollout as a client reads it. */
+export type Rollout = z.output<typeof RolloutSchema>;
+
+/** One health sample of a rollout, at the percentage of the moment. */
+export const RolloutSampleSchema = WatchSampleSchema.extend({ percent: Count });
+
+/** Whether the caller may take one action on a rollout now, and why not. */
+export const RolloutActionSchema = z.object({
+  allowed: z.boolean(),
+  /** `role` (never with this role) or `status` (not now); null when allowed. */
+  code: z.enum(["role", "status"]).nullable(),
+  reason: z.string().nullable(),
+});
+
+/** What the caller may do with a rollout now (`ops.rollout_actions`), as the wrappers rule. */
+export const RolloutActionsSchema = z.object({
+  pause: RolloutActionSchema,
+  resume: RolloutActionSchema,
+  abort: RolloutActionSchema,
+});
+
+/** The path of a rollout. */
+export const RolloutIdParams = z.object({ id: z.uuid("not a uuid").describe("rollout id") });
+
+/** `GET /rollouts?status=&flag=&limit=`: newest first. */
+export const RolloutListQuery = z.object({
+  status: z.enum(ROLLOUT_STATUSES).optional().describe("status"),
+  flag: FlagKey.optional().describe("flag"),
+  limit: z.coerce.number("expected 1..200").int("expected 1..200").min(1, "expected 1..200")
+    .max(200, "expected 1..200").default(50).describe("limit"),
+});
+
+/** `POST /rollouts/:id/pause|resume|abort`: an optional comment, recorded with the actor. */
+export const RolloutActionRequest = z.object({ comment: z.string().max(2000).optional() });
+
+const RolloutActionRoute = {
+  auth: true,
+  params: RolloutIdParams,
+  body: RolloutActionRequest,
+  responses: { 200: z.object({ rollout: RolloutSchema }) },
+} as const;
+
 // ── The routes ──────────────────────────────────────────────────────────────────────────────
 
 /** How a route is reached and what it answers. */
@@ -579,6 +653,38 @@ export const OPS_ROUTES = {
       }),
     },
   },
+  "rollout.list": {
+    method: "GET",
+    path: "/rollouts",
+    auth: true,
+    query: RolloutListQuery,
+    responses: { 200: z.object({ rollouts: z.array(RolloutSchema) }) },
+  },
+  "rollout.show": {
+    method: "GET",
+    path: "/rollouts/:id",
+    auth: true,
+    params: RolloutIdParams,
+    responses: {
+      200: z.object({
+        rollout: RolloutSchema,
+        /** The newest samples (at most 20), oldest first. */
+        samples: z.array(RolloutSampleSchema),
+        /** The rollout promotion that approved it, with who approved; null without one. */
+        promotion: z.object({
+          id: z.string(),
+          status: z.string(),
+          plan_hash: z.string(),
+          approved_by: z.array(z.string()),
+        }).nullable(),
+        /** What the caller may do with it now; null when not a member. */
+        actions: RolloutActionsSchema.nullable(),
+      }),
+    },
+  },
+  "rollout.pause": { method: "POST", path: "/rollouts/:id/pause", ...RolloutActionRoute },
+  "rollout.resume": { method: "POST", path: "/rollouts/:id/resume", ...RolloutActionRoute },
+  "rollout.abort": { method: "POST", path: "/rollouts/:id/abort", ...RolloutActionRoute },
 } as const satisfies Record<string, RouteSpec>;
 
 /** The name of an `ops` route, e.g. `"promotion.plan"`. */
