@@ -106,7 +106,8 @@ export function toPromotion(row: Record<string, unknown>): PromotionRow {
 export function toApiError(err: unknown): unknown {
   const e = err as { code?: string; message?: string };
   if (e?.code === "42501") return new ApiError(403, "forbidden", e.message ?? "Cannot do that");
-  if (e?.code === "23514" || e?.code === "23505" || e?.code === "P0001") {
+  // 55000: a row in a state that forbids the change (e.g. a flag's percentage while a rollout runs).
+  if (["23514", "23505", "P0001", "55000"].includes(e?.code ?? "")) {
     return new ApiError(409, "conflict", e.message ?? "Cannot do that");
   }
   return err;
