@@ -36,7 +36,8 @@ export interface SampleInput {
 
 /**
  * Whether each function booted and answers, judged by answers only the function itself gives:
- * `GET /ops/health` (200), and `POST /stripe-webhook` without a signature (our 400). A 5xx, the
+ * `GET /ops/health` (200), `POST /stripe-webhook` without a signature (our 400), and an OFREP bulk
+ * evaluation `POST /flags/ofrep/v1/evaluate/flags` with the anon key (200). A 5xx, the
  * platform's `NOT_FOUND`/`BOOT_ERROR`, or no answer within the timeout is down; a 401/403
  * from the platform's JWT check is not counted either way (the function was not reached).
  */
@@ -53,6 +54,12 @@ export async function functionsDown(probe: FunctionsProbe): Promise<Metric> {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: "{}",
+    }],
+    ["flags", {
+      url: `${base}/flags/ofrep/v1/evaluate/flags`,
+      method: "POST",
+      headers: { ...headers, "content-type": "application/json" },
+      body: JSON.stringify({ context: {} }),
     }],
   ];
   const down: string[] = [];
