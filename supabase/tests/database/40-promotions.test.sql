@@ -5,7 +5,7 @@
 begin;
 \ir _setup.psql
 \ir _promotions.psql
-select plan(113);
+select plan(114);
 
 -- Planning: operators and admins only, through ops.create_promotion ----------------------------------------
 
@@ -545,6 +545,14 @@ select lives_ok(
            select %L, 100 + i, 'config', 'zz_test.k' || i, 'public.app_config', 'zz_test.k' || i, 'create'
            from generate_series(1, 3) as i$$, pg_temp.pid('low')),
   'several snapshots of an existing promotion are written in one statement'
+);
+select is(
+  (select attcompression::text from pg_catalog.pg_attribute
+   where attrelid = 'ops.promotions'::regclass and attname = 'plan'),
+  case when exists (select 1 from pg_catalog.pg_settings
+                    where name = 'default_toast_compression' and 'lz4' = any(enumvals))
+       then 'l' else '' end,
+  'plans are compressed with lz4 where the server has it'
 );
 select is(
   (select count(*) from pg_catalog.pg_constraint
