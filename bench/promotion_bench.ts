@@ -13,7 +13,8 @@
  *
  * Besides wall time, the `ops` function's own CPU time per request and its peak resident
  * memory are read from /proc (the hosted Edge Runtime allows 2 s of CPU and 256 MB), and this
- * client's CPU time (the CLI's share: sending, parsing and checking the answer).
+ * client's CPU time (the CLI's share: sending, parsing and checking the answer). Plans are
+ * asked for as `promote plan` asks (the first {@link PLAN_PAGE} changes in the answer).
  *
  * @module
  */
@@ -21,6 +22,7 @@ import postgres from "postgres";
 import { localEnv } from "../scripts/local/config.ts";
 import { ensureUser, userToken } from "../scripts/local/auth.ts";
 import { callOps } from "../scripts/cli/api.ts";
+import { PLAN_PAGE } from "../scripts/cli/promote.ts";
 import type { OpsRequest } from "../supabase/functions/_shared/api/contract.ts";
 import type { BenchContext } from "./run.ts";
 
@@ -145,9 +147,11 @@ export async function run(ctx: BenchContext): Promise<void> {
       return { promotion: "promotion" in out ? out.promotion : undefined };
     };
     const apply = (id: string) => callOps(staging, "promotion.apply", { token, params: { id } });
+    // As `promote plan` asks: the first page of changes (the answer counts the rest).
     const body: OpsRequest<"promotion.plan">["body"] = {
       source: "development",
       scope: ["config", "tiers", "flags"],
+      changes_limit: PLAN_PAGE,
     };
 
     // Warm the function (JIT, its pools to both databases) with a small dry run, as a

@@ -640,6 +640,61 @@ Deno.test("secrets appear in plans only as fingerprints: not in answers, audit o
   });
 });
 
+Deno.test("a plan answer carries the first changes_limit changes and counts the rest; show returns the whole plan", async () => {
+  await withHarness(async (h) => {
+    await h.level("development", "staging");
+    const prefix = `test_${uniqueSuffix()}.page`;
+    const keys = [1, 2, 3].map((i) => `${prefix}_${i}`);
+    for (const key of keys) await setConfig(h.db.development, key, '{"paged": true}');
+    try {
+      const before = await h.promotionCount("staging");
+      const bad = await h.call("staging", "operator", "/promotions", {
+        body: { source: "development", changes_limit: -1 },
+      });
+      assert.equal(bad.status, 400, bad.text);
+      assert.match(bad.text, /changes_limit/);
+      assert.equal(await h.promotionCount("staging"), before, "a bad limit records nothing");
+
+      const paged = await h.call("staging", "operator", "/promotions", {
+        body: { source: "development", changes_limit: 1 },
+      });
+      assert.equal(paged.status, 201, paged.text);
+      const promotion = paged.body.promotion;
+      assert.deepEqual(promotion.plan.changes.map((c: { key: string }) => c.key), [keys[0]]);
+      assert.deepEqual(paged.body.omitted, { changes: 2, high_risk: 0 });
+      assert.equal(promotion.change_count, 3, "the promotion counts the whole plan");
+      assert.equal(promotion.plan.summary.create, 3, "the summary is the whole plan's");
+
+      const shown = await h.call("staging", "viewer", `/promotions/${promotion.id}`);
+      assert.equal(shown.status, 200, shown.text);
+      assert.equal(shown.body.promotion.plan_hash, paged.body.plan_hash);
+      assert.deepEqual(shown.body.promotion.plan.changes.map((c: { key: string }) => c.key), keys);
+      assert.equal(shown.body.omitted, undefined);
+
+      const rendered = renderPlan(promotion.plan, {
+        color: false,
+        omitted: paged.body.omitted,
+        id: promotion.id,
+      });
+      assert.match(
+        rendered,
+        new RegExp(`… 2 more changes not shown: stagecoach promote show ${promotion.id}`),
+      );
+      assert.ok(!rendered.includes(keys[1]), rendered);
+
+      const whole = await h.call("staging", "operator", "/promotions", {
+        body: { source: "development", dry_run: true },
+      });
+      assert.equal(whole.body.plan.changes.length, 3, "without a limit the answer is whole");
+      assert.equal(whole.body.omitted, undefined);
+      assert.equal(whole.body.plan_hash, paged.body.plan_hash, "the hash is the whole plan's");
+    } finally {
+      for (const key of keys) await deleteConfig(h.db.development, key);
+      await h.level("development", "staging");
+    }
+  });
+});
+
 Deno.test("CLI: promote plan prints the diff and the id, show the status, apply; usage errors exit 2", async () => {
   await withHarness(async (h) => {
     await h.level("development", "staging");

@@ -67,6 +67,9 @@ function statusLine(p: Promotion): string {
   return `promotion ${p.id}: ${p.status} (risk ${p.risk}, ${p.required_approvals} approval(s) required)`;
 }
 
+/** How many changes `promote plan` prints (and asks the server for) unless `--all`. */
+export const PLAN_PAGE = 200;
+
 /** `promote plan`. */
 export const promotePlanCommand = defineCommand({
   name: "promote plan",
@@ -74,12 +77,15 @@ export const promotePlanCommand = defineCommand({
   description:
     `Reads both environments, prints the diff (kind, key, action, risk, before → after; secrets as
 fingerprints only) and records the plan in the target (--to) as a promotion awaiting approval
-(or approved, when the target's policy needs none). An empty plan records nothing.`,
+(or approved, when the target's policy needs none). An empty plan records nothing. It prints
+the first ${PLAN_PAGE} changes and counts the rest (the server sends no more); --all, --json and
+\`promote show\` give the whole plan.`,
   options: {
     ...PAIR_OPTIONS,
     "dry-run": { type: "boolean", help: "show the plan only; record nothing" },
+    all: { type: "boolean", help: `print every change (default: the first ${PLAN_PAGE})` },
     as: AS_OPTION,
-    json: { type: "boolean", help: "print the API answer as JSON" },
+    json: { type: "boolean", help: "print the API answer as JSON (the whole plan)" },
   },
   async run(args) {
     const parsed = parseCommand(this, args, []);
@@ -95,6 +101,7 @@ fingerprints only) and records the plan in the target (--to) as a promotion awai
         scope,
         include_flag_state: values["include-flag-state"] ?? false,
         dry_run: values["dry-run"] ?? false,
+        ...(values.all || values.json ? {} : { changes_limit: PLAN_PAGE }),
       },
     });
     if (values.json) {
@@ -102,7 +109,10 @@ fingerprints only) and records the plan in the target (--to) as a promotion awai
       return 0;
     }
     const plan = "promotion" in out ? out.promotion.plan : out.plan;
-    console.log(renderPlan(plan, { color: color(), hash: out.plan_hash }));
+    const id = "promotion" in out ? out.promotion.id : undefined;
+    console.log(
+      renderPlan(plan, { color: color(), hash: out.plan_hash, omitted: out.omitted, id }),
+    );
     if (values["dry-run"]) {
       console.log("\nDry run: no promotion recorded.");
     } else if (!("promotion" in out)) {

@@ -21,6 +21,7 @@ import { Hono } from "hono";
 import { type Received, reply, serveRoute } from "../_shared/api/route.ts";
 import type { requireUser } from "../_shared/auth.ts";
 import { SECRET_SOURCE } from "../_shared/promotion/kinds.ts";
+import { pagePlan } from "../_shared/promotion/render.ts";
 import { applyBundlePromotion } from "../_shared/config/transfer.ts";
 import { applySecretPromotion } from "../_shared/config/secret_proposal.ts";
 import {
@@ -57,15 +58,18 @@ export function promotionRoutes(contextFor: ContextFor) {
       },
       { dryRun: body.dry_run },
     );
-    // The plan travels once (inside the promotion); clients render it with render.ts.
+    // The plan travels once (inside the promotion), paged when the client asks (the CLI shows
+    // the first changes); clients render it with render.ts.
+    const { plan, omitted } = pagePlan(out.plan, body.changes_limit);
     if (!out.promotion) {
       const empty = out.plan.changes.length === 0;
-      return reply(200, { empty, dry_run: body.dry_run, plan: out.plan, plan_hash: out.plan_hash });
+      return reply(200, { empty, dry_run: body.dry_run, plan, plan_hash: out.plan_hash, omitted });
     }
     return reply(201, {
       empty: false as const,
-      promotion: { ...out.promotion, plan: out.plan },
+      promotion: { ...out.promotion, plan },
       plan_hash: out.plan_hash,
+      omitted,
     });
   });
 

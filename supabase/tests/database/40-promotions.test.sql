@@ -5,7 +5,7 @@
 begin;
 \ir _setup.psql
 \ir _promotions.psql
-select plan(107);
+select plan(114);
 
 -- Planning: operators and admins only, through ops.create_promotion ----------------------------------------
 
@@ -530,6 +530,44 @@ select results_eq(
   'the service role reads the before-images'
 );
 select pg_temp.as_system();
+select throws_ok(
+  $$insert into ops.promotion_snapshots (promotion_id, seq, kind, natural_key, table_name, row_id, action)
+    values (gen_random_uuid(), 1, 'config', 'k', 'public.app_config', 'k', 'create')$$,
+  '23503', null, 'a snapshot naming no promotion is refused (checked once per statement)'
+);
+select throws_ok(
+  format($$update ops.promotion_snapshots set promotion_id = gen_random_uuid()
+           where promotion_id = %L and seq = 2$$, pg_temp.pid('staged')),
+  '23503', null, 'a snapshot cannot be moved to no promotion'
+);
+select lives_ok(
+  format($$insert into ops.promotion_snapshots (promotion_id, seq, kind, natural_key, table_name, row_id, action)
+           select %L, 100 + i, 'config', 'zz_test.k' || i, 'public.app_config', 'zz_test.k' || i, 'create'
+           from generate_series(1, 3) as i$$, pg_temp.pid('low')),
+  'several snapshots of an existing promotion are written in one statement'
+);
+select is(
+  (select attcompression::text from pg_catalog.pg_attribute
+   where attrelid = 'ops.promotions'::regclass and attname = 'plan'),
+  case when exists (select 1 from pg_catalog.pg_settings
+                    where name = 'default_toast_compression' and 'lz4' = any(enumvals))
+       then 'l' else '' end,
+  'plans are compressed with lz4 where the server has it'
+);
+select is(
+  (select count(*) from pg_catalog.pg_constraint
+   where conrelid = 'ops.promotion_snapshots'::regclass and contype = 'f'),
+  0::bigint, 'snapshots carry no per-row foreign key check'
+);
+delete from ops.promotions where id = pg_temp.pid('low');
+select is(
+  (select count(*) from ops.promotion_snapshots where promotion_id = pg_temp.pid('low')),
+  0::bigint, 'deleting a promotion deletes its snapshots'
+);
+select is(
+  (select count(*) from ops.promotion_snapshots where promotion_id = pg_temp.pid('staged')),
+  2::bigint, 'the snapshots of other promotions stay'
+);
 
 -- Validation results: ops members read, the service role writes ----------------------------------------
 

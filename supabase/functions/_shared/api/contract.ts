@@ -168,6 +168,12 @@ export const PlanRequest = z.object({
   include_flag_state: z.boolean().default(false),
   /** Compute and return the plan without recording a promotion. */
   dry_run: z.boolean().default(false),
+  /**
+   * At most this many changes in the answer (the first ones, in plan order; the rest are
+   * counted in `omitted`). The plan hash is the whole plan's, and `promotion.show` returns the
+   * whole plan. Absent: every change.
+   */
+  changes_limit: Count.pipe(z.number().min(0)).optional(),
   /** Scope `schema`: the migrations pending in the target, with their lint findings. */
   migrations: z.array(PendingMigration).max(500).optional(),
   /** Scope `rollback`: the release to roll back (recorded in the target). */
@@ -447,6 +453,9 @@ export interface RouteSpec {
   responses: Record<number, z.ZodType>;
 }
 
+/** The changes a plan answer left out (`changes_limit`), and how many of them are high risk. */
+export const OmittedChanges = z.object({ changes: Count, high_risk: Count });
+
 const PlanAnswers = {
   /** Nothing recorded: an empty plan, or a dry run. */
   200: z.object({
@@ -454,9 +463,15 @@ const PlanAnswers = {
     dry_run: z.boolean(),
     plan: PlanSchema,
     plan_hash: z.string(),
+    omitted: OmittedChanges.optional(),
   }),
-  /** Recorded: the promotion carries the plan. */
-  201: z.object({ empty: z.literal(false), promotion: PromotionWithPlan, plan_hash: z.string() }),
+  /** Recorded: the promotion carries the plan (its first `changes_limit` changes). */
+  201: z.object({
+    empty: z.literal(false),
+    promotion: PromotionWithPlan,
+    plan_hash: z.string(),
+    omitted: OmittedChanges.optional(),
+  }),
 };
 
 const SecretAnswer = z.object({

@@ -65,16 +65,45 @@ function fieldLines(c: PlanChange): string[] {
     .map((f) => `${f}: ${short(c.before?.[f], 34)} → ${short(c.after?.[f], 34)}`);
 }
 
+/** Changes a plan answer left out (see {@link pagePlan}). */
+export interface Omitted {
+  changes: number;
+  high_risk: number;
+}
+
+/**
+ * The first `limit` changes of a plan (in plan order), and what was left out: a plan answer
+ * need not carry megabytes the client would only count. Every other field stays (summary and
+ * risk are the whole plan's).
+ *
+ * @example
+ * ```ts
+ * const { plan: page, omitted } = pagePlan(plan, 200); // omitted: { changes: 14446, high_risk: 400 }
+ * ```
+ */
+export function pagePlan(plan: Plan, limit?: number): { plan: Plan; omitted?: Omitted } {
+  if (limit === undefined || plan.changes.length <= limit) return { plan };
+  const rest = plan.changes.slice(limit);
+  return {
+    plan: { ...plan, changes: plan.changes.slice(0, limit) },
+    omitted: { changes: rest.length, high_risk: rest.filter((c) => c.risk === "high").length },
+  };
+}
+
 /**
  * Renders a plan.
  *
  * @param opts.color ANSI colours (for a terminal)
+ * @param opts.omitted changes the plan answer left out (a line says how many, and how to see them)
  * @example
  * ```ts
  * console.log(renderPlan(plan, { color: Deno.stdout.isTerminal() }));
  * ```
  */
-export function renderPlan(plan: Plan, opts: { color: boolean; hash?: string }): string {
+export function renderPlan(
+  plan: Plan,
+  opts: { color: boolean; hash?: string; omitted?: Omitted; id?: string },
+): string {
   const paint = (code: number, s: string) => opts.color ? `\x1b[${code}m${s}\x1b[0m` : s;
   const dim = (s: string) => paint(2, s);
   const lines: string[] = [];
@@ -112,6 +141,19 @@ export function renderPlan(plan: Plan, opts: { color: boolean; hash?: string }):
       }`,
     );
     for (const f of fieldLines(c)) lines.push(`      ${f}`);
+  }
+  if (opts.omitted) {
+    const { changes, high_risk } = opts.omitted;
+    lines.push(
+      "",
+      dim(`  … ${changes} more change${changes === 1 ? "" : "s"}`) +
+        (high_risk ? paint(31, ` (${high_risk} HIGH risk)`) : "") +
+        dim(
+          opts.id
+            ? ` not shown: stagecoach promote show ${opts.id} prints the whole plan`
+            : " not shown (--all prints every change)",
+        ),
+    );
   }
   if (plan.kept.length) {
     lines.push("", paint(1, "kept"));
