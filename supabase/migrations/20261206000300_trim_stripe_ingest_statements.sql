@@ -9,6 +9,10 @@
 --   deleted stub or a `*.deleted` event (rare) still takes the guard read and
 --   `stripe.write_object`, which keeps the last known object. An unchanged object keeps its
 --   `synced_at`, as `stripe.write_object` does.
+-- - The ledger row is written once, first, as `processed` (an insert that also tells a
+--   duplicate: it counts the attempt and returns the status found), and updated only when the
+--   outcome is another or the event is a retry — where a read before and an upsert after were
+--   two statements for every event.
 -- - A subscription's period end is computed inside its upsert; a new subscription skips the
 --   "items no longer on it" update (it has none to drop).
 -- - The membership is derived by `stripe.write_membership(...)` from the subscription's fields
@@ -279,9 +283,19 @@ begin
     if object_id is not null then
       perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('stripe:' || object_id, 0));
     end if;
-    select e.status into prior_status from stripe.events as e where e.id = event_id;
-    if prior_status in ('processed', 'ignored', 'unresolved') then
-      update stripe.events as e set attempts = e.attempts + 1 where e.id = event_id;
+    -- The ledger row first, written as the usual outcome (`processed`) and changed below only
+    -- when the outcome differs or the event is a retry; a second delivery counts an attempt
+    -- and reads the status it found.
+    insert into stripe.events as e (
+      id, type, object_id, created, livemode, api_version, status, processed_at
+    )
+    values (
+      event_id, event_type, event ->> 'object_id', created,
+      coalesce((event ->> 'livemode')::boolean, false), event ->> 'api_version', 'processed', now()
+    )
+    on conflict (id) do update set attempts = e.attempts + 1
+    returning e.status, (e.xmax = 0) into prior_status, inserted;
+    if not inserted and prior_status in ('processed', 'ignored', 'unresolved') then
       results := results || jsonb_build_array(
         jsonb_build_object('outcome', 'duplicate', 'status', prior_status)
       );
@@ -510,21 +524,15 @@ begin
       end;
     end if;
 
-    -- The ledger in one write (stripe.record_event, inlined): a new row or a retried one; an
-    -- event waiting for a fetch stays `processing`.
-    insert into stripe.events as e (
-      id, type, object_id, created, livemode, api_version, status, error, processed_at
-    )
-    values (
-      event_id, event_type, event ->> 'object_id', created,
-      coalesce((event ->> 'livemode')::boolean, false), event ->> 'api_version',
-      case when outcome = 'fetch' then 'processing' else outcome end,
-      problem,
-      case when outcome = 'fetch' then null else now() end
-    )
-    on conflict (id) do update set
-      attempts = e.attempts + 1, status = excluded.status, error = excluded.error,
-      processed_at = excluded.processed_at;
+    -- The outcome on the ledger row when it is not the one written above (unresolved, or
+    -- waiting for a fetch: still `processing`) or the event is a retry (its error cleared).
+    if not inserted or outcome <> 'processed' then
+      update stripe.events as e
+         set status = case when outcome = 'fetch' then 'processing' else outcome end,
+             error = problem,
+             processed_at = case when outcome = 'fetch' then null else now() end
+       where e.id = event_id;
+    end if;
     results := results || jsonb_build_array(result);
   end loop;
   return results;

@@ -2,13 +2,13 @@
 -- membership with stripe.write_membership. Privileges: write_membership runs only inside the
 -- Stripe sync role's entry points (no role may call it); the entry point keeps its fixed
 -- search_path. Behaviour through stripe.ingest_event as the service role: same-second tie,
--- stale and repeated events; an unchanged object keeps synced_at while its event moves on; a
+-- stale and repeated events and their ledger rows, a failed event retried; an unchanged object keeps synced_at while its event moves on; a
 -- changed one is rewritten; a deleted stub keeps the last object; an updated subscription
 -- drops the items it no longer has; a paid subscription supersedes a free membership, and
 -- another live subscription leaves the event unresolved.
 begin;
 \ir _setup.psql
-select plan(22);
+select plan(24);
 
 select has_function(
   'stripe', 'write_membership',
@@ -94,6 +94,25 @@ select results_eq(
   $$select email, event_id from stripe.customers where id = 'cus_zzisx'$$,
   $$values ('a@x.test', 'evt_zzis1')$$,
   'neither the stale nor the tied event wrote the row'
+);
+
+select results_eq(
+  $$select id, status, attempts, processed_at is null from stripe.events
+     where id in ('evt_zzis1', 'evt_zzis0', 'evt_zzis1b') order by id$$,
+  $$values ('evt_zzis0', 'processed', 1, false), ('evt_zzis1', 'processed', 2, false),
+           ('evt_zzis1b', 'processing', 1, true)$$,
+  'the ledger: a duplicate counts an attempt, a stale event is processed, a tie waits for its re-read'
+);
+
+reset role;
+insert into stripe.events (id, type, object_id, created, status, error, processed_at)
+values ('evt_zzisf', 'customer.updated', 'cus_zzisf', to_timestamp(1000), 'failed', 'boom', now());
+select pg_temp.act_as('service_role');
+select pg_temp.ingest('evt_zzisf', 1000, 'customer', '{"id": "cus_zzisf", "object": "customer", "email": "f@x.test"}');
+select results_eq(
+  $$select status, error, attempts from stripe.events where id = 'evt_zzisf'$$,
+  $$values ('processed', null::text, 2)$$,
+  'a failed event retried is processed, its error cleared, its attempts counted'
 );
 
 reset role;
