@@ -14,6 +14,7 @@ import * as gateway from "./gateway_bench.ts";
 import * as promotion from "./promotion_bench.ts";
 import * as usersCopy from "./users_copy_bench.ts";
 import * as stripeWebhook from "./stripe_webhook_bench.ts";
+import * as stripeIngestSql from "./stripe_ingest_sql_bench.ts";
 import * as backup from "./backup_bench.ts";
 import * as flags from "./flags_bench.ts";
 import * as ofrep from "./ofrep_bench.ts";
@@ -30,6 +31,8 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   users_copy: usersCopy.run,
   // STRIPE_BENCH_UNITS sets its size (default 600 units: 3,000 signed events per run).
   stripe_webhook: stripeWebhook.run,
+  // stripe.ingest_events alone, before and after 20261206000300: server µs per event.
+  stripe_ingest_sql: stripeIngestSql.run,
   // STAGECOACH_BENCH_BACKUP_ROWS sets the larger size (default 1,000,000 rows; also a 4× smaller run).
   backup: backup.run,
   // 100,000 flag evaluations in SQL and TypeScript, beside C hashes of the same strings.

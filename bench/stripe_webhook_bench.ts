@@ -214,6 +214,15 @@ export async function linkCustomers(sql: postgres.Sql, customers: string[]): Pro
     select split_part(u.email, '@', 1), u.id, 'bench' from u`;
 }
 
+/** The bench tier: every corpus subscription uses its price. */
+export async function ensureBenchTier(sql: postgres.Sql): Promise<void> {
+  await sql`insert into public.membership_tiers (slug, name) values ('bench', 'Bench') on conflict (slug) do nothing`;
+  await sql`
+    insert into public.tier_prices (tier_id, lookup_key, currency, unit_amount, billing_interval, stripe_price_id)
+    select id, 'bench_monthly', 'usd', 1200, 'month', ${PRICE_ID} from public.membership_tiers where slug = 'bench'
+    on conflict (lookup_key) do nothing`;
+}
+
 /** Counts how many of a corpus's events landed in our mirror (ledger processed, object present). */
 async function oursMissing(sql: postgres.Sql, events: SignedEvent[]): Promise<number> {
   const ids = events.map((e) => e.id);
@@ -336,12 +345,7 @@ export async function benchStripeWebhook(
     throw err;
   }
 
-  // The bench tier: every corpus subscription uses its price.
-  await admin`insert into public.membership_tiers (slug, name) values ('bench', 'Bench') on conflict (slug) do nothing`;
-  await admin`
-    insert into public.tier_prices (tier_id, lookup_key, currency, unit_amount, billing_interval, stripe_price_id)
-    select id, 'bench_monthly', 'usd', 1200, 'month', ${PRICE_ID} from public.membership_tiers where slug = 'bench'
-    on conflict (lookup_key) do nothing`;
+  await ensureBenchTier(admin);
 
   const targets = [
     {

@@ -180,10 +180,11 @@ function lockKey(plan: EventPlan): string {
 }
 
 /**
- * An item as JSON text. The raw body is spliced in as it came: it is one JSON value (it
- * parsed), so it cannot break out of its place, and its numbers reach Postgres exactly.
+ * An item of `stripe.ingest_events`' batch as JSON text (also what the stripe_ingest_sql bench
+ * sends). The raw body is spliced in as it came: it is one JSON value (it parsed), so it cannot
+ * break out of its place, and its numbers reach Postgres exactly.
  */
-function itemJson(item: IngestItem): string {
+export function itemJson(item: IngestItem): string {
   if (item.body === undefined || item.plan.action !== "sync") {
     return JSON.stringify({ event: item.meta, plan: item.plan });
   }
