@@ -19,6 +19,7 @@ import postgres from "postgres";
 import { writeCustomChecksModule } from "../build/custom_checks.ts";
 import { buildConsole } from "../../console/build.ts";
 import {
+  busyPorts,
   type EnvKeys,
   LOCAL_OUTBOUND_ALLOW,
   localConsoleOrigin,
@@ -275,6 +276,7 @@ async function prepareEnv(
  */
 export async function startStack(opts: StackOptions, log: Logger): Promise<void> {
   await Deno.mkdir(opts.home, { recursive: true });
+  await refuseForeignPorts(opts);
   const envs = localEnvs(opts);
   const keys = await Promise.all(envs.map((env) => prepareEnv(env, envs, opts, log)));
   // Stripe: the emulator (one account per environment) and each environment's Stripe secrets.
@@ -297,6 +299,49 @@ export async function startStack(opts: StackOptions, log: Logger): Promise<void>
     log(`${env.name}: ${deployed ? "deployed functions" : "functions up to date"}`);
   }
   await startConsoles(envs, keys, opts, log);
+}
+
+/** Every pid file of a stack's processes under its home (postgres's `postmaster.pid` included). */
+async function pidFiles(dir: string, depth = 3): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    const path = join(dir, e.name);
+    if (e.isFile && e.name.endsWith(".pid")) out.push(path);
+    else if (e.isDirectory && depth > 0) out.push(...await pidFiles(path, depth - 1));
+  }
+  return out;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT"); // harmless to a running process; throws when there is none
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * When nothing of this stack runs yet, its ports must be free: otherwise another stack (an
+ * `npm start` in another folder, a test's) or some other program holds them, and this one would
+ * talk to that stack's daemons (a foreign emulator answers its probe) or fail half-started.
+ *
+ * @throws {Error} naming the ports in use and the two ways out
+ */
+async function refuseForeignPorts(opts: StackOptions): Promise<void> {
+  for (const file of await pidFiles(opts.home)) {
+    // A pid file's first line is the pid (postgres's has more lines after it).
+    const pid = Number((await Deno.readTextFile(file).catch(() => "")).split("\n")[0].trim());
+    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) return;
+  }
+  const busy = busyPorts(opts.portOffset);
+  if (busy.length) {
+    throw new Error(
+      `Cannot start the stack in ${opts.home}: port(s) ${busy.join(", ")} in use by another ` +
+        `process (another Stagecoach stack?). Stop it (\`npm run stop\` in its folder) or shift ` +
+        `this one with STAGECOACH_PORT_OFFSET.`,
+    );
+  }
 }
 
 /** Stops every process and cluster of a stack; the state folder stays. */
