@@ -84,12 +84,17 @@ export async function livePid(pidFile: string): Promise<number | null> {
   } catch {
     return null;
   }
-  if (!Number.isInteger(pid) || pid <= 0) return null;
+  return pidAlive(pid) ? pid : null;
+}
+
+/** Whether a process with this pid runs (a pid file's first line; postgres's has more lines). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     Deno.kill(pid, "SIGCONT"); // signal 0 is not offered; SIGCONT is harmless to a running process
-    return pid;
+    return true;
   } catch {
-    return null;
+    return false;
   }
 }
 

@@ -34,7 +34,7 @@ import {
 import { deployFunctions, startManagement, stopManagement, syncSecrets } from "./deploy.ts";
 import { mintApiKeys } from "./jwt.ts";
 import { clusterRunning, initCluster, psqlFiles, startCluster, stopCluster } from "./postgres.ts";
-import { livePid, run, spawnDetached, stopDetached, waitFor } from "./process.ts";
+import { livePid, pidAlive, run, spawnDetached, stopDetached, waitFor } from "./process.ts";
 import { collectStatus, printStatus } from "./status.ts";
 import {
   appendStripeSecrets,
@@ -312,15 +312,6 @@ async function pidFiles(dir: string, depth = 3): Promise<string[]> {
   return out;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT"); // harmless to a running process; throws when there is none
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * When nothing of this stack runs yet, its ports must be free: otherwise another stack (an
  * `npm start` in another folder, a test's) or some other program holds them, and this one would
@@ -332,7 +323,7 @@ async function refuseForeignPorts(opts: StackOptions): Promise<void> {
   for (const file of await pidFiles(opts.home)) {
     // A pid file's first line is the pid (postgres's has more lines after it).
     const pid = Number((await Deno.readTextFile(file).catch(() => "")).split("\n")[0].trim());
-    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) return;
+    if (pidAlive(pid)) return;
   }
   const busy = busyPorts(opts.portOffset);
   if (busy.length) {
