@@ -19,7 +19,8 @@
 import type { Sql, Tx } from "../db.ts";
 import { readColumns, readForeignKeys, readUniqueIndexes } from "./catalog.ts";
 import { streamCopy } from "./copy_stream.ts";
-import { isPersonal, type Manifest } from "./manifest.ts";
+import { LEAK_SEED_CONTEXT } from "./key.ts";
+import { type ColumnInfo, isPersonal, type Manifest } from "./manifest.ts";
 import { type CopyMode, mappedUserIdSelect, personalValueSelects } from "./mask_sql.ts";
 import {
   ident,
@@ -28,6 +29,7 @@ import {
   selectionPredicate,
   USER_TABLE_NAMES,
   USER_TABLES,
+  type UserTable,
 } from "./scope.ts";
 import { readSource, statementTimeoutFor } from "./source_reader.ts";
 
@@ -39,6 +41,11 @@ export interface ValidationReport {
   /** Unique indexes of the copied tables, enforced by the target. */
   unique_indexes: string[];
   leak_scan: {
+    /**
+     * Where the source's fingerprints came from: `stored` by the copy's batches, or read from
+     * the `source` again (a job begun by an older release, or whose stored ones were lost).
+     */
+    fingerprints?: "stored" | "source";
     source_values: number;
     leaks: { table: string; column: string; matches: number }[];
     purged_users: number;
@@ -57,7 +64,18 @@ export interface ValidateOptions {
   statementTimeoutS?: number;
   /** Delete the copied users when the leak scan finds a leak (default true). */
   purgeOnLeak?: boolean;
+  /**
+   * The job whose batches stored the source's fingerprints ({@link batchFingerprintCopy}) and
+   * its seed (`leakSeed` in `key.ts`): the leak scan joins those instead of reading the source
+   * again. Only when {@link storedFingerprintsComplete} said they are all there.
+   */
+  stored?: { jobId: string; seed: string };
+  /** The job whose stored fingerprints are removed at the end (whichever way the scan went). */
+  jobId?: string;
 }
+
+/** Where a job's batches keep the source's fingerprints (migration `20261209000500`). */
+export const FINGERPRINTS_TABLE = "private.users_copy_fingerprints";
 
 const TEXTLIKE = new Set(["text", "character varying", "character", "citext", "jsonb", "json"]);
 
@@ -69,6 +87,122 @@ function randomSeed(): string {
 
 /** The fingerprint of a text value for one scan (same seed on both sides). */
 const fingerprint = (v: string, seed: string) => `hashtextextended(lower(btrim(${v})), ${seed})`;
+
+/**
+ * A job's seed computed by the source from its session key, once per statement: the number
+ * `leakSeed` (`key.ts`) computes from the key, without the seed ever being sent.
+ */
+export function leakSeedSql(jobId: string): string {
+  return `(select ('x' || encode(substring(extensions.hmac(${
+    literal(LEAK_SEED_CONTEXT + jobId)
+  }, users_copy.anon_key(), 'sha256') from 1 for 8), 'hex'))::bit(64)::bigint)`;
+}
+
+/** The selects of a table's source personal values (each one column `v`, from `t`). */
+function tablePersonalSelects(
+  table: UserTable,
+  manifest: Manifest,
+  columns: ColumnInfo[],
+): string[] {
+  return personalValueSelects(table, {
+    rules: manifest.tables[table.name] ?? {},
+    columns,
+    isPersonal,
+  });
+}
+
+/**
+ * The COPY pair that stores one batch's source fingerprints in the target, run by the batch
+ * on its own source and target transactions (so in the batch's snapshot, committed with its
+ * checkpoint): one row of {@link FINGERPRINTS_TABLE} with the fingerprints of the personal
+ * values of the batch's rows. Null for a table without personal values.
+ *
+ * @param opts.where the batch's predicate on the source table aliased `t` (key range, selection)
+ * @example
+ * ```ts
+ * const fp = batchFingerprintCopy({ jobId, table, manifest, columns, where: "t.id <= '…'" });
+ * if (fp) await streamCopy(stx, ttx, fp);
+ * ```
+ */
+export function batchFingerprintCopy(opts: {
+  jobId: string;
+  table: UserTable;
+  manifest: Manifest;
+  columns: ColumnInfo[];
+  where: string;
+}): { copyOut: string; copyIn: string } | null {
+  const { jobId, table, manifest, columns, where } = opts;
+  const selects = tablePersonalSelects(table, manifest, columns);
+  if (!selects.length) return null;
+  const values = selects.map((s) => `${s} where ${where}`).join("\nunion all\n");
+  return {
+    copyOut: `copy (select ${literal(jobId)}::uuid, ${literal(table.name)}, coalesce(array_agg(${
+      fingerprint("s.v", leakSeedSql(jobId))
+    }), '{}') from (${values}) as s
+      where length(btrim(s.v)) >= ${manifest.leak_scan_min_length}) to stdout`,
+    copyIn: `copy ${FINGERPRINTS_TABLE} (job_id, table_name, fingerprints) from stdin`,
+  };
+}
+
+/** The tables whose batches store fingerprints (those with personal values). */
+export function fingerprintedTables(
+  manifest: Manifest,
+  columns: Record<string, ColumnInfo[]>,
+): string[] {
+  return USER_TABLES.filter((t) =>
+    tablePersonalSelects(t, manifest, columns[t.name] ?? []).length > 0
+  ).map((t) => t.name);
+}
+
+/**
+ * Whether a job's stored fingerprints cover every copied row: each fingerprinted table has
+ * the rows its checkpoints counted (`expected`). They may not: the job began under an older
+ * release, or the target crashed (the table is unlogged); the leak scan then reads the
+ * source again.
+ *
+ * @param expected per fingerprinted table, the batches its checkpoints stored, or null when
+ * not every copied row of it was fingerprinted
+ */
+export async function storedFingerprintsComplete(
+  target: Sql,
+  jobId: string,
+  expected: Record<string, number | null>,
+): Promise<boolean> {
+  if (Object.values(expected).some((n) => n === null)) return false;
+  const rows = await target.unsafe(
+    `select table_name, count(*)::int as n from ${FINGERPRINTS_TABLE}
+     where job_id = $1 group by table_name`,
+    [jobId],
+  );
+  const found = new Map(rows.map((r) => [String(r.table_name), Number(r.n)]));
+  return Object.entries(expected).every(([t, n]) => (found.get(t) ?? 0) === n);
+}
+
+/** Streams the source's fingerprints of the selection into `_sc_leak`; returns how many. */
+async function streamSourceFingerprints(
+  stx: Tx,
+  ttx: Tx,
+  opts: {
+    manifest: Manifest;
+    srcCols: Record<string, ColumnInfo[]>;
+    selection: Selection;
+    seed: string;
+  },
+): Promise<number> {
+  const { manifest, srcCols, selection, seed } = opts;
+  await ttx`create temp table _sc_leak (h bigint not null) on commit drop`;
+  const selects = USER_TABLES.flatMap((table) => {
+    const sel = selectionPredicate(selection, `t.${ident(table.userColumn)}`);
+    return tablePersonalSelects(table, manifest, srcCols[table.name] ?? [])
+      .map((s) => `${s} where ${sel}`);
+  });
+  if (!selects.length) return 0;
+  return await streamCopy(stx, ttx, {
+    copyOut: `copy (select ${fingerprint("s.v", seed)} from (${selects.join("\nunion all\n")}) as s
+             where length(btrim(s.v)) >= ${manifest.leak_scan_min_length}) to stdout`,
+    copyIn: "copy _sc_leak (h) from stdin",
+  });
+}
 
 async function leakMatches(
   ttx: Tx,
@@ -117,7 +251,6 @@ async function leakMatches(
 export async function validateCopy(opts: ValidateOptions): Promise<ValidationReport> {
   const { source, target, manifest, mode, selection } = opts;
   const minLength = manifest.leak_scan_min_length;
-  const seed = randomSeed();
   const [srcCols, tgtCols, fks] = await Promise.all([
     readColumns(source, USER_TABLE_NAMES),
     readColumns(target, USER_TABLE_NAMES),
@@ -184,23 +317,25 @@ export async function validateCopy(opts: ValidateOptions): Promise<ValidationRep
       }
 
       if (mode !== "anonymized") return;
-      await ttx`create temp table _sc_leak (h bigint not null) on commit drop`;
-      const selects = USER_TABLES.flatMap((table) => {
-        const sel = selectionPredicate(selection, `t.${ident(table.userColumn)}`);
-        return personalValueSelects(table, {
-          rules: manifest.tables[table.name] ?? {},
-          columns: srcCols[table.name] ?? [],
-          isPersonal,
-        }).map((s) => `${s} where ${sel}`);
-      });
-      let sourceValues = 0;
-      if (selects.length) {
-        sourceValues = await streamCopy(stx, ttx, {
-          copyOut: `copy (select ${fingerprint("s.v", seed)} from (${
-            selects.join("\nunion all\n")
-          }) as s
-                 where length(btrim(s.v)) >= ${minLength}) to stdout`,
-          copyIn: "copy _sc_leak (h) from stdin",
+      let seed = randomSeed();
+      let sourceValues: number;
+      if (opts.stored) {
+        // The batches stored the source's fingerprints: no second pass over the source.
+        await ttx`select set_config('stagecoach.leak_seed', ${opts.stored.seed}, true)`;
+        seed = "(select current_setting('stagecoach.leak_seed')::bigint)";
+        await ttx.unsafe(
+          `create temp table _sc_leak on commit drop as
+           select unnest(f.fingerprints) as h from ${FINGERPRINTS_TABLE} as f where f.job_id = $1`,
+          [opts.stored.jobId],
+        );
+        const [{ n }] = await ttx`select count(*)::bigint as n from _sc_leak`;
+        sourceValues = Number(n);
+      } else {
+        sourceValues = await streamSourceFingerprints(stx, ttx, {
+          manifest,
+          srcCols,
+          selection,
+          seed,
         });
       }
       await ttx`analyze _sc_leak`;
@@ -218,7 +353,22 @@ export async function validateCopy(opts: ValidateOptions): Promise<ValidationRep
           purged = Number(n);
         }
       }
-      report.leak_scan = { source_values: sourceValues, leaks, purged_users: purged };
+      report.leak_scan = {
+        fingerprints: opts.stored ? "stored" : "source",
+        source_values: sourceValues,
+        leaks,
+        purged_users: purged,
+      };
+      if (opts.jobId) {
+        // Whatever the scan found, the fingerprints have served (a re-validation reads the
+        // source again); those of copies that finished some other way go too.
+        await ttx.unsafe(
+          `delete from ${FINGERPRINTS_TABLE} as f
+           where f.job_id = $1
+              or f.job_id in (select j.id from ops.jobs as j where j.status = 'succeeded')`,
+          [opts.jobId],
+        );
+      }
     });
   });
   return report;
