@@ -25,7 +25,7 @@ import { bcryptSalt, chooseAnonKey, keyFingerprint, leakSeed, sqlKey } from "./k
 import { type Manifest, SHIPPED_MANIFEST, SHIPPED_MANIFEST_HASH } from "./manifest.ts";
 import { buildTableSelect } from "./mask_sql.ts";
 import { maskOptions, type Preflight, preflightCopy } from "./preflight.ts";
-import { assertSafeWhere, describeSelection, USER_TABLES } from "./scope.ts";
+import { assertSafeWhere, describeSelection, USER_TABLES, type UserTable } from "./scope.ts";
 import { DEFAULT_STATEMENT_TIMEOUT_S } from "./source_reader.ts";
 import {
   batchFingerprintCopy,
@@ -195,55 +195,71 @@ async function stepCopy(ctx: JobContext<UsersCopyParams>, r: CopyResources) {
     p.mode === "anonymized" ? fingerprintedTables(r.manifest, pre.columns) : [],
   );
   const num = (key: string) => Number(ctx.job.state[key] ?? 0);
-  await Promise.all(
-    pending.slice(0, p.parallel).map(async (table) => {
-      const select = buildTableSelect(table, {
-        rules: r.manifest.tables[table.name] ?? {},
-        columns: pre.columns[table.name],
-        mask: opts,
-      });
-      const cursor = cursorOf(ctx, table.name);
-      const changedKey = `changed:${table.name}`;
-      const fp = fingerprinted.has(table.name);
-      const fpKeys = { batches: `fp_batches:${table.name}`, rows: `fp_rows:${table.name}` };
-      await copyBatch({
-        source: r.source,
-        target: ctx.sql,
-        table,
-        select,
-        selection: p.selection,
-        after: cursor.after,
-        batchSize: p.batch_size,
-        sqlKey: select.usesKey || fp ? r.sqlKey : null,
-        statementTimeoutS: p.statement_timeout_s,
-        load: pre.load[table.name] as LoadMode,
-        alongside: fp
-          ? (where) =>
-            batchFingerprintCopy({
-              jobId: ctx.job.id,
-              table,
-              manifest: r.manifest,
-              columns: pre.columns[table.name],
-              where,
-            })
-          : undefined,
-        checkpoint: (tx, b: BatchResult) =>
-          ctx.checkpoint({
-            cursor: { [table.name]: { after: b.last, done: b.done } },
-            counts: { [table.name]: Number(ctx.job.counts[table.name] ?? 0) + b.rows },
-            state: {
-              [changedKey]: num(changedKey) + b.changed,
-              ...(b.alongside
-                ? {
-                  [fpKeys.batches]: num(fpKeys.batches) + 1,
-                  [fpKeys.rows]: num(fpKeys.rows) + b.rows,
-                }
-                : {}),
-            },
-          }, tx),
-      });
-    }),
-  );
+  const copyNext = async (table: UserTable): Promise<BatchResult> => {
+    const select = buildTableSelect(table, {
+      rules: r.manifest.tables[table.name] ?? {},
+      columns: pre.columns[table.name],
+      mask: opts,
+    });
+    const cursor = cursorOf(ctx, table.name);
+    const changedKey = `changed:${table.name}`;
+    const fp = fingerprinted.has(table.name);
+    const fpKeys = { batches: `fp_batches:${table.name}`, rows: `fp_rows:${table.name}` };
+    return await copyBatch({
+      source: r.source,
+      target: ctx.sql,
+      table,
+      select,
+      selection: p.selection,
+      after: cursor.after,
+      batchSize: p.batch_size,
+      sqlKey: select.usesKey || fp ? r.sqlKey : null,
+      statementTimeoutS: p.statement_timeout_s,
+      load: pre.load[table.name] as LoadMode,
+      alongside: fp
+        ? (where) =>
+          batchFingerprintCopy({
+            jobId: ctx.job.id,
+            table,
+            manifest: r.manifest,
+            columns: pre.columns[table.name],
+            where,
+          })
+        : undefined,
+      checkpoint: (tx, b: BatchResult) =>
+        ctx.checkpoint({
+          cursor: { [table.name]: { after: b.last, done: b.done } },
+          counts: { [table.name]: Number(ctx.job.counts[table.name] ?? 0) + b.rows },
+          state: {
+            [changedKey]: num(changedKey) + b.changed,
+            ...(b.alongside
+              ? {
+                [fpKeys.batches]: num(fpKeys.batches) + 1,
+                [fpKeys.rows]: num(fpKeys.rows) + b.rows,
+              }
+              : {}),
+          },
+        }, tx),
+    });
+  };
+  // Each of `parallel` slots copies one table batch after batch and then takes the next table
+  // nobody copies, until the step's time is up (every slot copies at least one batch): tables
+  // of different sizes do not wait for each other at every batch.
+  const queue = [...pending];
+  let longest = 0;
+  const slot = async () => {
+    let table = queue.shift();
+    while (table) {
+      const t0 = Date.now();
+      const b = await copyNext(table);
+      longest = Math.max(longest, Date.now() - t0);
+      if (b.done) table = queue.shift();
+      if (Date.now() + longest > ctx.deadline) return;
+    }
+  };
+  const slots = await Promise.allSettled(Array.from({ length: p.parallel }, slot));
+  const failed = slots.find((x) => x.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 /**
