@@ -1,8 +1,9 @@
 /**
  * The `users.copy` job kind: a user copy as a resumable job living in the TARGET's
  * `ops.jobs`, so every batch and its checkpoint commit in one target transaction. Phases:
- * `preflight` (skipped when the CLI already ran it) → `copy` (one batch per table per step,
- * two tables at a time) → `validate` → `audit` → done.
+ * `preflight` (skipped when the CLI already ran it) → `copy` (`parallel` slots, each copying
+ * one table batch after batch, then the next, until the step's deadline; anonymized batches
+ * also store their fingerprints for the leak scan) → `validate` → `audit` → done.
  *
  * The manifest is the kind's own (the one the code ships, {@link SHIPPED_MANIFEST}), never
  * one from the parameters: a job only names the manifest's hash, and a job naming another

@@ -6,11 +6,15 @@
  * anywhere in the copied target rows.
  *
  * The leak scan never moves personal data: both sides reduce values to a 64-bit fingerprint
- * seeded with a random number chosen for this scan (`hashtextextended(lower(btrim(v)), seed)`,
- * Postgres' own fast hash) and only the source's fingerprints travel, into a temporary table
- * of the validating transaction that is dropped at its end. The fingerprints only need to be
- * equal for equal values during one scan: a 64-bit false match is about 1 in 10^12 per pair
- * of millions of values, and would show as a (false) leak, never hide one.
+ * (`hashtextextended(lower(btrim(v)), seed)`, Postgres' own fast hash) and only the source's
+ * fingerprints travel. A copy job's batches store them as they go ({@link batchFingerprintCopy}:
+ * same snapshot and transaction as the batch, seeded by HMAC of the key and the job id, so a
+ * resume continues the same set), and the scan joins them with the target's values in one hash
+ * join per table, then deletes them. When they are not all there ({@link
+ * storedFingerprintsComplete}), the scan streams them from the source into a temporary table
+ * instead, seeded with a random number. The fingerprints only need to be equal for equal
+ * values: a 64-bit false match is about 1 in 10^12 per pair of millions of values, and would
+ * show as a (false) leak, never hide one.
  * When it finds a leak, the copied users are deleted from the target again (their identities,
  * profiles and memberships go with them by cascade) before the failure is reported.
  *
