@@ -13,11 +13,12 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { localEnv, REPO_ROOT } from "../scripts/local/config.ts";
 import { createJobRegistry, type JobHost } from "../supabase/functions/_shared/jobs/registry.ts";
-import { runJob } from "../supabase/functions/_shared/jobs/runner.ts";
+import { runJob, runSlice } from "../supabase/functions/_shared/jobs/runner.ts";
 import { createUsersCopyKind } from "../supabase/functions/_shared/users/copy_job.ts";
 import { keyFingerprint, sqlKey } from "../supabase/functions/_shared/users/key.ts";
 import { manifestHash, SHIPPED_MANIFEST } from "../supabase/functions/_shared/users/manifest.ts";
 import { mappedUserIdSelect } from "../supabase/functions/_shared/users/mask_sql.ts";
+import type { ValidationReport } from "../supabase/functions/_shared/users/validate.ts";
 
 const KEY_A = "users-copy-test-key-A-0123456789abcdef";
 const KEY_B = "users-copy-test-key-B-0123456789abcdef";
@@ -296,6 +297,13 @@ Deno.test("a run killed with SIGKILL mid-copy resumes and ends identical to a cl
     assert.equal(resumed.code, 0, resumed.stderr);
     const body = JSON.parse(resumed.stdout);
     assert.equal(body.status, "succeeded");
+    // The batches before and after the kill stored their fingerprints: none missing, the leak
+    // scan used them (and removed them).
+    const [done] = await target`
+      select result -> 'validation' -> 'leak_scan' ->> 'fingerprints' as fingerprints,
+             (select count(*)::int from private.users_copy_fingerprints where job_id = ${jobId!}) as left
+      from ops.jobs where id = ${jobId!}`;
+    assert.deepEqual({ ...done }, { fingerprints: "stored", left: 0 });
     const ids = await mappedIds(source, t, KEY_A);
     const afterResume = await snapshot(target, ids);
     const sourceMemberships = await source`
@@ -310,7 +318,12 @@ Deno.test("a run killed with SIGKILL mid-copy resumes and ends identical to a cl
     assert.deepEqual(await snapshot(target, ids), afterResume);
   }));
 
-Deno.test("the leak scan catches a deliberately unmasked column and removes what was copied", async () => {
+/**
+ * Runs a copy under a leaky manifest (phones kept). `loseFingerprints`: once the copy is done,
+ * the fingerprints its batches stored are deleted, as a crash of the target would (the table is
+ * unlogged), so the leak scan has to read the source again.
+ */
+async function leakyCopy(loseFingerprints: boolean) {
   const source = db("production"), target = db("staging");
   const t = tag();
   try {
@@ -351,9 +364,31 @@ Deno.test("the leak scan catches a deliberately unmasked column and removes what
           ? TEST_PASSWORD
           : undefined,
     };
+    if (loseFingerprints) {
+      let phase = "copy";
+      for (let i = 0; i < 300 && phase === "copy"; i++) {
+        const slice = await runSlice(target, job.id, {
+          host,
+          registry,
+          deadlineMs: 40,
+          marginMs: 0,
+        });
+        phase = String(slice.job?.state.phase);
+      }
+      assert.equal(phase, "validate");
+      const gone = await target`
+        delete from private.users_copy_fingerprints where job_id = ${job.id} returning 1`;
+      assert.ok(gone.length > 0, "the batches stored fingerprints");
+    }
     const r = await runJob(target, job.id, { host, registry });
     assert.equal(r.status, "failed");
     assert.equal(r.job?.error?.code, "leak_detected");
+    const scan = (r.job?.error?.details as { validation: ValidationReport }).validation.leak_scan!;
+    assert.equal(scan.fingerprints, loseFingerprints ? "source" : "stored");
+    assert.ok(scan.source_values >= 4 * 3, `${scan.source_values} source values`);
+    const left = await target`
+      select 1 from private.users_copy_fingerprints where job_id = ${job.id}`;
+    assert.equal(left.length, 0, "the job's fingerprints are removed");
     assert.match(
       r.job?.error?.message ?? "",
       /4 source personal values appear in public\.profiles\.phone/,
@@ -371,7 +406,13 @@ Deno.test("the leak scan catches a deliberately unmasked column and removes what
     await source.end();
     await target.end();
   }
-});
+}
+
+Deno.test("the leak scan catches a deliberately unmasked column and removes what was copied", () =>
+  leakyCopy(false));
+
+Deno.test("the leak scan still catches it when the stored fingerprints were lost", () =>
+  leakyCopy(true));
 
 Deno.test("a sample carries its users' identities, profiles and memberships", () =>
   withProductionAndStaging(async (source, target, t) => {

@@ -1,8 +1,9 @@
 /**
  * The `users.copy` job kind: a user copy as a resumable job living in the TARGET's
  * `ops.jobs`, so every batch and its checkpoint commit in one target transaction. Phases:
- * `preflight` (skipped when the CLI already ran it) → `copy` (one batch per table per step,
- * two tables at a time) → `validate` → `audit` → done.
+ * `preflight` (skipped when the CLI already ran it) → `copy` (`parallel` slots, each copying
+ * one table batch after batch, then the next, until the step's deadline; anonymized batches
+ * also store their fingerprints for the leak scan) → `validate` → `audit` → done.
  *
  * The manifest is the kind's own (the one the code ships, {@link SHIPPED_MANIFEST}), never
  * one from the parameters: a job only names the manifest's hash, and a job naming another
@@ -21,13 +22,20 @@ import type { JobContext, JobKind } from "../jobs/registry.ts";
 import { JobFailure } from "../jobs/runner.ts";
 import { asServiceSession } from "../jobs/store.ts";
 import { type BatchResult, copyBatch, type LoadMode } from "./copy_stream.ts";
-import { bcryptSalt, chooseAnonKey, keyFingerprint, sqlKey } from "./key.ts";
+import { bcryptSalt, chooseAnonKey, keyFingerprint, leakSeed, sqlKey } from "./key.ts";
 import { type Manifest, SHIPPED_MANIFEST, SHIPPED_MANIFEST_HASH } from "./manifest.ts";
 import { buildTableSelect } from "./mask_sql.ts";
 import { maskOptions, type Preflight, preflightCopy } from "./preflight.ts";
-import { assertSafeWhere, describeSelection, USER_TABLES } from "./scope.ts";
+import { assertSafeWhere, describeSelection, USER_TABLES, type UserTable } from "./scope.ts";
 import { DEFAULT_STATEMENT_TIMEOUT_S } from "./source_reader.ts";
-import { describeProblems, validateCopy, type ValidationReport } from "./validate.ts";
+import {
+  batchFingerprintCopy,
+  describeProblems,
+  fingerprintedTables,
+  storedFingerprintsComplete,
+  validateCopy,
+  type ValidationReport,
+} from "./validate.ts";
 
 /** The job kind's name. */
 export const USERS_COPY_KIND = "users.copy";
@@ -183,40 +191,106 @@ async function stepCopy(ctx: JobContext<UsersCopyParams>, r: CopyResources) {
     await ctx.checkpoint({ state: { phase: "validate", copied_at: new Date().toISOString() } });
     return;
   }
-  await Promise.all(
-    pending.slice(0, p.parallel).map(async (table) => {
-      const select = buildTableSelect(table, {
-        rules: r.manifest.tables[table.name] ?? {},
-        columns: pre.columns[table.name],
-        mask: opts,
-      });
-      const cursor = cursorOf(ctx, table.name);
-      const changedKey = `changed:${table.name}`;
-      await copyBatch({
-        source: r.source,
-        target: ctx.sql,
-        table,
-        select,
-        selection: p.selection,
-        after: cursor.after,
-        batchSize: p.batch_size,
-        sqlKey: select.usesKey ? r.sqlKey : null,
-        statementTimeoutS: p.statement_timeout_s,
-        load: pre.load[table.name] as LoadMode,
-        checkpoint: (tx, b: BatchResult) =>
-          ctx.checkpoint({
-            cursor: { [table.name]: { after: b.last, done: b.done } },
-            counts: { [table.name]: Number(ctx.job.counts[table.name] ?? 0) + b.rows },
-            state: { [changedKey]: Number(ctx.job.state[changedKey] ?? 0) + b.changed },
-          }, tx),
-      });
-    }),
+  // Anonymized copies store the source's fingerprints batch by batch, for the leak scan.
+  const fingerprinted = new Set(
+    p.mode === "anonymized" ? fingerprintedTables(r.manifest, pre.columns) : [],
   );
+  const num = (key: string) => Number(ctx.job.state[key] ?? 0);
+  const copyNext = async (table: UserTable): Promise<BatchResult> => {
+    const select = buildTableSelect(table, {
+      rules: r.manifest.tables[table.name] ?? {},
+      columns: pre.columns[table.name],
+      mask: opts,
+    });
+    const cursor = cursorOf(ctx, table.name);
+    const changedKey = `changed:${table.name}`;
+    const fp = fingerprinted.has(table.name);
+    const fpKeys = { batches: `fp_batches:${table.name}`, rows: `fp_rows:${table.name}` };
+    return await copyBatch({
+      source: r.source,
+      target: ctx.sql,
+      table,
+      select,
+      selection: p.selection,
+      after: cursor.after,
+      batchSize: p.batch_size,
+      sqlKey: select.usesKey || fp ? r.sqlKey : null,
+      statementTimeoutS: p.statement_timeout_s,
+      load: pre.load[table.name] as LoadMode,
+      alongside: fp
+        ? (where) =>
+          batchFingerprintCopy({
+            jobId: ctx.job.id,
+            table,
+            manifest: r.manifest,
+            columns: pre.columns[table.name],
+            where,
+          })
+        : undefined,
+      checkpoint: (tx, b: BatchResult) =>
+        ctx.checkpoint({
+          cursor: { [table.name]: { after: b.last, done: b.done } },
+          counts: { [table.name]: Number(ctx.job.counts[table.name] ?? 0) + b.rows },
+          state: {
+            [changedKey]: num(changedKey) + b.changed,
+            ...(b.alongside
+              ? {
+                [fpKeys.batches]: num(fpKeys.batches) + 1,
+                [fpKeys.rows]: num(fpKeys.rows) + b.rows,
+              }
+              : {}),
+          },
+        }, tx),
+    });
+  };
+  // Each of `parallel` slots copies one table batch after batch and then takes the next table
+  // nobody copies, until the step's time is up (every slot copies at least one batch): tables
+  // of different sizes do not wait for each other at every batch.
+  const queue = [...pending];
+  let longest = 0;
+  const slot = async () => {
+    let table = queue.shift();
+    while (table) {
+      const t0 = Date.now();
+      const b = await copyNext(table);
+      longest = Math.max(longest, Date.now() - t0);
+      if (b.done) table = queue.shift();
+      if (Date.now() + longest > ctx.deadline) return;
+    }
+  };
+  const slots = await Promise.allSettled(Array.from({ length: p.parallel }, slot));
+  const failed = slots.find((x) => x.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
+/**
+ * The job's stored fingerprints and seed, when its batches stored them for every copied row
+ * of every fingerprinted table (and they are all still there); otherwise undefined, and the
+ * leak scan reads the source again.
+ */
+async function storedFingerprints(
+  ctx: JobContext<UsersCopyParams>,
+  r: CopyResources,
+): Promise<{ jobId: string; seed: string } | undefined> {
+  if (ctx.params.mode !== "anonymized" || !r.sqlKey) return undefined;
+  const pre = ctx.job.state.preflight as Preflight;
+  const num = (key: string) => Number(ctx.job.state[key] ?? 0);
+  const expected = Object.fromEntries(
+    fingerprintedTables(r.manifest, pre.columns).map((t) => [
+      t,
+      num(`fp_rows:${t}`) === Number(ctx.job.counts[t] ?? 0) ? num(`fp_batches:${t}`) : null,
+    ]),
+  );
+  if (!(await storedFingerprintsComplete(ctx.sql, ctx.job.id, expected))) return undefined;
+  return { jobId: ctx.job.id, seed: await leakSeed(r.sqlKey, ctx.job.id) };
 }
 
 async function stepValidate(ctx: JobContext<UsersCopyParams>, r: CopyResources) {
   const p = ctx.params;
+  const stored = await storedFingerprints(ctx, r);
   const report: ValidationReport = await validateCopy({
+    stored,
+    jobId: ctx.job.id,
     source: r.source,
     target: ctx.sql,
     manifest: r.manifest,

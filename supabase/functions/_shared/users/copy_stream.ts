@@ -34,6 +34,8 @@ export interface BatchResult {
   last: string | null;
   /** No rows remain after this batch. */
   done: boolean;
+  /** The batch also stored its rows' fingerprints ({@link CopyBatchOptions.alongside}). */
+  alongside: boolean;
 }
 
 function countRows(chunk: Uint8Array): number {
@@ -178,6 +180,12 @@ export interface CopyBatchOptions {
   /** Statement timeout of the source's statements with a `--where`, in seconds (default 30). */
   statementTimeoutS?: number;
   load: LoadMode;
+  /**
+   * A second COPY of the same batch (given its source predicate on `t`), run after the rows on
+   * the same two transactions, so it reads the batch's snapshot and commits with it: the leak
+   * scan's fingerprints (`batchFingerprintCopy` in `validate.ts`). Null: nothing to add.
+   */
+  alongside?: (where: string) => { copyOut: string; copyIn: string } | null;
   /** Records the checkpoint in the target transaction (commits with the batch). */
   checkpoint(tx: Tx, result: BatchResult): Promise<void>;
 }
@@ -245,11 +253,14 @@ export async function copyBatch(opts: CopyBatchOptions): Promise<BatchResult> {
         );
         changed = Number(r.n);
       }
+      const also = opts.alongside?.(where) ?? null;
+      if (also) await streamCopy(stx, ttx, also);
       const result: BatchResult = {
         rows,
         changed,
         last: upto ?? opts.after,
         done: upto === null,
+        alongside: also !== null,
       };
       await opts.checkpoint(ttx, result);
       return result;

@@ -87,3 +87,24 @@ export async function bcryptSalt(key: string, cost: number): Promise<string> {
   salt += ".Oeu"[bytes[21] % 4];
   return `$2a$${String(cost).padStart(2, "0")}$${salt}`;
 }
+
+/** What a job's leak-scan seed is derived from (with the job id appended). */
+export const LEAK_SEED_CONTEXT = "stagecoach/leak-scan/v1/";
+
+/**
+ * The seed of a job's leak-scan fingerprints: the first 8 bytes of HMAC(derived SQL key,
+ * "stagecoach/leak-scan/v1/<job id>") as a signed 64-bit integer, in decimal. A resumed job gets
+ * the same seed; nobody without the key can compute it, and it is never stored. The source
+ * computes the same number in SQL from its session key ({@link leakSeedSql} in `validate.ts`).
+ *
+ * @param sqlKeyHex the derived SQL key ({@link sqlKey})
+ * @param jobId the job's id
+ * @example
+ * ```ts
+ * const seed = await leakSeed(await sqlKey(key), job.id); // e.g. "-3141592653589793238"
+ * ```
+ */
+export async function leakSeed(sqlKeyHex: string, jobId: string): Promise<string> {
+  const hex = (await hmacHex(sqlKeyHex, LEAK_SEED_CONTEXT + jobId)).slice(0, 16);
+  return BigInt.asIntN(64, BigInt(`0x${hex}`)).toString();
+}

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { bcryptSalt, chooseAnonKey, keyFingerprint, MIN_KEY_LENGTH, sqlKey } from "./key.ts";
+import {
+  bcryptSalt,
+  chooseAnonKey,
+  keyFingerprint,
+  leakSeed,
+  MIN_KEY_LENGTH,
+  sqlKey,
+} from "./key.ts";
 
 const KEY = "k".repeat(MIN_KEY_LENGTH);
 
@@ -33,4 +40,16 @@ Deno.test("bcryptSalt is a valid, key-derived bcrypt salt", async () => {
   assert.equal(await bcryptSalt(KEY, 10), salt);
   assert.notEqual(await bcryptSalt(`${KEY}x`, 10), salt);
   assert.match(await bcryptSalt(KEY, 4), /^\$2a\$04\$/);
+});
+
+Deno.test("a job's leak-scan seed is the same on every resume, and another job's differs", async () => {
+  const k = await sqlKey("x".repeat(40));
+  const seed = await leakSeed(k, "7db03891-45ff-4408-a9ff-aaefb6be8c1f");
+  assert.match(seed, /^-?\d{1,19}$/);
+  assert.equal(await leakSeed(k, "7db03891-45ff-4408-a9ff-aaefb6be8c1f"), seed);
+  assert.notEqual(await leakSeed(k, "00000000-45ff-4408-a9ff-aaefb6be8c1f"), seed);
+  assert.notEqual(
+    await leakSeed(await sqlKey("y".repeat(40)), "7db03891-45ff-4408-a9ff-aaefb6be8c1f"),
+    seed,
+  );
 });

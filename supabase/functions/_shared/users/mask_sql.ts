@@ -85,7 +85,10 @@ const CITY_SUFFIXES = ["ton", "burg", "ville", "field", "haven"];
 
 // The key is read once per query through `users_copy.anon_key()`, which refuses an empty one
 // (a session whose key was never set, or was blanked by a `--where`) instead of masking with it.
-const KEY_SOURCE = "cross join (select users_copy.anon_key() as k) as key";
+// `offset 0` keeps the planner from pulling the subquery up: `users_copy.anon_key()` is a
+// stable plpgsql function with its own search_path, and inlined it ran once per hash of every
+// row (about 40 % of a batch's masking time), instead of once per statement.
+const KEY_SOURCE = "cross join (select users_copy.anon_key() as k offset 0) as key";
 
 function textArray(values: string[]): string {
   return `array[${values.map(literal).join(", ")}]::text[]`;
