@@ -15,6 +15,7 @@
  */
 import type { Writable } from "node:stream";
 import type { Tx } from "../db.ts";
+import { finishCopyIn } from "../users/copy_stream.ts";
 import { canonicalJson, JsonNumber, type JsonValue } from "../json/lossless.ts";
 import type { Row } from "./plan.ts";
 
@@ -67,7 +68,7 @@ export async function stageRecords(
   const defs = opts.columns.map((c) => `"${c.name}" ${c.type}`).join(", ");
   await tx.unsafe(`create temporary table ${name} (${defs}) on commit drop`);
   // postgres.js hands an error that arrives after CopyDone to nobody but the query's reject:
-  // keep it, and settle the COPY with a follow-up query (which fails if the COPY did).
+  // keep it for finishCopyIn, which settles the COPY with a follow-up query.
   const query = tx.unsafe(
     `copy ${name} (${opts.columns.map((c) => `"${c.name}"`).join(", ")}) from stdin`,
   ) as unknown as { reject: (err: unknown) => unknown; writable(): Promise<Writable> };
@@ -78,14 +79,7 @@ export async function stageRecords(
     return reject(err);
   };
   const writable = await query.writable();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      writable.once("error", reject);
-      writable.end(copyText(opts.columns, opts.rows), () => resolve());
-    });
-    await tx`select 1`;
-  } catch (err) {
-    throw copyError ?? err;
-  }
+  writable.write(copyText(opts.columns, opts.rows));
+  await finishCopyIn(writable, tx, () => copyError);
   return name;
 }
