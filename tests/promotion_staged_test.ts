@@ -7,7 +7,11 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { localEnv } from "../scripts/local/config.ts";
-import { canonicalJson, parseJson } from "../supabase/functions/_shared/json/lossless.ts";
+import {
+  canonicalJson,
+  JsonNumber,
+  parseJson,
+} from "../supabase/functions/_shared/json/lossless.ts";
 import type { Row } from "../supabase/functions/_shared/promotion/plan.ts";
 import { stageRecords } from "../supabase/functions/_shared/promotion/staged.ts";
 
@@ -59,6 +63,43 @@ Deno.test("a staged value its column refuses fails with Postgres's reason, nothi
           rows: [{ n: "not a number" }],
         })
       ),
+      /invalid input syntax for type integer/,
+    );
+  } finally {
+    await sql.end();
+  }
+});
+
+Deno.test("many records are staged in chunks, every one of them once", async () => {
+  const sql = postgres(localEnv("development").dbUrl, { max: 1, onnotice: () => {} });
+  try {
+    const rows = Array.from({ length: 5001 }, (_, i) => ({
+      key: `k${i}`,
+      n: new JsonNumber(String(i)),
+    }));
+    const [{ count, total, keys }] = await sql.begin(async (tx) => {
+      const table = await stageRecords(tx, {
+        columns: [{ name: "key", type: "text" }, { name: "n", type: "bigint" }],
+        rows,
+      });
+      return await tx.unsafe(
+        `select count(*)::int as count, sum(n)::text as total, count(distinct key)::int as keys
+         from ${table}`,
+      );
+    });
+    assert.deepEqual({ count, total, keys }, { count: 5001, total: "12502500", keys: 5001 });
+  } finally {
+    await sql.end();
+  }
+});
+
+Deno.test("a refused value after several chunks still fails with Postgres's reason", async () => {
+  const sql = postgres(localEnv("development").dbUrl, { max: 1, onnotice: () => {} });
+  try {
+    const rows: Row[] = Array.from({ length: 20000 }, (_, i) => ({ n: new JsonNumber(String(i)) }));
+    rows.push({ n: "not a number" });
+    await assert.rejects(
+      sql.begin((tx) => stageRecords(tx, { columns: [{ name: "n", type: "integer" }], rows })),
       /invalid input syntax for type integer/,
     );
   } finally {

@@ -54,6 +54,24 @@ export function copyText(columns: readonly StagedColumn[], rows: readonly Row[])
 
 let staged = 0;
 
+/** Records per COPY chunk. */
+const CHUNK_ROWS = 2000;
+
+/** Resolves when the stream can take more (or failed: the COPY's verdict tells why). */
+function drained(writable: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      writable.off("drain", done);
+      writable.off("error", done);
+      writable.off("close", done);
+      resolve();
+    };
+    writable.once("drain", done);
+    writable.once("error", done);
+    writable.once("close", done);
+  });
+}
+
 /**
  * Copies the records into a new temporary table (dropped at commit) and returns its name,
  * to be read as a relation (`from <name> as x`).
@@ -79,7 +97,12 @@ export async function stageRecords(
     return reject(err);
   };
   const writable = await query.writable();
-  writable.write(copyText(opts.columns, opts.rows));
+  // Sent in chunks, waiting whenever the socket is full: the whole text at once held a second
+  // copy of every record in memory (35 MB of text, twice that as a JavaScript string).
+  for (let at = 0; at < opts.rows.length && !copyError; at += CHUNK_ROWS) {
+    const chunk = copyText(opts.columns, opts.rows.slice(at, at + CHUNK_ROWS));
+    if (!writable.write(chunk)) await drained(writable);
+  }
   await finishCopyIn(writable, tx, () => copyError);
   return name;
 }
