@@ -193,9 +193,34 @@ export function toJsonValue(value: unknown): JsonValue {
   throw new TypeError(`Cannot hold a ${typeof value} in JSON`);
 }
 
-/** True when two values have the same canonical JSON. */
+/**
+ * True when two values have the same canonical JSON. Compared structurally (nothing is
+ * serialised: a planner compares every field of every row on both sides), with the same
+ * outcome as comparing their {@link canonicalJson} texts.
+ */
 export function jsonEqual(a: JsonValue, b: JsonValue): boolean {
-  return canonicalJson(a) === canonicalJson(b);
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) {
+    // Plain numbers only come from code (not parsed JSON): compare them as written.
+    return typeof a === "number" || typeof b === "number"
+      ? canonicalJson(a) === canonicalJson(b)
+      : false;
+  }
+  if (a instanceof JsonNumber || b instanceof JsonNumber) {
+    return a instanceof JsonNumber && b instanceof JsonNumber ? a.text === b.text : false;
+  }
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i] ?? null, b[i] ?? null)) return false;
+    return true;
+  }
+  // Members holding `undefined` are not written: they do not count.
+  const keys = Object.keys(a).filter((k) => a[k] !== undefined);
+  if (keys.length !== Object.keys(b).filter((k) => b[k] !== undefined).length) return false;
+  for (const k of keys) {
+    if (b[k] === undefined || !jsonEqual(a[k], b[k])) return false;
+  }
+  return true;
 }
 
 /** Lower-case hex SHA-256 of a UTF-8 string. */

@@ -56,6 +56,43 @@ Deno.test("jsonEqual and contentHash ignore key order only", async () => {
   assert.match(await contentHash(null), /^[0-9a-f]{64}$/);
 });
 
+Deno.test("jsonEqual agrees with comparing canonical texts, without serialising", () => {
+  const values = [
+    "null",
+    "0",
+    "-0.0",
+    "1",
+    "1.0",
+    '"1"',
+    "true",
+    "false",
+    "[]",
+    "{}",
+    "[null]",
+    "[1,2]",
+    "[2,1]",
+    "[1,[2]]",
+    "[1,[2.0]]",
+    '{"a":null}',
+    '{"a":1}',
+    '{"a":1,"b":[true,{"c":"x"}]}',
+    '{"b":[true,{"c":"x"}],"a":1}',
+    '{"b":[true,{"c":"y"}],"a":1}',
+    '{"a":1,"b":[true,{"c":"x"}],"d":null}',
+    "123456789012345678901234567890",
+    "123456789012345678901234567891",
+  ].map(parseJson);
+  for (const a of values) {
+    for (const b of values) {
+      assert.equal(jsonEqual(a, b), canonicalJson(a) === canonicalJson(b), `${a} vs ${b}`);
+    }
+  }
+  // Members holding undefined are not written, so they do not count either way.
+  const sparse = { a: new JsonNumber("1"), gone: undefined } as unknown as JsonObject;
+  assert.ok(jsonEqual(sparse, parseJson('{"a":1}')));
+  assert.ok(!jsonEqual(sparse, parseJson('{"a":1,"gone":null}')));
+});
+
 Deno.test("JSON.stringify writes a JsonNumber as the exact number", () => {
   assert.equal(
     JSON.stringify({ n: new JsonNumber("123456789012345678901234"), d: [new JsonNumber("1.50")] }),

@@ -4,8 +4,8 @@
  *
  * Order: deletions child-first (prices, features, then tiers), then per kind parent-first:
  * archivals (which release lookup keys), updates and retirements, creations (replacement
- * prices take the released key). Statements are set-based: one per kind and action, the
- * rows travel as one JSONB parameter in canonical (lossless) JSON.
+ * prices take the released key). Statements are set-based: one per kind and action, reading
+ * the rows from a temporary table they were copied into (`staged.ts`).
  *
  * Runs as the connection's own role (the table owner): the data-plane path of a promotion,
  * entered only after the caller's status transition passed the database's checks in the
@@ -14,11 +14,12 @@
  * @module
  */
 import type postgres from "postgres";
-import { canonicalJson, JsonNumber } from "../json/lossless.ts";
+import { JsonNumber } from "../json/lossless.ts";
 import { KINDS, type KindSpec } from "./kinds.ts";
 import type { Plan, PlanChange, Row } from "./plan.ts";
 import { imageCascade, imageRows, insertMarked } from "./snapshots.ts";
-import { fieldValue, keyColumns, keyMatch, physicalColumn, recordsetColumns } from "./sql.ts";
+import { fieldColumns, fieldValue, keyFieldColumns, keyMatch, physicalColumn } from "./sql.ts";
+import { type StagedColumn, stageRecords } from "./staged.ts";
 
 type Tx = postgres.TransactionSql;
 
@@ -26,11 +27,6 @@ type Tx = postgres.TransactionSql;
 export interface WriteResult {
   snapshots: number;
   byAction: Record<string, number>;
-}
-
-/** Rows as one lossless JSON parameter (plan values and strings: serialised as they are). */
-function param(rows: Row[]): string {
-  return canonicalJson(rows);
 }
 
 /** Records with the change's `after` fields plus its key from `before` (as `k_<field>`). */
@@ -70,25 +66,35 @@ function columnsToWrite(spec: KindSpec): { column: string; value: string }[] {
   return out;
 }
 
-function recordset(spec: KindSpec, extra: string[] = []): string {
-  return `jsonb_to_recordset($1::text::jsonb) as x(${
-    recordsetColumns(spec, [
-      ...keyColumns(spec, "k_"),
-      "natural_key text",
-      "action text",
-      "__secret text",
+/**
+ * The records as relation `x` (staged by COPY, see staged.ts): the kind's fields, its key as
+ * `k_<field>`, `natural_key`, `action`, `__secret` and any extra columns.
+ */
+async function recordset(
+  tx: Tx,
+  opts: { spec: KindSpec; recs: Row[]; extra?: StagedColumn[] },
+): Promise<string> {
+  const { spec, recs, extra = [] } = opts;
+  const table = await stageRecords(tx, {
+    columns: [
+      ...fieldColumns(spec),
+      ...keyFieldColumns(spec, "k_"),
+      { name: "natural_key", type: "text" },
+      { name: "action", type: "text" },
+      { name: "__secret", type: "text" },
       ...extra,
-    ])
-  })`;
+    ],
+    rows: recs,
+  });
+  return `${table} as x`;
 }
 
 async function deleteRows(tx: Tx, spec: KindSpec, recs: Row[]): Promise<void> {
   if (!recs.length) return;
   await tx.unsafe(
-    `delete from ${spec.table} as t using ${recordset(spec)} where ${
+    `delete from ${spec.table} as t using ${await recordset(tx, { spec, recs })} where ${
       keyMatch(spec, { prefix: "k_" })
     }`,
-    [param(recs)],
   );
 }
 
@@ -102,8 +108,7 @@ async function updateRows(tx: Tx, spec: KindSpec, recs: Row[]): Promise<void> {
   );
   await tx.unsafe(
     `update ${spec.table} as t set ${sets.join(", ")}
-     from ${recordset(spec)} where ${keyMatch(spec, { prefix: "k_" })}`,
-    [param(recs)],
+     from ${await recordset(tx, { spec, recs })} where ${keyMatch(spec, { prefix: "k_" })}`,
   );
 }
 
@@ -118,10 +123,13 @@ async function insertRows(
   const cols = columnsToWrite(spec);
   return await insertMarked(tx, promotionId, {
     spec,
-    recordset: recordset(spec, ["n integer"]),
+    recordset: await recordset(tx, {
+      spec,
+      recs: recs.map((r, i) => ({ ...r, n: new JsonNumber(String(i + 1)) })),
+      extra: [{ name: "n", type: "integer" }],
+    }),
     insert: `insert into ${spec.table} (${cols.map((c) => c.column).join(", ")})
              select ${cols.map((c) => c.value).join(", ")} from x returning *`,
-    rows: param(recs.map((r, i) => ({ ...r, n: new JsonNumber(String(i + 1)) }))),
   });
 }
 
@@ -137,6 +145,11 @@ export async function writePlan(
   opts: { promotionId: string; secrets: Map<string, string> },
 ): Promise<WriteResult> {
   const { promotionId, secrets } = opts;
+  // Records come from temporary tables without statistics: at scale the planner's guesses
+  // reach millions of rows, so it compiled the statements with JIT (a quarter second each)
+  // and sorted on disk. Neither pays for one set-based statement per kind and action.
+  await tx`set local jit = off`;
+  await tx`set local work_mem = '64MB'`;
   let snapshots = 0;
   const image = async (n: Promise<number>) => void (snapshots += await n);
   const byAction: Record<string, number> = {};

@@ -19,7 +19,7 @@
  */
 import {
   canonicalJson,
-  JsonNumber,
+  jsonEqual,
   type JsonObject,
   type JsonValue,
   sha256Hex,
@@ -109,14 +109,13 @@ function pick(row: Row, fields: string[]): Row {
   return out;
 }
 
-/** Same canonical JSON (a missing field is null); strings and numbers without serialising. */
+/** Same canonical JSON (a missing field is null), compared without serialising. */
 function fieldEqual(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
   const x = a ?? null;
   const y = b ?? null;
   if (x === y) return true;
   if (typeof x === "string" && typeof y === "string") return false;
-  if (x instanceof JsonNumber && y instanceof JsonNumber) return x.text === y.text;
-  return canonicalJson(x) === canonicalJson(y);
+  return jsonEqual(x, y);
 }
 
 function same(a: Row, b: Row, fields: string[]): boolean {

@@ -17,17 +17,15 @@ import type { Sql, Tx } from "../db.ts";
 import { canonicalJson, JsonNumber } from "../json/lossless.ts";
 import { KINDS, type KindSpec, kindSpec } from "./kinds.ts";
 import type { Row } from "./plan.ts";
-import { keyColumns, keyMatch, parentLookup, physicalColumn } from "./sql.ts";
+import { keyColumns, keyFieldColumns, keyMatch, parentLookup, physicalColumn } from "./sql.ts";
+import { stageRecords } from "./staged.ts";
 
 const COLUMNS =
   "(promotion_id, seq, kind, natural_key, table_name, row_id, action, before, sql_nulls)";
 
-/** The promotion's next free `seq` base, inside a statement (parameter `id` is its id). */
-function base(id = "$1"): string {
-  return `(select coalesce(max(s.seq), 0) from ops.promotion_snapshots as s
-           where s.promotion_id = ${id}::uuid)`;
-}
-const BASE = base();
+/** The promotion's next free `seq` base, inside a statement (parameter `$1` is its id). */
+const BASE = `(select coalesce(max(s.seq), 0) from ops.promotion_snapshots as s
+               where s.promotion_id = $1::uuid)`;
 
 /** Not imaged yet by this promotion (parameter `$1` its id; `t` the row; `table` its table). */
 function notImaged(spec: KindSpec): string {
@@ -91,14 +89,22 @@ async function insertByKey(
   const before = opts.image
     ? `to_jsonb(t), ${await sqlNulls(tx, spec.table)}`
     : `null, '{}'::text[]`;
-  const columns = [...keyColumns(spec, "k_"), "natural_key text", "action text", "n integer"];
+  const staged = await stageRecords(tx, {
+    columns: [
+      ...keyFieldColumns(spec, "k_"),
+      { name: "natural_key", type: "text" },
+      { name: "action", type: "text" },
+      { name: "n", type: "integer" },
+    ],
+    rows: opts.rows.map((r, i) => ({ ...r, n: new JsonNumber(String(i + 1)) })),
+  });
   const result = await tx.unsafe(
     `insert into ops.promotion_snapshots ${COLUMNS}
      select $1::uuid, ${BASE} + x.n, $2, x.natural_key, $3, t.${spec.idColumn}::text, x.action,
             ${before}
-     from jsonb_to_recordset($4::text::jsonb) as x(${columns.join(", ")})
+     from ${staged} as x
      join ${spec.table} as t on ${keyMatch(spec, { prefix: "k_" })}`,
-    [promotionId, spec.name, spec.table, numbered(opts.rows)],
+    [promotionId, spec.name, spec.table],
   );
   return result.count;
 }
@@ -152,16 +158,17 @@ export async function imageCascade(
 
 /**
  * Runs an insert and writes a "created by this promotion" marker (`before` null) for every
- * row it inserted, in one statement (the rows travel and are parsed once). `insert` is an
- * `insert … select … from x … returning *` over the records `x` read by `recordset`
- * (parameter `$1`, each with its natural key fields, `natural_key`, `action` and a number `n`).
+ * row it inserted, in one statement (the rows are read once). `insert` is an
+ * `insert … select … from x … returning *` over the records `x` read from `recordset` (a
+ * relation aliased `x`, each record with its natural key fields, `natural_key`, `action` and a
+ * number `n`).
  *
  * @returns how many markers were written (one per inserted row)
  */
 export async function insertMarked(
   tx: Tx,
   promotionId: string,
-  opts: { spec: KindSpec; recordset: string; insert: string; rows: string },
+  opts: { spec: KindSpec; recordset: string; insert: string },
 ): Promise<number> {
   const { spec } = opts;
   // A parent named by its key is resolved once per record, so the join below is on columns.
@@ -177,10 +184,10 @@ export async function insertMarked(
      ),
      t as (${opts.insert})
      insert into ops.promotion_snapshots ${COLUMNS}
-     select $2::uuid, ${base("$2")} + x.n, $3, x.natural_key, $4, t.${spec.idColumn}::text,
+     select $1::uuid, ${BASE} + x.n, $2, x.natural_key, $3, t.${spec.idColumn}::text,
             x.action, null, '{}'::text[]
      from x join t on ${on}`,
-    [opts.rows, promotionId, spec.name, spec.table],
+    [promotionId, spec.name, spec.table],
   );
   return result.count;
 }

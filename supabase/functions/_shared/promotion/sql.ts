@@ -7,6 +7,19 @@
  */
 import { type KindSpec, kindSpec } from "./kinds.ts";
 
+/** A kind's logical fields as typed record columns (see staged.ts). */
+export function fieldColumns(spec: KindSpec): { name: string; type: string }[] {
+  return spec.fields.map((f) => ({ name: f.name, type: f.type }));
+}
+
+/** The natural key's fields as typed record columns, named `<prefix><field>`. */
+export function keyFieldColumns(spec: KindSpec, prefix = ""): { name: string; type: string }[] {
+  return spec.keyFields.map((f) => ({
+    name: `${prefix}${f}`,
+    type: spec.fields.find((x) => x.name === f)!.type,
+  }));
+}
+
 /** `jsonb_to_recordset` column list for a kind's logical fields plus extras. */
 export function recordsetColumns(spec: KindSpec, extra: string[] = []): string {
   return [...spec.fields.map((f) => `"${f.name}" ${f.type}`), ...extra].join(", ");

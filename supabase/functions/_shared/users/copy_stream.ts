@@ -96,8 +96,11 @@ function resumeSourceSocket(readable: Readable): void {
  * arrives after its CopyDone to nobody (the stream is already detached), so once CopyDone is
  * sent a follow-up query on the same transaction settles it: it fails in an aborted
  * transaction.
+ *
+ * @param lateError the COPY's own error, if postgres.js reported it to the query
+ * @throws that error (or the follow-up's) when the COPY failed
  */
-async function finishCopyIn(
+export async function finishCopyIn(
   writable: Writable,
   tx: Tx,
   lateError: () => unknown,
