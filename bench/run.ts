@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- <name> …]`: benchmarks on a throwaway stack of their own (ports shifted
- * by 1500, a temporary folder), each printing its figures beside a baseline measured in the
+ * by 1500, or the next free offset; a temporary folder), each printing its figures beside a baseline measured in the
  * same run. Nothing here passes or fails on timing. Without names, every benchmark runs.
  *
  * To add one: export `async function run(opts: BenchContext)` from `bench/<name>_bench.ts`
@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { type StackOptions } from "../scripts/local/config.ts";
+import { freePortOffset, type StackOptions } from "../scripts/local/config.ts";
 import { startStack, stopStack } from "../scripts/local/stack.ts";
 import * as gateway from "./gateway_bench.ts";
 import * as promotion from "./promotion_bench.ts";
@@ -53,7 +53,13 @@ async function main(names: string[]): Promise<void> {
   }
   const stack: StackOptions = {
     home: await Deno.makeTempDir({ prefix: "stagecoach-bench-" }),
-    portOffset: Number(Deno.env.get("STAGECOACH_BENCH_PORT_OFFSET") ?? "1500"),
+    // +1500, or the next free one: the stack's ports lie in Linux's ephemeral range, and an
+    // outgoing connection of an earlier benchmark may still hold one as its local port.
+    portOffset: freePortOffset({
+      variable: "STAGECOACH_BENCH_PORT_OFFSET",
+      candidates: [1500, 2100, 2200, 2300, 2400],
+      log: (line) => console.log(`bench: ${line}`),
+    }),
   };
   console.log(`bench: throwaway stack in ${stack.home} (ports +${stack.portOffset})`);
   console.log(`bench: ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`);

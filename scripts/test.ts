@@ -16,7 +16,7 @@
  * @module
  */
 import { join } from "node:path";
-import { busyPorts, localEnv, REPO_ROOT, type StackOptions } from "./local/config.ts";
+import { freePortOffset, localEnv, REPO_ROOT, type StackOptions } from "./local/config.ts";
 import { startStack, stopStack } from "./local/stack.ts";
 
 const deno = Deno.execPath();
@@ -60,26 +60,15 @@ async function sqlFiles(dir: string): Promise<string[]> {
 
 /**
  * The throwaway stack's port offset: `STAGECOACH_TEST_PORT_OFFSET` when set (its ports must be
- * free), else the first of +1000, +1100, … (+1500 is the benchmarks') whose ports are all free —
- * a long-lived outgoing connection may hold one of them as its local port.
+ * free), else the first of +1000, +1100, … (+1500 and up are the benchmarks') whose ports are
+ * all free — a long-lived outgoing connection may hold one of them as its local port.
  */
 function testPortOffset(): number {
-  const asked = Deno.env.get("STAGECOACH_TEST_PORT_OFFSET");
-  if (asked !== undefined) {
-    const busy = busyPorts(Number(asked));
-    if (busy.length) {
-      throw new Error(
-        `STAGECOACH_TEST_PORT_OFFSET=${asked}: ports ${busy.join(", ")} are in use; choose another`,
-      );
-    }
-    return Number(asked);
-  }
-  for (const offset of [1000, 1100, 1200, 1300, 1400, 1600, 1700, 1800, 1900]) {
-    const busy = busyPorts(offset);
-    if (!busy.length) return offset;
-    console.log(`stack: ports ${busy.join(", ")} (+${offset}) are in use; trying the next offset`);
-  }
-  throw new Error("no free port offset between +1000 and +1900 for the test stack");
+  return freePortOffset({
+    variable: "STAGECOACH_TEST_PORT_OFFSET",
+    candidates: [1000, 1100, 1200, 1300, 1400, 1600, 1700, 1800, 1900],
+    log: (line) => console.log(`stack: ${line}`),
+  });
 }
 
 async function main(): Promise<number> {

@@ -413,3 +413,41 @@ export function busyPorts(portOffset: number): number[] {
     }
   });
 }
+
+/**
+ * The port offset of a throwaway stack: the one `variable` asks for when set (its ports must
+ * be free), else the first of `candidates` whose ports are all free ({@link busyPorts}).
+ *
+ * @param opts.variable the environment variable that may pin the offset
+ * @param opts.candidates the offsets tried in order
+ * @param opts.log told about each busy candidate
+ * @throws {Error} when the pinned offset or every candidate has a port in use, naming them
+ * @example
+ * ```ts
+ * const offset = freePortOffset({ variable: "STAGECOACH_TEST_PORT_OFFSET", candidates: [1000, 1100] });
+ * ```
+ */
+export function freePortOffset(opts: {
+  variable: string;
+  candidates: number[];
+  log?: (line: string) => void;
+}): number {
+  const asked = Deno.env.get(opts.variable);
+  if (asked !== undefined) {
+    const busy = busyPorts(Number(asked));
+    if (busy.length) {
+      throw new Error(
+        `${opts.variable}=${asked}: ports ${busy.join(", ")} are in use; choose another`,
+      );
+    }
+    return Number(asked);
+  }
+  for (const offset of opts.candidates) {
+    const busy = busyPorts(offset);
+    if (!busy.length) return offset;
+    opts.log?.(`ports ${busy.join(", ")} (+${offset}) are in use; trying the next offset`);
+  }
+  throw new Error(
+    `no free port offset among ${opts.candidates.map((o) => `+${o}`).join(", ")}`,
+  );
+}
