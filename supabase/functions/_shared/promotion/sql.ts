@@ -20,11 +20,6 @@ export function keyFieldColumns(spec: KindSpec, prefix = ""): { name: string; ty
   }));
 }
 
-/** `jsonb_to_recordset` column list for a kind's logical fields plus extras. */
-export function recordsetColumns(spec: KindSpec, extra: string[] = []): string {
-  return [...spec.fields.map((f) => `"${f.name}" ${f.type}`), ...extra].join(", ");
-}
-
 /** SQL for the surrogate id of the parent row named by `x.<parent field>`, or null. */
 export function parentLookup(spec: KindSpec, alias = "x"): string | null {
   if (!spec.parent) return null;
