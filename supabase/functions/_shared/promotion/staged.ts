@@ -13,9 +13,8 @@
  *
  * @module
  */
-import type { Writable } from "node:stream";
 import type { Tx } from "../db.ts";
-import { finishCopyIn } from "../users/copy_stream.ts";
+import { drained, finishCopyIn, openCopyIn } from "../users/copy_stream.ts";
 import { canonicalJson, JsonNumber, type JsonValue } from "../json/lossless.ts";
 import type { Row } from "./plan.ts";
 
@@ -57,21 +56,6 @@ let staged = 0;
 /** Records per COPY chunk. */
 const CHUNK_ROWS = 2000;
 
-/** Resolves when the stream can take more (or failed: the COPY's verdict tells why). */
-function drained(writable: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      writable.off("drain", done);
-      writable.off("error", done);
-      writable.off("close", done);
-      resolve();
-    };
-    writable.once("drain", done);
-    writable.once("error", done);
-    writable.once("close", done);
-  });
-}
-
 /**
  * Copies the records into a new temporary table (dropped at commit) and returns its name,
  * to be read as a relation (`from <name> as x`).
@@ -85,24 +69,16 @@ export async function stageRecords(
   const name = `pg_temp._sc_records_${++staged}`;
   const defs = opts.columns.map((c) => `"${c.name}" ${c.type}`).join(", ");
   await tx.unsafe(`create temporary table ${name} (${defs}) on commit drop`);
-  // postgres.js hands an error that arrives after CopyDone to nobody but the query's reject:
-  // keep it for finishCopyIn, which settles the COPY with a follow-up query.
-  const query = tx.unsafe(
+  const { writable, lateError } = await openCopyIn(
+    tx,
     `copy ${name} (${opts.columns.map((c) => `"${c.name}"`).join(", ")}) from stdin`,
-  ) as unknown as { reject: (err: unknown) => unknown; writable(): Promise<Writable> };
-  let copyError: unknown = null;
-  const reject = query.reject;
-  query.reject = (err) => {
-    copyError ??= err;
-    return reject(err);
-  };
-  const writable = await query.writable();
+  );
   // Sent in chunks, waiting whenever the socket is full: the whole text at once held a second
   // copy of every record in memory (35 MB of text, twice that as a JavaScript string).
-  for (let at = 0; at < opts.rows.length && !copyError; at += CHUNK_ROWS) {
+  for (let at = 0; at < opts.rows.length && !lateError(); at += CHUNK_ROWS) {
     const chunk = copyText(opts.columns, opts.rows.slice(at, at + CHUNK_ROWS));
     if (!writable.write(chunk)) await drained(writable);
   }
-  await finishCopyIn(writable, tx, () => copyError);
+  await finishCopyIn(writable, tx, lateError);
   return name;
 }

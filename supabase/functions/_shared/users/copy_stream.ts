@@ -15,7 +15,6 @@
  * @module
  */
 import type { Readable, Writable } from "node:stream";
-import type postgres from "postgres";
 import type { Sql, Tx } from "../db.ts";
 import type { TableSelect } from "./mask_sql.ts";
 import { ident, literal, type Selection, selectionPredicate, type UserTable } from "./scope.ts";
@@ -46,6 +45,53 @@ function countRows(chunk: Uint8Array): number {
 }
 
 /**
+ * Resolves when a COPY IN's stream can take more after `write` returned false, or has failed
+ * or closed (then the COPY's verdict, from {@link finishCopyIn}, tells why).
+ */
+export function drained(writable: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      writable.off("drain", done);
+      writable.off("error", done);
+      writable.off("close", done);
+      resolve();
+    };
+    writable.once("drain", done);
+    writable.once("error", done);
+    writable.once("close", done);
+  });
+}
+
+/**
+ * Starts `copy … from stdin` on a transaction and returns its stream, with the COPY's own
+ * error as postgres.js reports it: a COPY that fails after CopyDone is rejected into a promise
+ * already resolved with the stream, so the rejection is caught here for {@link finishCopyIn}.
+ *
+ * @example
+ * ```ts
+ * const { writable, lateError } = await openCopyIn(tx, "copy t (n) from stdin");
+ * writable.write("1\n");
+ * await finishCopyIn(writable, tx, lateError);
+ * ```
+ */
+export async function openCopyIn(
+  tx: Tx,
+  copyIn: string,
+): Promise<{ writable: Writable; lateError: () => unknown }> {
+  const query = tx.unsafe(copyIn) as unknown as {
+    reject: (err: unknown) => unknown;
+    writable(): Promise<Writable>;
+  };
+  let lateError: unknown = null;
+  const reject = query.reject;
+  query.reject = (err) => {
+    lateError ??= err;
+    return reject(err);
+  };
+  return { writable: await query.writable(), lateError: () => lateError };
+}
+
+/**
  * Streams a COPY OUT into a COPY IN with backpressure and returns the rows moved. When the
  * target fails, the source is still read to its end (so its connection is clean) and the
  * target's error is thrown; when the source fails, the target's COPY is aborted.
@@ -58,17 +104,7 @@ async function pump(readable: Readable, writable: Writable): Promise<number> {
     for await (const chunk of readable) {
       if (failure) continue;
       rows += countRows(chunk as Uint8Array);
-      if (!writable.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            writable.off("drain", done);
-            writable.off("error", done);
-            resolve();
-          };
-          writable.once("drain", done);
-          writable.once("error", done);
-        });
-      }
+      if (!writable.write(chunk)) await drained(writable);
     }
   } catch (err) {
     // The source failed: abort the target's COPY (CopyFail) so its transaction can roll back.
@@ -148,23 +184,14 @@ export async function streamCopy(
 ): Promise<number> {
   const { copyOut, copyIn } = opts;
   const readable = await stx.unsafe(copyOut).readable();
-  // postgres.js rejects a COPY that fails after CopyDone into a promise already resolved with
-  // the stream; catch that rejection to report the real error.
-  const query = ttx.unsafe(copyIn) as unknown as { reject: (err: unknown) => unknown };
-  let lateError: unknown = null;
-  const reject = query.reject;
-  query.reject = (err) => {
-    lateError ??= err;
-    return reject(err);
-  };
-  const writable = await (query as unknown as postgres.PendingQuery<postgres.Row[]>).writable();
+  const { writable, lateError } = await openCopyIn(ttx, copyIn);
   let rows: number;
   try {
     rows = await pump(readable, writable);
   } finally {
     resumeSourceSocket(readable);
   }
-  await finishCopyIn(writable, ttx, () => lateError);
+  await finishCopyIn(writable, ttx, lateError);
   return rows;
 }
 
