@@ -11,6 +11,11 @@
  * (rule `revert-loses-data-unmarked`), and so is a `-- stagecoach:` comment that is not a
  * known marker (a typo must not silently drop the declaration).
  *
+ * A revert whose only loss is state nobody needs back — a cache, a job's scratch rows the code
+ * rebuilds or does without — says so instead with `-- stagecoach: transient <why>` (the reason
+ * is required): it is not data loss, so `release rollback` still runs it, and the plan shows
+ * the reason. With both markers, `loses-data` wins.
+ *
  * Pure: {@link parseBaseline}, {@link inspectRevert}, {@link pairReverts}, {@link revertDrift}.
  * Reading files: {@link readReverts}.
  *
@@ -31,8 +36,14 @@ export const LOSES_DATA_MARKER = "stagecoach: loses-data";
 /** The rule of a revert that may lose data without saying so. */
 export const UNMARKED_RULE = "revert-loses-data-unmarked";
 
+/** The marker of a revert that drops only transient state, as a `--` comment with its reason. */
+export const TRANSIENT_MARKER = "stagecoach: transient";
+
 /** The rule of a `-- stagecoach:` comment that is no marker we know. */
 export const UNKNOWN_MARKER_RULE = "unknown-stagecoach-marker";
+
+/** The rule of a `-- stagecoach: transient` marker without its reason. */
+export const TRANSIENT_REASON_RULE = "transient-marker-without-reason";
 
 /** The rollbacks folder of a repository, relative to its root. */
 export const ROLLBACKS_DIR = "supabase/rollbacks";
@@ -44,7 +55,7 @@ export type RevertFile = Migration;
 export interface RevertInspection {
   /** True when the file carries `-- stagecoach: loses-data`. */
   loses_data: boolean;
-  /** The markers' reasons joined with `; `, when any gives one. */
+  /** The markers' reasons joined with `; `, when any gives one (`transient: …` for those). */
   reason?: string;
   /** Unmarked statements that may lose data, unknown markers (`file` is the given one). */
   findings: LintFinding[];
@@ -88,6 +99,7 @@ export function parseBaseline(text: string): string {
 }
 
 const MARKER = /^stagecoach:\s*loses-data\b[\s:]*(.*)$/i;
+const TRANSIENT = /^stagecoach:\s*transient\b[\s:]*(.*)$/i;
 
 /**
  * Reads a revert script's markers and checks them against its statements.
@@ -100,40 +112,60 @@ const MARKER = /^stagecoach:\s*loses-data\b[\s:]*(.*)$/i;
  * // { loses_data: true, reason: "c's values", findings: [] }
  * inspectRevert("alter table t drop column c;", "r.sql").findings[0].rule;
  * // "revert-loses-data-unmarked"
+ * inspectRevert("drop table scratch; -- stagecoach: transient rebuilt on demand", "r.sql");
+ * // { loses_data: false, reason: "transient: rebuilt on demand", findings: [] }
  * ```
  */
 export function inspectRevert(sql: string, file: string): RevertInspection {
   const findings: LintFinding[] = [];
   const reasons: string[] = [];
   let marked = false;
+  const transientReasons: string[] = [];
   for (const c of lineComments(sql)) {
     const m = MARKER.exec(c.text);
+    const t = TRANSIENT.exec(c.text);
     if (m) {
       marked = true;
       if (m[1].trim()) reasons.push(m[1].trim());
+    } else if (t) {
+      // Declaring a drop harmless overrides a safety check: it must say why.
+      if (!t[1].trim()) {
+        findings.push({
+          rule: TRANSIENT_REASON_RULE,
+          file,
+          line: c.line,
+          message: `"-- ${TRANSIENT_MARKER}" needs its reason: say why what the revert drops ` +
+            "is not needed back (e.g. a cache the code rebuilds)",
+          source: "stagecoach",
+        });
+      } else {
+        transientReasons.push(`transient: ${t[1].trim()}`);
+      }
     } else if (/^stagecoach\s*:/i.test(c.text)) {
       findings.push({
         rule: UNKNOWN_MARKER_RULE,
         file,
         line: c.line,
-        message: `Unknown marker "-- ${c.text.slice(0, 80)}": the one marker is ` +
-          `"-- ${LOSES_DATA_MARKER} <why>"`,
+        message: `Unknown marker "-- ${c.text.slice(0, 80)}": the markers are ` +
+          `"-- ${LOSES_DATA_MARKER} <why>" and "-- ${TRANSIENT_MARKER} <why>"`,
         source: "stagecoach",
       });
     }
   }
-  if (!marked) {
+  if (!marked && !transientReasons.length) {
     for (const f of findDataLossStatements(sql)) {
       findings.push({
         rule: UNMARKED_RULE,
         file,
         line: f.line,
         message: `${f.message} — mark the revert "-- ${LOSES_DATA_MARKER} <why>" (it is then ` +
-          "undone only by restoring the backup) or keep the data",
+          `undone only by restoring the backup), "-- ${TRANSIENT_MARKER} <why>" when what it ` +
+          "drops is not needed back, or keep the data",
         source: "stagecoach",
       });
     }
   }
+  if (!marked) reasons.push(...transientReasons);
   findings.sort((a, b) => a.line - b.line);
   const reason = reasons.length ? reasons.join("; ") : undefined;
   return { loses_data: marked, ...(reason ? { reason } : {}), findings };

@@ -9,6 +9,7 @@ import {
   parseBaseline,
   readReverts,
   revertDrift,
+  TRANSIENT_REASON_RULE,
   UNKNOWN_MARKER_RULE,
   UNMARKED_RULE,
 } from "./reverts.ts";
@@ -77,6 +78,41 @@ Deno.test("inspectRevert: a misspelt marker is a finding, and does not mark the 
   const r = inspectRevert("-- stagecoach: lose-data oops\nselect 1;\n", "r.sql");
   assert.equal(r.loses_data, false);
   assert.deepEqual(r.findings.map((f) => `${f.rule}@${f.line}`), [`${UNKNOWN_MARKER_RULE}@1`]);
+});
+
+Deno.test("inspectRevert: a transient marker with its reason runs the revert and says why", () => {
+  const sql = [
+    "-- Reverts 7: the scratch table",
+    "-- stagecoach: transient fingerprints a running job rebuilds from the source",
+    "drop table if exists private.scratch;",
+    "delete from private.other_scratch;",
+  ].join("\n");
+  assert.deepEqual(inspectRevert(sql, "r.sql"), {
+    loses_data: false,
+    reason: "transient: fingerprints a running job rebuilds from the source",
+    findings: [],
+  });
+});
+
+Deno.test("inspectRevert: a transient marker without a reason is a finding and covers nothing", () => {
+  const r = inspectRevert("-- stagecoach: transient\ndrop table t;\n", "r.sql");
+  assert.equal(r.loses_data, false);
+  assert.equal(r.reason, undefined);
+  assert.deepEqual(r.findings.map((f) => `${f.rule}@${f.line}`), [
+    `${TRANSIENT_REASON_RULE}@1`,
+    `${UNMARKED_RULE}@2`,
+  ]);
+  assert.match(r.findings[0].message, /needs its reason/);
+});
+
+Deno.test("inspectRevert: with both markers, loses-data wins", () => {
+  const sql =
+    "-- stagecoach: transient a cache\n-- stagecoach: loses-data the notes\ndrop table t;";
+  assert.deepEqual(inspectRevert(sql, "r.sql"), {
+    loses_data: true,
+    reason: "the notes",
+    findings: [],
+  });
 });
 
 Deno.test("inspectRevert: a revert that loses nothing has no finding", () => {

@@ -37,9 +37,9 @@ function revertLine(value: JsonValue): string {
   const parsed = MigrationRevert.safeParse(value);
   if (!parsed.success) return "no revert: restore only";
   const { file, loses_data, reason } = parsed.data;
-  return loses_data
-    ? `revert: ${file} (loses data: ${reason ?? "declared"}) — restore only`
-    : `revert: ${file}`;
+  if (loses_data) return `revert: ${file} (loses data: ${reason ?? "declared"}) — restore only`;
+  // A revert that drops only transient state says so (`transient: …`): approvers see the claim.
+  return reason ? `revert: ${file} (${reason})` : `revert: ${file}`;
 }
 
 function fieldLines(c: PlanChange): string[] {

@@ -41,7 +41,9 @@ const Sha256 = z.string().regex(
 /**
  * A migration's revert script (`supabase/rollbacks/<version>_<name>.sql`): its path, the
  * SHA-256 of its bytes, and whether it declares that it loses data (`-- stagecoach:
- * loses-data <reason>`), in which case the migration is undone only by a restore.
+ * loses-data <reason>`), in which case the migration is undone only by a restore. A revert
+ * that drops only transient state (`-- stagecoach: transient <reason>`) does not lose data;
+ * its `reason` reads `transient: <reason>`.
  */
 export const MigrationRevert = z.object({
   file: z.string().min(1).max(300),

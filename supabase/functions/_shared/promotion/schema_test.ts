@@ -90,6 +90,10 @@ Deno.test("renderPlan reads a migration's revert as a sentence", () => {
     render({ file, sha256: REVERT_SHA, loses_data: true, reason: "x's values" }),
     /revert: supabase\/rollbacks\/20261204000100_add_x\.sql \(loses data: x's values\) — restore only/,
   );
+  assert.match(
+    render({ file, sha256: REVERT_SHA, loses_data: false, reason: "transient: a cache" }),
+    /\n {6}revert: supabase\/rollbacks\/20261204000100_add_x\.sql \(transient: a cache\)$/m,
+  );
   assert.match(render(null), /\n {6}no revert: restore only$/m);
   assert.doesNotMatch(render(undefined), /revert/);
 });
